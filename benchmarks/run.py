@@ -1,0 +1,49 @@
+"""Run every benchmark module and write BENCHMARKS.md and benchmarks/results.json."""
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+
+MODULES = ("bench_envs", "bench_sources", "bench_train", "bench_evaluate")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes, for checking the scripts")
+    ap.add_argument("--only", nargs="*", default=None, help="module names to run")
+    args = ap.parse_args()
+    root = Path(__file__).resolve().parent
+    sections, results = [], {}
+    for name in args.only or MODULES:
+        try:
+            mod = importlib.import_module(f"benchmarks.{name}")
+        except ModuleNotFoundError as e:
+            print(f"[bench] skipping {name}: {e}")
+            continue
+        t0 = time.perf_counter()
+        print(f"[bench] {name} ...", flush=True)
+        out = mod.run(quick=args.quick)
+        out["results"]["wall_s"] = round(time.perf_counter() - t0, 1)
+        sections.append(f"## {out['title']}\n\n{out['markdown'].strip()}\n")
+        results[name] = out["results"]
+    header = (
+        "# Benchmarks\n\nRegenerate with `make bench` (`python -m benchmarks.run`). Machine: "
+        f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
+        f"{platform.python_version()}, jax {jax.__version__}, backend {jax.default_backend()}; "
+        f"{time.strftime('%Y-%m-%d')}. Ratios are measured against a reference run in the same "
+        "command, so they hold up better than absolute rates on a shared machine.\n"
+    )
+    if not args.quick:
+        (root.parent / "BENCHMARKS.md").write_text(header + "\n" + "\n".join(sections))
+        (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(header + "\n" + "\n".join(sections))
+
+
+if __name__ == "__main__":
+    main()
