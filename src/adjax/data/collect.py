@@ -1,0 +1,254 @@
+"""Run a source learner over many tasks (x seeds), chunk by chunk, into a dataset directory."""
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+import adjax
+from adjax import sources
+from adjax.sources.common import obs_dims
+
+FORMAT_VERSION = 1
+ARRAYS = ("obs", "actions", "rewards", "task_index", "seed", "stream", "tasks")
+
+
+def _make_env(env, env_kwargs):
+    """name or gymnax Environment -> (env, default params)."""
+    if isinstance(env, str):
+        from adjax import envs
+
+        return envs.make(env, **(env_kwargs or {}))
+    return env, env.default_params
+
+
+def _resolve_tasks(env_name, tasks, task_indices, split, task_seed):
+    """-> (tasks [n, ...] int32/float32, task ids int64[n]: the identity folded into the keys)."""
+    if tasks is not None:
+        tasks = np.asarray(tasks)
+        ids = np.arange(len(tasks)) if task_indices is None else np.asarray(task_indices)
+        if len(ids) != len(tasks):
+            raise ValueError("task_indices must give one id per row of tasks")
+        return tasks, ids.astype(np.int64)
+    from adjax import envs
+
+    try:
+        train, test = envs.task_split(env_name)
+        pool = np.asarray({"train": train, "test": test}[split])
+        ids = np.arange(len(pool)) if task_indices is None else np.asarray(task_indices)
+        return pool[ids], ids.astype(np.int64)
+    except (ValueError, NotImplementedError, KeyError):
+        # Task distributions (the bandit): task i is drawn from its own key, stable when n grows.
+        if task_indices is None:
+            raise ValueError(f"{env_name}: pass task_indices (how many tasks to sample) "
+                             "or tasks explicitly") from None
+        ids = np.asarray(task_indices).astype(np.int64)
+        root = jax.random.key(task_seed)
+        rows = [envs.sample_tasks(env_name, jax.random.fold_in(root, int(i)), 1, split=split)[0]
+                for i in ids]
+        return np.stack([np.asarray(r) for r in rows]), ids
+
+
+def _obs_dtype(env):
+    hi = max(obs_dims(env)) - 1
+    return np.int8 if hi <= 127 else np.int16 if hi <= 32767 else np.int32
+
+
+def env_config(env, env_kwargs) -> dict:
+    """JSON-able static description of an env (its make kwargs, sizes, spaces)."""
+    space = env.observation_space(env.default_params)
+    return {
+        "kwargs": dict(env_kwargs or {}),
+        "episode_len": int(env.episode_len),
+        "num_actions": int(env.num_actions),
+        "obs_shape": list(space.shape),
+        "obs_dims": list(obs_dims(env)),
+    }
+
+
+def _chunk_fn(source_cfg, env, subsample_every, keep_streams, expert, expert_episodes):
+    """jit(keys_C, params_C) -> compact arrays of C units: obs [C, S', T', O], ..."""
+    mod = sources.module_of(source_cfg)
+    train = mod.make_train(source_cfg, env)
+    expert_fn = mod.make_expert(source_cfg, env, expert_episodes) if expert else None
+    L, k = env.episode_len, subsample_every
+    obs_dtype = _obs_dtype(env)
+
+    def one(key, env_params):
+        state, hist = train(key, env_params)
+        if expert_fn is not None:
+            hist = expert_fn(jax.random.fold_in(key, 0x5EED), state, env_params)
+        if keep_streams is not None:
+            hist = jax.tree.map(lambda x: x[jnp.asarray(keep_streams)], hist)
+        if k > 1:
+            def sub(x):
+                S, T = x.shape[:2]
+                x = x.reshape(S, T // L, L, *x.shape[2:])[:, k - 1 :: k]
+                return x.reshape(S, -1, *x.shape[3:])
+
+            hist = jax.tree.map(sub, hist)
+        r16 = hist.rewards.astype(jnp.float16)
+        inexact = jnp.any(r16.astype(jnp.float32) != hist.rewards)
+        return (hist.obs.astype(obs_dtype), hist.actions.astype(jnp.uint8), r16, inexact)
+
+    return jax.jit(jax.vmap(one))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def collect(
+    source_cfg,
+    env: str = "darkroom",
+    out_dir: str | os.PathLike = "data/darkroom",
+    *,
+    tasks: np.ndarray | None = None,
+    task_indices: Sequence[int] | None = None,
+    split: str = "train",
+    seeds: Sequence[int] = (0,),
+    chunk_size: int = 16,
+    subsample_every: int = 1,
+    keep_streams: Sequence[int] | None = None,
+    expert: bool = False,
+    expert_episodes: int = 100,
+    env_kwargs: dict | None = None,
+    task_seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = True,
+    plot: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
+) -> Path:
+    """Run `source_cfg`'s learner on every (task, seed), write a dataset directory, return its path.
+
+    Histories are ordered task-major, then seed, then kept stream. Key of (task, seed):
+    fold_in(key(seed), task_id). Completed chunks live in a hidden sibling `.NAME.tmp-HASH/` so a
+    rerun of the same command resumes; the dataset appears (by rename) only when complete.
+    `on_chunk(i)` is called after chunk i is on disk (tests inject failures there).
+    """
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
+    env_obj, params = _make_env(env, env_kwargs)
+    env_name = env if isinstance(env, str) else env_obj.name
+    task_arr, task_ids = _resolve_tasks(env_name, tasks, task_indices, split, task_seed)
+    if env_obj.num_actions > 255:
+        raise ValueError("actions are stored as uint8")
+    seeds = [int(s) for s in seeds]
+    keep = None if keep_streams is None else tuple(int(s) for s in keep_streams)
+    mod = sources.module_of(source_cfg)
+    spec = {
+        "format_version": FORMAT_VERSION,
+        "env": env_name,
+        "env_config": env_config(env_obj, env_kwargs),
+        "source": type(source_cfg).NAME,
+        "source_config": dataclasses.asdict(source_cfg),
+        "kind": "expert" if expert else "learning",
+        "seeds": seeds,
+        "split": None if tasks is not None else split,
+        "task_ids": task_ids.tolist(),
+        "task_sha256": hashlib.sha256(np.ascontiguousarray(task_arr).tobytes()).hexdigest(),
+        "subsample_every": int(subsample_every),
+        "keep_streams": None if keep is None else list(keep),
+        "expert_episodes": int(expert_episodes) if expert else None,
+        "chunk_size": int(chunk_size),
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    tmp = out.parent / f".{out.name}.tmp-{digest}"
+    (tmp / "chunks").mkdir(parents=True, exist_ok=True)
+
+    units = [(row, s) for row in range(len(task_arr)) for s in seeds]
+    task_params = jax.vmap(lambda t: env_obj.with_task(params, t))(jnp.asarray(task_arr))
+    keys = jnp.stack([jax.random.fold_in(jax.random.key(s), int(task_ids[row])) for row, s in units])
+    fn = _chunk_fn(source_cfg, env_obj, subsample_every, keep, expert, expert_episodes)
+    n_chunks = -(-len(units) // chunk_size)
+    done = [i for i in range(n_chunks) if (tmp / "chunks" / f"{i:05d}.npz").exists()]
+    bar = tqdm(total=n_chunks, initial=len(done), desc=f"collect {mod.Config.NAME}/{env_name}",
+               unit="chunk", disable=not progress)
+    for i in range(n_chunks):
+        path = tmp / "chunks" / f"{i:05d}.npz"
+        if path.exists():
+            continue
+        idx = np.arange(i * chunk_size, (i + 1) * chunk_size)
+        idx = np.minimum(idx, len(units) - 1)  # pad the last chunk: one compiled shape
+        rows = np.array([units[j][0] for j in idx])
+        chunk_params = jax.tree.map(lambda x, r=rows: x[r], task_params)
+        obs, actions, rewards, inexact = jax.device_get(fn(keys[idx], chunk_params))
+        if inexact.any():
+            raise ValueError("rewards are not exactly representable in float16")
+        n = min(chunk_size, len(units) - i * chunk_size)
+        part = path.with_suffix(".part.npz")
+        np.savez(part, obs=obs[:n], actions=actions[:n], rewards=rewards[:n])
+        os.replace(part, path)
+        bar.update(1)
+        if on_chunk is not None:
+            on_chunk(i)
+    bar.close()
+    _assemble(tmp, spec, units, task_arr, n_chunks, env_obj.episode_len)
+    if plot:
+        from adjax.data.dataset import load, plot_learning_curve
+
+        plot_learning_curve(load(tmp, verify=False, quiet=True), tmp / "learning_curve.png")
+    shutil.rmtree(tmp / "chunks")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def _assemble(tmp: Path, spec: dict, units, task_arr, n_chunks: int, episode_len: int) -> None:
+    """Chunk files -> one memory-mapped .npy per array + manifest.json (sha256 per array)."""
+    first = np.load(tmp / "chunks" / "00000.npz")
+    S, T = first["actions"].shape[1:3]
+    H = len(units) * S
+    mm = {
+        name: np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=first[name].dtype,
+                                        shape=(H, *first[name].shape[2:]))
+        for name in ("obs", "actions", "rewards")
+    }
+    pos = 0
+    for i in range(n_chunks):
+        with np.load(tmp / "chunks" / f"{i:05d}.npz") as z:
+            n = z["actions"].shape[0] * S
+            for name, arr in mm.items():
+                arr[pos : pos + n] = z[name].reshape(n, *z[name].shape[2:])
+            pos += n
+    assert pos == H, (pos, H)
+    for arr in mm.values():
+        arr.flush()
+    del mm
+    streams = spec["keep_streams"] if spec["keep_streams"] is not None else list(range(S))
+    np.save(tmp / "task_index.npy", np.repeat([u[0] for u in units], S).astype(np.int32))
+    np.save(tmp / "seed.npy", np.repeat([u[1] for u in units], S).astype(np.int32))
+    np.save(tmp / "stream.npy", np.tile(np.asarray(streams, np.int32), len(units)))
+    np.save(tmp / "tasks.npy", np.ascontiguousarray(task_arr))
+    arrays = {}
+    for name in ARRAYS:
+        a = np.load(tmp / f"{name}.npy", mmap_mode="r")
+        arrays[name] = {"shape": list(a.shape), "dtype": a.dtype.str,
+                        "sha256": _sha256(tmp / f"{name}.npy")}
+    manifest = {
+        **{k: v for k, v in spec.items() if k not in ("seeds", "chunk_size")},
+        "seed": spec["seeds"][0] if len(spec["seeds"]) == 1 else spec["seeds"],
+        "seeds": spec["seeds"],
+        "num_tasks": len(task_arr),
+        "num_histories": H,
+        "history_len": int(T),
+        "episode_len": episode_len,
+        "num_episodes": int(T) // episode_len,
+        "arrays": arrays,
+        "adjax_version": adjax.__version__,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

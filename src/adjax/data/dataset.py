@@ -1,0 +1,177 @@
+"""Load a dataset directory (memory-mapped, verified against its manifest); learning curves."""
+
+import hashlib
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+REQUIRED = ("obs", "actions", "rewards", "task_index", "tasks")
+
+
+class DatasetError(ValueError):
+    """A dataset directory is missing, incomplete, altered, or not for the requested env."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Histories on the first axis: obs [H, T, O], actions [H, T], rewards [H, T], task_index [H]
+    (row of tasks), tasks [num_tasks, ...], seed [H], stream [H]; numpy memmaps."""
+
+    path: Path
+    manifest: dict
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    task_index: np.ndarray
+    tasks: np.ndarray
+    seed: np.ndarray | None = None
+    stream: np.ndarray | None = None
+
+    @property
+    def env_name(self) -> str:
+        return self.manifest["env"]
+
+    @property
+    def episode_len(self) -> int:
+        return int(self.manifest["episode_len"])
+
+    @property
+    def num_histories(self) -> int:
+        return int(self.manifest["num_histories"])
+
+    @property
+    def history_len(self) -> int:
+        return int(self.manifest["history_len"])
+
+    @property
+    def num_episodes(self) -> int:
+        return self.history_len // self.episode_len
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    def episode_returns(self) -> np.ndarray:
+        """float32[H, E]: return of every episode of every history."""
+        return episode_returns(self.rewards, self.episode_len)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_env(manifest: dict, env, path: Path) -> None:
+    want = env if isinstance(env, str) else getattr(env, "name", None)
+    if want != manifest["env"]:
+        raise DatasetError(f"{path}: dataset is for env {manifest['env']!r}, not {want!r}")
+    if not isinstance(env, str):
+        have = manifest["env_config"]
+        for attr in ("episode_len", "num_actions"):
+            if int(getattr(env, attr)) != int(have[attr]):
+                raise DatasetError(f"{path}: env {attr} is {getattr(env, attr)}, dataset has "
+                                   f"{have[attr]}")
+
+
+def load(path, env=None, verify: bool = True, quiet: bool = False) -> Dataset:
+    """Open a dataset directory; checks the manifest, every array's shape and dtype and (verify)
+    its sha256. `env`: a registry name or Environment the dataset must belong to."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such dataset directory")
+    mpath = path / "manifest.json"
+    if not mpath.exists():
+        raise DatasetError(f"{mpath}: missing manifest (incomplete or not a dataset)")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{mpath}: unreadable manifest ({e})") from e
+    if manifest.get("format_version") != 1:
+        raise DatasetError(f"{mpath}: unsupported format_version {manifest.get('format_version')}")
+    if env is not None:
+        _check_env(manifest, env, path)
+    specs = manifest.get("arrays", {})
+    arrays = {}
+    for name in (*REQUIRED, "seed", "stream"):
+        f = path / f"{name}.npy"
+        if name not in specs:
+            if name in REQUIRED:
+                raise DatasetError(f"{mpath}: no entry for required array {name!r}")
+            arrays[name] = None
+            continue
+        spec = specs[name]
+        if not f.exists():
+            raise DatasetError(f"{f}: missing array file")
+        try:
+            a = np.load(f, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as e:
+            raise DatasetError(f"{f}: unreadable or truncated .npy ({e})") from e
+        if list(a.shape) != list(spec["shape"]):
+            raise DatasetError(f"{f}: shape {list(a.shape)} != manifest {spec['shape']}")
+        if a.dtype.str != spec["dtype"]:
+            raise DatasetError(f"{f}: dtype {a.dtype.str} != manifest {spec['dtype']}")
+        if verify and _sha256(f) != spec["sha256"]:
+            raise DatasetError(f"{f}: sha256 mismatch, the file was altered or corrupted")
+        arrays[name] = a
+    if not verify and not quiet:
+        msg = f"{path}: checksums NOT verified (verify=False)"
+        warnings.warn(msg, stacklevel=2)
+        log.warning(msg)
+    H, T = manifest["num_histories"], manifest["history_len"]
+    for name in ("obs", "actions", "rewards"):
+        if arrays[name].shape[:2] != (H, T):
+            raise DatasetError(f"{path / (name + '.npy')}: leading shape {arrays[name].shape[:2]} "
+                               f"!= (num_histories, history_len) = ({H}, {T})")
+    if arrays["task_index"].shape != (H,):
+        raise DatasetError(f"{path / 'task_index.npy'}: shape != ({H},)")
+    if T % manifest["episode_len"]:
+        raise DatasetError(f"{mpath}: history_len {T} is not a multiple of episode_len")
+    return Dataset(path=path, manifest=manifest, **arrays)
+
+
+def episode_returns(rewards_HxT: np.ndarray, episode_len: int) -> np.ndarray:
+    """float[H, T] -> float32[H, E] per-episode returns."""
+    H, T = rewards_HxT.shape
+    return np.asarray(rewards_HxT, np.float32).reshape(H, T // episode_len, episode_len).sum(-1)
+
+
+def learning_curve(ds: Dataset, max_histories: int = 4096) -> dict:
+    """Return per episode over histories: {"episode", "mean", "std", "q10", "q90"} (float arrays).
+    Uses an evenly spaced subset of at most max_histories histories (memory)."""
+    idx = np.linspace(0, ds.num_histories - 1, min(ds.num_histories, max_histories)).astype(int)
+    R = episode_returns(np.asarray(ds.rewards[np.unique(idx)]), ds.episode_len)
+    k = ds.manifest.get("subsample_every", 1)
+    return {"episode": (np.arange(R.shape[1]) + 1) * k - 1, "mean": R.mean(0), "std": R.std(0),
+            "q10": np.quantile(R, 0.1, axis=0), "q90": np.quantile(R, 0.9, axis=0)}
+
+
+def plot_learning_curve(ds: Dataset, path=None) -> Path:
+    """Mean return per episode with a 10-90% band, saved (default: beside the dataset)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = learning_curve(ds)
+    path = Path(path) if path is not None else ds.path / "learning_curve.png"
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(c["episode"], c["mean"], lw=1.2, label="mean")
+    ax.fill_between(c["episode"], c["q10"], c["q90"], alpha=0.25, label="10-90%")
+    ax.set_xlabel("episode (source run)")
+    ax.set_ylabel("return")
+    m = ds.manifest
+    ax.set_title(f"{m['source']} on {m['env']} ({m['kind']}): {ds.num_histories} histories",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
