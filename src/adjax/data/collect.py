@@ -171,7 +171,9 @@ def collect(
 
     units = [(row, s) for row in range(len(task_arr)) for s in seeds]
     task_params = jax.vmap(lambda t: env_obj.with_task(params, t))(jnp.asarray(task_arr))
-    keys = jnp.stack([jax.random.fold_in(jax.random.key(s), int(task_ids[row])) for row, s in units])
+    ids = jnp.asarray(task_ids, jnp.uint32)
+    per_seed = {s: jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(s), ids) for s in seeds}
+    keys = jnp.stack([per_seed[s] for s in seeds], axis=1).reshape(-1)  # order of `units`
     fn = _chunk_fn(source_cfg, env_obj, subsample_every, keep, expert, expert_episodes)
     n_chunks = -(-len(units) // chunk_size)
     done = [i for i in range(n_chunks) if (tmp / "chunks" / f"{i:05d}.npz").exists()]

@@ -1,4 +1,4 @@
-"""Source RL algorithms, one file each: `make_train(cfg, env) -> train(key, env_params) -> (state, History)`."""
+"""Source RL algorithms, one file each: `make_train(cfg, env) -> train(key, env_params)`."""
 
 from types import ModuleType
 
