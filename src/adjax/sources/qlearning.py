@@ -49,13 +49,14 @@ def td_target(reward, next_q_A, terminated, gamma):
 
 def select_action(q_A: jax.Array, bits: jax.Array, eps: jax.Array) -> jax.Array:
     """Epsilon-greedy from one uint32 word: bits 0-15 the coin, 16-23 the random action,
-    24-31 a rotation that breaks greedy ties at random."""
+    24-31 which of the tied greedy actions (uniform among ties)."""
     (num_actions,) = q_A.shape
     coin = (bits & 0xFFFF).astype(jnp.float32) * (1.0 / 65536.0)
     rand_a = (((bits >> 16) & 0xFF) * num_actions) >> 8
-    offset = (((bits >> 24) & 0xFF) * num_actions) >> 8
-    idx = (jnp.arange(num_actions, dtype=jnp.uint32) + offset) % num_actions
-    greedy = idx[jnp.argmax(q_A[idx])]
+    is_max = q_A == jnp.max(q_A)
+    rank = jnp.cumsum(is_max)  # 1-based rank among the maxima
+    pick = ((((bits >> 24) & 0xFF) * jnp.sum(is_max).astype(jnp.uint32)) >> 8) + 1
+    greedy = jnp.argmax(is_max & (rank == pick))
     return jnp.where(coin < eps, rand_a, greedy).astype(jnp.int32)
 
 

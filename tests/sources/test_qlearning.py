@@ -1,0 +1,94 @@
+"""Tabular Q-learning: rules by hand, layout against an env replay, vmap == loop, learning."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from adjax.sources import qlearning
+
+CFG = qlearning.Config(num_episodes=60, eps_decay_frac=0.5)
+GOALS = np.array([[2, 2], [0, 0], [1, 2]], np.int32)
+
+
+@pytest.fixture(scope="module")
+def run(darkroom3):
+    env, params = darkroom3
+    train = qlearning.make_train(CFG, env)
+    ps = jax.vmap(lambda g: env.with_task(params, g))(jnp.asarray(GOALS))
+    keys = jax.random.split(jax.random.key(0), len(GOALS))
+    state, hist = jax.jit(jax.vmap(train))(keys, ps)
+    return env, params, train, keys, state, hist
+
+
+def test_td_target_by_hand():
+    q = jnp.array([0.5, 2.0, -1.0])
+    assert float(qlearning.td_target(1.0, q, 0.0, 0.9)) == pytest.approx(1.0 + 0.9 * 2.0)
+    assert float(qlearning.td_target(1.0, q, 1.0, 0.9)) == pytest.approx(1.0)
+
+
+def test_epsilon_schedule():
+    cfg = qlearning.Config(num_episodes=100, eps_start=1.0, eps_end=0.1, eps_decay_frac=0.5)
+    eps = [float(qlearning.epsilon(cfg, jnp.float32(e))) for e in (0, 25, 50, 99)]
+    np.testing.assert_allclose(eps, [1.0, 0.55, 0.1, 0.1], rtol=1e-6)
+
+
+def test_select_action_greedy_random_and_ties():
+    bits = jax.random.bits(jax.random.key(1), (4000,), jnp.uint32)
+    sel = jax.vmap(qlearning.select_action, in_axes=(None, 0, None))
+    q = jnp.array([0.0, 3.0, 1.0, 3.0, 2.0])
+    greedy = np.asarray(sel(q, bits, 0.0))
+    assert set(greedy.tolist()) == {1, 3}  # only the tied maxima, both of them
+    assert 0.4 < (greedy == 1).mean() < 0.6
+    rand = np.asarray(sel(q, bits, 1.0))
+    np.testing.assert_allclose(np.bincount(rand, minlength=5) / 4000, 0.2, atol=0.03)
+
+
+def test_history_shapes(run):
+    *_, hist = run
+    T = CFG.num_episodes * 20
+    assert hist.obs.shape == (len(GOALS), 1, T, 2) and hist.obs.dtype == jnp.int32
+    assert hist.actions.shape == (len(GOALS), 1, T) and hist.actions.dtype == jnp.int32
+    assert hist.rewards.shape == (len(GOALS), 1, T) and hist.rewards.dtype == jnp.float32
+
+
+def test_history_replays_in_env(run):
+    """o_t is what a_t was chosen on; r_t follows a_t; episodes restart at the centre every L."""
+    env, params, *_, hist = run
+    p = env.with_task(params, GOALS[0])
+    obs, actions, rewards = (np.asarray(x[0, 0]) for x in (hist.obs, hist.actions, hist.rewards))
+    o, s = env.reset(jax.random.key(0), p)
+    step = jax.jit(env.step)
+    for t in range(60):
+        if t % env.episode_len == 0:
+            np.testing.assert_array_equal(obs[t], [1, 1])
+        np.testing.assert_array_equal(obs[t], np.asarray(o))
+        o, s, r, *_ = step(jax.random.key(t), s, jnp.int32(actions[t]), p)
+        assert float(r) == rewards[t]
+
+
+def test_vmap_equals_loop(run):
+    env, params, train, keys, _, hist = run
+    f = jax.jit(train)
+    for i in range(len(GOALS)):
+        _, h = f(keys[i], env.with_task(params, GOALS[i]))
+        np.testing.assert_array_equal(np.asarray(h.actions), np.asarray(hist.actions[i]))
+        np.testing.assert_array_equal(np.asarray(h.rewards), np.asarray(hist.rewards[i]))
+
+
+def test_learns_small_darkroom(run):
+    *_, hist = run
+    R = np.asarray(hist.rewards).reshape(len(GOALS), CFG.num_episodes, 20).sum(-1)
+    opt = np.minimum(20, 21 - np.abs(GOALS - 1).sum(1))
+    assert (R[:, :5].mean(1) < 0.5 * opt).all()
+    assert (R[:, -10:].mean(1) >= 0.9 * opt).all(), R[:, -10:].mean(1)
+
+
+def test_expert_is_greedy_and_optimal(run):
+    env, params, _, keys, state, _ = run
+    expert = qlearning.make_expert(CFG, env, num_episodes=3)
+    h = jax.jit(jax.vmap(expert))(keys, state, jax.vmap(lambda g: env.with_task(params, g))(
+        jnp.asarray(GOALS)))
+    R = np.asarray(h.rewards).reshape(len(GOALS), 3, 20).sum(-1)
+    opt = np.minimum(20, 21 - np.abs(GOALS - 1).sum(1))
+    np.testing.assert_array_equal(R, np.repeat(opt[:, None], 3, 1))
