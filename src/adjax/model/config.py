@@ -1,0 +1,88 @@
+"""ModelConfig for the AD transformer and its presets (paper-sized, CPU-sized)."""
+
+import dataclasses
+import math
+
+LAYOUTS = ("one", "three")
+TOKENS_PER_STEP = {"one": 1, "three": 3}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Shape and regularisation of `ADTransformer`.
+
+    obs_dims: cardinality of each observation component (Dark Room: (9, 9)); the discrete encoder
+      flattens an observation to one index in [0, prod(obs_dims)) by mixed radix.
+    num_actions: A; the action embedding has A + 1 rows (index A = "none", before the first step).
+    context_len: c, in steps (transitions): at most c steps = c * tokens_per_step tokens.
+    layout: "one" (one token per step) or "three" (tokens [prev_a, prev_r, o] per step).
+    activation: "relu" (the default, as torch's TransformerEncoderLayer) or "gelu" (GPT-2).
+    token_mask_prob: training-time input masking rate, see `adjax.model.tokens`.
+    obs_encoder: "discrete" (embedding of the flattened index); room for an image encoder.
+    """
+
+    obs_dims: tuple[int, ...]
+    num_actions: int
+    context_len: int
+    layout: str = "one"
+    d_model: int = 64
+    num_layers: int = 4
+    num_heads: int = 4
+    ff_dim: int = 2048
+    dropout: float = 0.1
+    attn_dropout: float = 0.5
+    token_mask_prob: float = 0.3
+    norm: str = "post"
+    activation: str = "relu"
+    obs_encoder: str = "discrete"
+
+    def __post_init__(self):
+        object.__setattr__(self, "obs_dims", tuple(int(d) for d in self.obs_dims))
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.norm not in ("post", "pre"):
+            raise ValueError(f"norm must be 'post' or 'pre', got {self.norm!r}")
+        if self.activation not in ("relu", "gelu"):
+            raise ValueError(f"activation must be 'relu' or 'gelu', got {self.activation!r}")
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model {self.d_model} not divisible by num_heads {self.num_heads}")
+        if not self.obs_dims or min(self.obs_dims) < 1:
+            raise ValueError(f"obs_dims must be positive cardinalities, got {self.obs_dims}")
+        if self.num_actions < 1 or self.context_len < 1:
+            raise ValueError("num_actions and context_len must be >= 1")
+        for name in ("dropout", "attn_dropout", "token_mask_prob"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    @property
+    def tokens_per_step(self) -> int:
+        return TOKENS_PER_STEP[self.layout]
+
+    @property
+    def max_tokens(self) -> int:
+        return self.context_len * self.tokens_per_step
+
+    @property
+    def num_obs(self) -> int:
+        return math.prod(self.obs_dims)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        d["obs_dims"] = tuple(d["obs_dims"])
+        return cls(**d)
+
+
+def paper_model(obs_dims, num_actions: int, context_len: int, **overrides) -> ModelConfig:
+    """The paper's shape: d 64, 4 layers, 4 heads, ff 2048, post-norm, dropout 0.1/0.5, mask 0.3."""
+    return ModelConfig(obs_dims=tuple(obs_dims), num_actions=num_actions,
+                       context_len=context_len, **overrides)
+
+
+def cpu_model(obs_dims, num_actions: int, context_len: int, **overrides) -> ModelConfig:
+    """The paper's shape with ff 256: ~8x fewer FLOPs per token, for 2-core CPUs."""
+    return ModelConfig(obs_dims=tuple(obs_dims), num_actions=num_actions,
+                       context_len=context_len, **{"ff_dim": 256, **overrides})

@@ -1,0 +1,92 @@
+"""Step inputs and their embedding: the one place transitions become model tokens.
+
+Step t of a context holds (o_t, a_{t-1}, r_{t-1}); a_{-1} is the extra "none" index `num_actions`
+and r_{-1} = 0. Each step has three input components [prev_action, prev_reward, obs], embedded as
+E_act[prev_a], W_rew * prev_r, enc(o). Layout "one" sums them into one token per step; layout
+"three" keeps them as three tokens [prev_a, prev_r, o] per step (logits are read at the o token).
+
+Random input-token masking (training only, rate p = `token_mask_prob`): every component of every
+step (obs embedding, prev-action embedding, prev-reward embedding) is independently, with
+probability p, replaced by a learned mask vector of its own (one per component kind), before the
+components are summed ("one") or interleaved ("three") and before positions are added. Evaluation
+(train=False) never masks. The mask drawn is sown as `intermediates/.../token_mask_BxTx3`.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from adjax.model.config import ModelConfig
+
+EMBED_INIT = nn.initializers.normal(stddev=0.02)
+
+
+@struct.dataclass
+class StepInputs:
+    """obs int32[..., T, O], prev_action int32[..., T], prev_reward float32[..., T]."""
+
+    obs: jax.Array
+    prev_action: jax.Array
+    prev_reward: jax.Array
+
+
+def step_inputs(obs_TxO, actions_T, rewards_T, first_prev_action, first_prev_reward) -> StepInputs:
+    """Transitions (o_t, a_t, r_t) of ONE sequence -> model inputs (o_t, a_{t-1}, r_{t-1}).
+
+    first_prev_action / first_prev_reward: a_{-1}, r_{-1} (scalars): `num_actions` and 0 at the
+    start of a history, else the transition just before the window. vmap for batches.
+    """
+    assert obs_TxO.ndim == 2, f"obs must be [T, O], got {obs_TxO.shape}"
+    assert actions_T.ndim == 1 and rewards_T.ndim == 1, (actions_T.shape, rewards_T.shape)
+    first_a = jnp.asarray(first_prev_action, jnp.int32).reshape(1)
+    first_r = jnp.asarray(first_prev_reward, jnp.float32).reshape(1)
+    prev_a = jnp.concatenate([first_a, actions_T[:-1].astype(jnp.int32)])
+    prev_r = jnp.concatenate([first_r, rewards_T[:-1].astype(jnp.float32)])
+    return StepInputs(obs=obs_TxO.astype(jnp.int32), prev_action=prev_a, prev_reward=prev_r)
+
+
+class DiscreteObsEncoder(nn.Module):
+    """int obs [..., O], component cardinalities obs_dims -> one mixed-radix index -> [..., D]."""
+
+    obs_dims: tuple[int, ...]
+    d_model: int
+
+    @nn.compact
+    def __call__(self, obs_xO):
+        strides = np.cumprod((1,) + self.obs_dims[:0:-1])[::-1]
+        obs_xO = obs_xO.astype(jnp.int32)
+        idx = sum(obs_xO[..., i] * int(s) for i, s in enumerate(strides))
+        return nn.Embed(int(np.prod(self.obs_dims)), self.d_model, embedding_init=EMBED_INIT)(idx)
+
+
+OBS_ENCODERS = {"discrete": DiscreteObsEncoder}
+
+
+class StepEmbed(nn.Module):
+    """Step inputs -> tokens x_BxNxD, N = T * tokens_per_step (components summed or interleaved)."""
+
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, obs_BxTxO, prev_act_BxT, prev_rew_BxT, train: bool):
+        cfg = self.cfg
+        B, T = prev_act_BxT.shape
+        assert obs_BxTxO.shape[:2] == (B, T), (obs_BxTxO.shape, prev_act_BxT.shape)
+        e_act = nn.Embed(cfg.num_actions + 1, cfg.d_model, embedding_init=EMBED_INIT,
+                         name="act_embed")(prev_act_BxT.astype(jnp.int32))
+        e_rew = nn.Dense(cfg.d_model, kernel_init=EMBED_INIT,
+                         name="rew_embed")(prev_rew_BxT.astype(jnp.float32)[..., None])
+        encoder = OBS_ENCODERS[cfg.obs_encoder](cfg.obs_dims, cfg.d_model, name="obs_embed")
+        e_obs = encoder(obs_BxTxO)
+        x_BxTx3xD = jnp.stack([e_act, e_rew, e_obs], axis=2)
+        mask_vec_3xD = self.param("mask_embed", EMBED_INIT, (3, cfg.d_model))
+        if train and cfg.token_mask_prob > 0:
+            masked_BxTx3 = jax.random.bernoulli(self.make_rng("dropout"), cfg.token_mask_prob,
+                                                (B, T, 3))
+            self.sow("intermediates", "token_mask_BxTx3", masked_BxTx3)
+            x_BxTx3xD = jnp.where(masked_BxTx3[..., None], mask_vec_3xD[None, None], x_BxTx3xD)
+        if cfg.layout == "one":
+            return x_BxTx3xD.sum(axis=2)
+        return x_BxTx3xD.reshape(B, T * 3, cfg.d_model)
