@@ -79,13 +79,17 @@ class StandInBandit(environment.Environment):
     episode_len = 1
 
     def __init__(self, num_arms=2):
-        self.num_actions = num_arms
+        self.num_arms = num_arms
+
+    @property
+    def num_actions(self):
+        return self.num_arms
 
     def __hash__(self):
-        return hash((type(self), self.num_actions))
+        return hash((type(self), self.num_arms))
 
     def __eq__(self, other):
-        return type(other) is type(self) and other.num_actions == self.num_actions
+        return type(other) is type(self) and other.num_arms == self.num_arms
 
     @property
     def default_params(self):
@@ -127,3 +131,8 @@ def make_bandit(num_arms=2):
 @pytest.fixture(scope="session")
 def darkroom3():
     return make_darkroom(3)
+
+
+@pytest.fixture(scope="session")
+def bandit2():
+    return make_bandit(2)
