@@ -1,6 +1,7 @@
 """Run a source learner over many tasks (x seeds), chunk by chunk, into a dataset directory."""
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -74,6 +75,7 @@ def env_config(env, env_kwargs) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=16)
 def _chunk_fn(source_cfg, env, subsample_every, keep_streams, expert, expert_episodes):
     """jit(keys_C, params_C) -> compact arrays of C units: obs [C, S', T', O], ..."""
     mod = sources.module_of(source_cfg)
