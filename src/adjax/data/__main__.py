@@ -1,0 +1,88 @@
+"""CLI: `python -m adjax.data collect ...` and `python -m adjax.data info DIR`."""
+
+import argparse
+import dataclasses
+import json
+import sys
+
+import numpy as np
+
+from adjax import sources
+from adjax.data.collect import collect
+from adjax.data.dataset import load
+
+
+def _source_config(name: str, overrides: list[str]):
+    """Build a source Config from KEY=VALUE overrides (values parsed as JSON, else strings)."""
+    cls = sources.get(name).Config
+    kw = {}
+    for item in overrides:
+        key, _, val = item.partition("=")
+        if key not in {f.name for f in dataclasses.fields(cls)}:
+            raise SystemExit(f"{name} has no config field {key!r}")
+        try:
+            v = json.loads(val)
+        except json.JSONDecodeError:
+            v = val
+        kw[key] = tuple(v) if isinstance(v, list) else v
+    if name == "a2c" and kw.pop("quick", False):
+        return sources.a2c.quick_config(**kw)
+    return cls(**kw)
+
+
+def info(path: str) -> str:
+    ds = load(path)
+    R = ds.episode_returns()
+    m = ds.manifest
+    lines = [
+        f"dataset      {ds.path}",
+        f"env          {ds.env_name} {m['env_config'].get('kwargs') or ''}",
+        f"source       {m['source']} {m['source_config']}",
+        f"kind         {ds.kind}",
+        f"histories    {ds.num_histories} x {ds.history_len} steps "
+        f"({ds.num_episodes} episodes of {ds.episode_len}, subsample_every "
+        f"{m['subsample_every']}), {m['num_tasks']} tasks, seeds {m['seeds']}",
+        f"return       first episode {R[:, 0].mean():.3f} +- {R[:, 0].std():.3f}, "
+        f"last {R[:, -1].mean():.3f} +- {R[:, -1].std():.3f}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m adjax.data", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect", help="run a source over tasks and write a dataset directory")
+    c.add_argument("--source", default="qlearning", choices=sorted(sources.SOURCES))
+    c.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="source config overrides, e.g. num_episodes=400 lr=0.003")
+    c.add_argument("--env", default="darkroom")
+    c.add_argument("--out", required=True)
+    c.add_argument("--split", default="train")
+    c.add_argument("--tasks", type=int, nargs="*", default=None,
+                   help="task indices into the split (default: all); bandit: how many to sample")
+    c.add_argument("--num-tasks", type=int, default=None, help="shorthand for --tasks 0..N-1")
+    c.add_argument("--seeds", type=int, nargs="*", default=[0])
+    c.add_argument("--chunk-size", type=int, default=16)
+    c.add_argument("--subsample-every", type=int, default=1)
+    c.add_argument("--keep-streams", type=int, nargs="*", default=None)
+    c.add_argument("--expert", action="store_true")
+    c.add_argument("--expert-episodes", type=int, default=100)
+    c.add_argument("--overwrite", action="store_true")
+    i = sub.add_parser("info", help="summarise a dataset directory")
+    i.add_argument("dir")
+    args = ap.parse_args(argv)
+    if args.cmd == "info":
+        print(info(args.dir))
+        return
+    idx = args.tasks if args.num_tasks is None else list(np.arange(args.num_tasks))
+    out = collect(
+        _source_config(args.source, args.set), args.env, args.out, task_indices=idx,
+        split=args.split, seeds=args.seeds, chunk_size=args.chunk_size,
+        subsample_every=args.subsample_every, keep_streams=args.keep_streams,
+        expert=args.expert, expert_episodes=args.expert_episodes, overwrite=args.overwrite,
+    )
+    print(info(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
