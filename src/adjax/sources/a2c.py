@@ -12,6 +12,7 @@ from typing import ClassVar
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -137,10 +138,20 @@ def make_train(cfg: Config, env):
         )
         return (state.replace(env_state=env_state, obs=obs), env_params), tr
 
+    L, U = env.episode_len, cfg.unroll
+    # Fixed-length episodes (CONVENTIONS.md) started together: when unroll is a multiple of the
+    # episode length, the steps that end an episode are the static rows L-1, 2L-1, ..., and only
+    # they need V(pre-reset observation); elsewhere that value is V(obs[t + 1]), already computed.
+    end_rows = np.arange(L - 1, U, L) if U % L == 0 else None
+
     def loss_fn(params, tr):
         flat = lambda o: encode(o.reshape(-1, o.shape[-1])).reshape(*o.shape[:-1], -1)
         logits, values = net.apply(params, flat(tr.obs))  # [U, N, A], [U, N]
-        _, next_values = net.apply(params, flat(tr.boot_obs))
+        if end_rows is None:
+            _, next_values = net.apply(params, flat(tr.boot_obs))
+        else:
+            _, v_end = net.apply(params, flat(tr.boot_obs[end_rows]))
+            next_values = jnp.concatenate([values[1:], values[:1]]).at[end_rows].set(v_end)
         adv, targets = jax.vmap(gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1)(
             tr.reward, values, jax.lax.stop_gradient(next_values), tr.terminated, tr.done,
             cfg.gamma, cfg.gae_lambda,
