@@ -1,0 +1,49 @@
+"""CLI: `python -m adjax.train --data DIR --out RUN_DIR [options]` trains (or resumes) one run."""
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+import tyro
+
+from adjax.model import cpu_model, paper_model
+from adjax.train.config import TrainConfig
+from adjax.train.fit import fit
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Train an AD (learning histories) or ED (expert data) transformer on a dataset directory."""
+
+    data: Path
+    out: Path
+    model: Literal["paper", "cpu"] = "cpu"
+    layout: Literal["one", "three"] = "one"
+    context_episodes: float = 4.0
+    """context length in episodes (c = round(context_episodes * episode_len) steps)."""
+    context_len: int | None = None
+    """context length in steps; overrides context_episodes."""
+    token_mask_prob: float | None = None
+    attn_dropout: float | None = None
+    train: TrainConfig = TrainConfig()
+    verify: bool = True
+    """check the dataset's checksums when loading."""
+
+
+def main(args: Args) -> None:
+    from adjax.data import load
+
+    ds = load(args.data, verify=args.verify)
+    env_cfg = ds.manifest["env_config"]
+    c = args.context_len or max(1, round(args.context_episodes * ds.episode_len))
+    overrides = {k: v for k, v in (("token_mask_prob", args.token_mask_prob),
+                                   ("attn_dropout", args.attn_dropout)) if v is not None}
+    preset = {"paper": paper_model, "cpu": cpu_model}[args.model]
+    model_cfg = preset(env_cfg["obs_dims"], env_cfg["num_actions"], c, layout=args.layout,
+                       **overrides)
+    fit(args.train, model_cfg, ds, args.out)
+    print(f"trained {args.out} ({ds.kind} data from {ds.env_name}, c={c} steps)")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

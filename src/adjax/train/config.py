@@ -1,0 +1,67 @@
+"""TrainConfig, its presets, the learning-rate schedule and the optimiser."""
+
+import dataclasses
+
+import optax
+
+# Fields that may change when a run is resumed (they change no computed value).
+RESUMABLE_FIELDS = ("num_steps", "log_every", "ckpt_every", "steps_per_call", "max_to_keep")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation of the AD transformer (the paper's: Adam (0.9, 0.99), batch 128, clip 1).
+
+    The learning rate warms up linearly from init_lr to peak_lr over warmup_steps, then follows a
+    cosine decay to end_lr at num_steps. steps_per_call steps are scanned inside one jit call.
+    allow_short_context: permit a context shorter than one episode (the context-size ablation).
+    """
+
+    batch_size: int = 128
+    num_steps: int = 10_000
+    init_lr: float = 2e-6
+    peak_lr: float = 3e-4
+    end_lr: float = 2e-6
+    warmup_steps: int = 1_000
+    b1: float = 0.9
+    b2: float = 0.99
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.0
+    log_every: int = 100
+    ckpt_every: int = 1_000
+    max_to_keep: int = 2
+    steps_per_call: int = 10
+    seed: int = 0
+    allow_short_context: bool = False
+
+    def __post_init__(self):
+        for name in ("batch_size", "num_steps", "log_every", "ckpt_every", "steps_per_call",
+                     "max_to_keep"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def paper_train(**overrides) -> TrainConfig:
+    """The paper's optimiser settings (batch 128, 2e-6 -> 3e-4 warm-up, cosine decay)."""
+    return TrainConfig(**overrides)
+
+
+def schedule(cfg: TrainConfig) -> optax.Schedule:
+    """Linear warm-up init_lr -> peak_lr, then cosine decay to end_lr at num_steps."""
+    warmup = max(1, min(cfg.warmup_steps, cfg.num_steps - 1))
+    return optax.join_schedules(
+        [optax.linear_schedule(cfg.init_lr, cfg.peak_lr, warmup),
+         optax.cosine_decay_schedule(cfg.peak_lr, max(1, cfg.num_steps - warmup),
+                                     alpha=cfg.end_lr / cfg.peak_lr)],
+        boundaries=[warmup])
+
+
+def optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    """Global-norm clipping, then Adam(b1, b2) with the schedule."""
+    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
+                       optax.adam(schedule(cfg), b1=cfg.b1, b2=cfg.b2))

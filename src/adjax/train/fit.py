@@ -1,0 +1,190 @@
+"""fit: the training loop with run directory, metrics, resumable orbax checkpoints; load_run."""
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from tqdm.auto import tqdm
+
+from adjax.model import ModelConfig
+from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule
+from adjax.train.step import TrainState, cached_train_chunk, data_mesh, init_state, to_device
+from adjax.train.windows import Arrays, as_arrays
+
+
+class RunConfigError(ValueError):
+    """The run directory, dataset and configs do not fit together."""
+
+
+def data_summary(arrays: Arrays, model_cfg: ModelConfig) -> dict:
+    return {"env": arrays.env_name, "kind": arrays.kind, "obs_dims": list(model_cfg.obs_dims),
+            "num_actions": model_cfg.num_actions, "episode_len": arrays.episode_len,
+            "num_histories": arrays.num_histories, "history_len": arrays.history_len}
+
+
+def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    """Clear errors, before any compute, for data that does not fit the model or the devices."""
+    c, ep = model_cfg.context_len, arrays.episode_len
+    if c < ep and not train_cfg.allow_short_context:
+        raise RunConfigError(f"context_len {c} steps is shorter than one episode ({ep} steps); "
+                             "set allow_short_context=True for the context-size ablation")
+    if c > arrays.history_len:
+        raise RunConfigError(f"context_len {c} > history length {arrays.history_len}")
+    if arrays.obs.shape[-1] != len(model_cfg.obs_dims):
+        raise RunConfigError(f"obs has {arrays.obs.shape[-1]} components, model obs_dims "
+                             f"{model_cfg.obs_dims}")
+    if arrays.obs_dims is not None and tuple(arrays.obs_dims) != model_cfg.obs_dims:
+        raise RunConfigError(f"dataset obs_dims {arrays.obs_dims} != model {model_cfg.obs_dims}")
+    if arrays.num_actions is not None and arrays.num_actions != model_cfg.num_actions:
+        raise RunConfigError(f"dataset has {arrays.num_actions} actions, model "
+                             f"{model_cfg.num_actions}")
+    obs_max = np.asarray(arrays.obs).max(axis=(0, 1))
+    if np.any(obs_max >= np.asarray(model_cfg.obs_dims)) or np.asarray(arrays.obs).min() < 0:
+        raise RunConfigError(f"obs values up to {obs_max} do not fit obs_dims {model_cfg.obs_dims}")
+    if int(np.asarray(arrays.actions).max()) >= model_cfg.num_actions:
+        raise RunConfigError(f"actions up to {np.asarray(arrays.actions).max()} >= num_actions "
+                             f"{model_cfg.num_actions}")
+    n = jax.local_device_count()
+    if train_cfg.batch_size % n:
+        raise RunConfigError(f"batch_size {train_cfg.batch_size} is not divisible by {n} devices")
+
+
+def write_or_check_config(run_dir: Path, config: dict) -> None:
+    """Write config.json, or check an existing run's against it (env, model, train)."""
+    path = run_dir / "config.json"
+    config = json.loads(json.dumps(config))  # tuples -> lists, as stored
+    if not path.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=2) + "\n")
+        return
+    old = json.loads(path.read_text())
+    if old["data"]["env"] != config["data"]["env"]:
+        raise RunConfigError(f"{path}: run was trained on env {old['data']['env']!r}, this dataset "
+                             f"is {config['data']['env']!r}")
+    if old["model"] != config["model"]:
+        diff = {k: (old["model"].get(k), v) for k, v in config["model"].items()
+                if old["model"].get(k) != v}
+        raise RunConfigError(f"{path}: existing checkpoint has another model (old, new): {diff}")
+    diff = {k: (old["train"].get(k), v) for k, v in config["train"].items()
+            if k not in RESUMABLE_FIELDS and old["train"].get(k) != v}
+    if diff:
+        raise RunConfigError(f"{path}: resuming with another TrainConfig (old, new): {diff}")
+    if old != config:
+        path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def checkpoint_manager(run_dir: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
+        (run_dir / "checkpoints").absolute(),
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+
+def restore_state(mgr, step: int, model_cfg, train_cfg, sharding=None) -> TrainState:
+    """Restore the full train state of `step` onto an abstract target built from the configs."""
+    abstract = jax.eval_shape(lambda: init_state(model_cfg, train_cfg))
+    sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                            abstract)
+    try:
+        return mgr.restore(step, args=ocp.args.StandardRestore(abstract))
+    except (ValueError, KeyError) as e:
+        msg = f"checkpoint {step} in {mgr.directory} does not fit the model: {e}"
+        raise RunConfigError(msg) from e
+
+
+def _truncate_metrics(path: Path, last_step: int) -> None:
+    if path.exists():
+        lines = [ln for ln in path.read_text().splitlines()
+                 if ln.strip() and json.loads(ln)["step"] <= last_step]
+        path.write_text("".join(ln + "\n" for ln in lines))
+
+
+def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_at=None,
+        progress: bool = True) -> dict:
+    """Train (or resume) in run_dir until train_cfg.num_steps (or stop_at) -> params.
+
+    data: an `adjax.data.Dataset` or `Arrays`. Raises RunConfigError before compute on mismatches
+    and FloatingPointError on a non-finite loss (the last good checkpoint is kept).
+    """
+    arrays, run_dir = as_arrays(data), Path(run_dir)
+    check_data(arrays, model_cfg, train_cfg)
+    write_or_check_config(run_dir, {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
+                                    "data": data_summary(arrays, model_cfg)})
+    n_dev = jax.local_device_count()
+    mesh = data_mesh(n_dev)
+    repl = None if mesh is None else jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    chunk = cached_train_chunk(model_cfg, train_cfg, n_dev)
+    mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)
+    metrics_path = run_dir / "metrics.jsonl"
+    if mgr.latest_step() is not None:
+        state = restore_state(mgr, mgr.latest_step(), model_cfg, train_cfg, repl)
+        _truncate_metrics(metrics_path, mgr.latest_step())
+    else:
+        state = init_state(model_cfg, train_cfg)
+        _truncate_metrics(metrics_path, -1)
+    state = jax.device_put(state, repl) if repl is not None else state
+    device_data = to_device(arrays, mesh)
+    end = min(train_cfg.num_steps, stop_at or train_cfg.num_steps)
+    step = int(state.step)
+    lr_fn, tokens_per_step = schedule(train_cfg), (
+        train_cfg.batch_size * model_cfg.context_len * model_cfg.tokens_per_step)
+    bar = tqdm(total=end, initial=step, disable=not progress or None, desc="train", unit="step")
+    acc_m, t_log, n_log = [], time.perf_counter(), 0
+    try:
+        while step < end:
+            nxt = min(end, (step // train_cfg.steps_per_call + 1) * train_cfg.steps_per_call,
+                      (step // train_cfg.log_every + 1) * train_cfg.log_every,
+                      (step // train_cfg.ckpt_every + 1) * train_cfg.ckpt_every)
+            new_state, m = chunk(state, device_data, nxt - step)
+            m = jax.tree.map(np.asarray, m)  # blocks on the loss every call
+            if not (np.all(np.isfinite(m["loss"])) and np.all(np.isfinite(m["grad_norm"]))):
+                bad = step + int(np.argmin(np.isfinite(m["loss"]) & np.isfinite(m["grad_norm"])))
+                mgr.wait_until_finished()
+                raise FloatingPointError(
+                    f"non-finite loss/gradient at step {bad}; stopped, the last good checkpoint "
+                    f"(step {mgr.latest_step()}) in {run_dir / 'checkpoints'} is kept")
+            state, n_log, step = new_state, n_log + (nxt - step), nxt
+            acc_m.append(m)
+            bar.update(len(m["loss"]))
+            bar.set_postfix(loss=f"{m['loss'][-1]:.3f}", acc=f"{m['accuracy'][-1]:.3f}")
+            if step % train_cfg.log_every == 0 or step == end:
+                dt = time.perf_counter() - t_log
+                rec = {"step": step, "lr": float(lr_fn(step - 1)), "time": time.time(),
+                       "tokens_per_s": n_log * tokens_per_step / dt, "steps_per_s": n_log / dt}
+                for k in acc_m[0]:
+                    rec[k] = float(np.mean(np.concatenate([a[k] for a in acc_m])))
+                with metrics_path.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                acc_m, t_log, n_log = [], time.perf_counter(), 0
+            if step % train_cfg.ckpt_every == 0 or step == end:
+                mgr.save(step, args=ocp.args.StandardSave(state))
+    except KeyboardInterrupt:
+        if int(state.step) != mgr.latest_step():
+            mgr.save(int(state.step), args=ocp.args.StandardSave(state))
+        raise
+    finally:
+        bar.close()
+        mgr.wait_until_finished()
+        mgr.close()
+    return state.params
+
+
+def load_run(run_dir, step: int | None = None) -> tuple[ModelConfig, dict, dict]:
+    """(model_cfg, params, config.json dict) of a run's latest (or given) checkpoint."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.exists():
+        raise RunConfigError(f"{path}: not a run directory (no config.json)")
+    config = json.loads(path.read_text())
+    model_cfg = ModelConfig.from_dict(config["model"])
+    train_cfg = TrainConfig(**config["train"])
+    mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)
+    step = mgr.latest_step() if step is None else step
+    if step is None:
+        raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
+    state = restore_state(mgr, step, model_cfg, train_cfg)
+    mgr.close()
+    return model_cfg, state.params, {**config, "step": step}

@@ -1,0 +1,96 @@
+"""Training data on device, random across-episode windows inside one history, the action loss."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from adjax.model import StepInputs, step_inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class Arrays:
+    """Learning histories as plain arrays (host): what the trainer needs from a dataset.
+
+    obs int[H, T, O], actions int[H, T], rewards float[H, T]; T = episodes * episode_len.
+    """
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    episode_len: int
+    env_name: str = ""
+    kind: str = "learning"
+    obs_dims: tuple[int, ...] | None = None
+    num_actions: int | None = None
+
+    @property
+    def num_histories(self) -> int:
+        return self.obs.shape[0]
+
+    @property
+    def history_len(self) -> int:
+        return self.obs.shape[1]
+
+
+def as_arrays(data) -> Arrays:
+    """An `adjax.data.Dataset` (or anything with its fields) or `Arrays` -> `Arrays`."""
+    if isinstance(data, Arrays):
+        return data
+    env_cfg = data.manifest.get("env_config", {})
+    dims = env_cfg.get("obs_dims")
+    return Arrays(obs=data.obs, actions=data.actions, rewards=data.rewards,
+                  episode_len=int(data.episode_len), env_name=data.env_name, kind=data.kind,
+                  obs_dims=tuple(dims) if dims is not None else None,
+                  num_actions=env_cfg.get("num_actions"))
+
+
+@struct.dataclass
+class DeviceData:
+    """Device-resident histories, dataset dtypes kept (int8 / uint8 / float16): [H, T, ...]."""
+
+    obs: jax.Array
+    actions: jax.Array
+    rewards: jax.Array
+
+
+@struct.dataclass
+class Batch:
+    """inputs: StepInputs with leading [B, c]; targets int32[B, c], the actions taken."""
+
+    inputs: StepInputs
+    targets: jax.Array
+
+
+def sample_window(data: DeviceData, h, s, context_len: int, num_actions: int) -> Batch:
+    """The window of steps [s, s + c) of history h (scalars) -> unbatched inputs and targets."""
+    c, n_obs = context_len, data.obs.shape[-1]
+    obs_cxO = jax.lax.dynamic_slice(data.obs, (h, s, 0), (1, c, n_obs))[0]
+    act_c = jax.lax.dynamic_slice(data.actions, (h, s), (1, c))[0].astype(jnp.int32)
+    rew_c = jax.lax.dynamic_slice(data.rewards, (h, s), (1, c))[0]
+    prev = jnp.maximum(s - 1, 0)
+    first_a = jnp.where(s > 0, data.actions[h, prev].astype(jnp.int32), num_actions)
+    first_r = jnp.where(s > 0, data.rewards[h, prev].astype(jnp.float32), 0.0)
+    return Batch(inputs=step_inputs(obs_cxO, act_c, rew_c, first_a, first_r), targets=act_c)
+
+
+def sample_batch(key, data: DeviceData, batch: int, context_len: int, num_actions: int) -> Batch:
+    """`batch` windows: history ~ U{0..H-1}, start ~ U{0..T-c}; never straddles two histories."""
+    H, T = data.actions.shape
+    kh, ks = jax.random.split(key)
+    h_B = jax.random.randint(kh, (batch,), 0, H)
+    s_B = jax.random.randint(ks, (batch,), 0, T - context_len + 1)
+    return jax.vmap(sample_window, (None, 0, 0, None, None))(data, h_B, s_B, context_len,
+                                                            num_actions)
+
+
+def action_loss(logits_BxTxA, targets_BxT, label_smoothing: float):
+    """Mean cross-entropy against label-smoothed one-hot actions, and accuracy (argmax == a)."""
+    num_actions = logits_BxTxA.shape[-1]
+    labels = optax.smooth_labels(jax.nn.one_hot(targets_BxT, num_actions), label_smoothing)
+    loss = optax.softmax_cross_entropy(logits_BxTxA, labels).mean()
+    acc = (jnp.argmax(logits_BxTxA, axis=-1) == targets_BxT).mean()
+    return loss, acc
