@@ -120,6 +120,7 @@ def collect(
     tasks: np.ndarray | None = None,
     task_indices: Sequence[int] | None = None,
     split: str = "train",
+    seed: int | None = None,
     seeds: Sequence[int] = (0,),
     chunk_size: int = 16,
     subsample_every: int = 1,
@@ -135,7 +136,8 @@ def collect(
 ) -> Path:
     """Run `source_cfg`'s learner on every (task, seed), write a dataset directory, return its path.
 
-    Histories are ordered task-major, then seed, then kept stream. Key of (task, seed):
+    `seed` (one) or `seeds` (several learners per task). Histories are ordered task-major, then
+    seed, then kept stream. Key of (task, seed):
     fold_in(key(seed), task_id). Completed chunks live in a hidden sibling `.NAME.tmp-HASH/` so a
     rerun of the same command resumes; the dataset appears (by rename) only when complete.
     `on_chunk(i)` is called after chunk i is on disk (tests inject failures there).
@@ -148,7 +150,7 @@ def collect(
     task_arr, task_ids = _resolve_tasks(env_name, tasks, task_indices, split, task_seed)
     if env_obj.num_actions > 255:
         raise ValueError("actions are stored as uint8")
-    seeds = [int(s) for s in seeds]
+    seeds = [int(seed)] if seed is not None else [int(s) for s in seeds]
     keep = None if keep_streams is None else tuple(int(s) for s in keep_streams)
     mod = sources.module_of(source_cfg)
     spec = {
