@@ -1,0 +1,43 @@
+"""In-context evaluation of AD/ED agents, baselines on the same tasks, result files and the CLI."""
+
+from adjax.evaluate.agents import TransformerAgent, load_agent
+from adjax.evaluate.baselines import (
+    UniformAgent,
+    optimal_returns,
+    random_policy,
+    source_from_scratch,
+)
+from adjax.evaluate.loop import (
+    Agent,
+    AgentSpec,
+    Prompt,
+    StepInputs,
+    Trace,
+    check_spaces,
+    episode_length,
+    episode_returns,
+    in_context,
+    rollout,
+)
+from adjax.evaluate.results import evaluate_run, summarize
+
+__all__ = [
+    "Agent",
+    "AgentSpec",
+    "Prompt",
+    "StepInputs",
+    "Trace",
+    "TransformerAgent",
+    "UniformAgent",
+    "check_spaces",
+    "episode_length",
+    "episode_returns",
+    "evaluate_run",
+    "in_context",
+    "load_agent",
+    "optimal_returns",
+    "random_policy",
+    "rollout",
+    "source_from_scratch",
+    "summarize",
+]

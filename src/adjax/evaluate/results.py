@@ -1,0 +1,175 @@
+"""Evaluate over tasks x seeds, summarise with a 95% interval over seeds; JSON and a figure."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from adjax.evaluate.baselines import optimal_returns, random_policy, source_from_scratch
+from adjax.evaluate.loop import in_context
+
+INTERVAL = ("95% t-interval over evaluation seeds: for each seed, the return averaged over tasks; "
+            "mean +- t(0.975, S-1) * sd / sqrt(S) across the S seeds (null when S = 1)")
+
+
+def pair_keys(key, num_tasks: int, num_seeds: int, task_ids=None):
+    """Keys [N, S]: fold_in(fold_in(key, task_id), seed); adding tasks or seeds changes none."""
+    ids = jnp.arange(num_tasks) if task_ids is None else jnp.asarray(task_ids)
+    per_task = jax.vmap(lambda i: jax.random.fold_in(key, i))(ids)
+    return jax.vmap(lambda k: jax.vmap(lambda s: jax.random.fold_in(k, s))(jnp.arange(num_seeds)))(
+        per_task
+    )
+
+
+def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
+                         batch_size: int = 256) -> np.ndarray:
+    """fn(key, env_params) -> float32[E], for every task x seed -> float32[N, S, E].
+
+    Pairs run in jitted vmapped chunks of `batch_size` (the last one padded, so one compilation).
+    """
+    n = tasks.shape[0]
+    keys = pair_keys(key, n, num_seeds).reshape(-1)
+    task_idx = jnp.repeat(jnp.arange(n), num_seeds)
+    run = jax.jit(jax.vmap(lambda k, t: fn(k, env.with_task(params, t))))
+    total, size = n * num_seeds, min(batch_size, n * num_seeds)
+    outs = []
+    for start in range(0, total, size):
+        idx = jnp.minimum(jnp.arange(start, start + size), total - 1)
+        outs.append(np.asarray(run(keys[idx], tasks[task_idx[idx]])))
+    out = np.concatenate(outs)[:total]
+    return out.reshape(n, num_seeds, -1)
+
+
+def summarize(returns_NxSxE: np.ndarray) -> dict:
+    """Mean over tasks x seeds per episode, and the 95% t-interval over seeds (see INTERVAL)."""
+    r = np.asarray(returns_NxSxE, np.float64)
+    per_seed_SxE = r.mean(axis=0)
+    s = per_seed_SxE.shape[0]
+    mean = per_seed_SxE.mean(axis=0)
+    out = {"mean": mean.tolist(), "lo": None, "hi": None,
+           "final_mean": float(mean[-1]), "num_tasks": int(r.shape[0]), "num_seeds": s}
+    if s > 1:
+        from scipy.stats import t as student_t
+
+        half = student_t.ppf(0.975, s - 1) * per_seed_SxE.std(axis=0, ddof=1) / math.sqrt(s)
+        out["lo"], out["hi"] = (mean - half).tolist(), (mean + half).tolist()
+    return out
+
+
+def write_json_atomic(path, obj) -> None:
+    """Write JSON to a temporary sibling, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plot(result: dict, path) -> None:
+    """Return per episode, one panel per split: agent mean with its interval, baselines, optimum."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = result["splits"]
+    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4), squeeze=False)
+    for ax, (split, sec) in zip(axes[0], splits.items(), strict=True):
+        for name, entry in sec["curves"].items():
+            s = entry["summary"]
+            x = np.arange(1, len(s["mean"]) + 1)
+            (line,) = ax.plot(x, s["mean"], label=name)
+            if s["lo"] is not None:
+                ax.fill_between(x, s["lo"], s["hi"], alpha=0.2, color=line.get_color())
+        if sec.get("optimal") is not None:
+            ax.axhline(sec["optimal"]["mean"], ls="--", color="k", label="optimal")
+        ax.set_title(f"{result['env']}: {split} tasks ({sec['num_tasks']})")
+        ax.set_xlabel(f"episode ({result['episode_len']} env steps each)")
+        ax.set_ylabel("return")
+        ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def split_tasks(env_name: str, split: str, key=None, num_tasks: int | None = None):
+    """Task array [N, ...] for a split: `envs.task_split` for train/test, else `sample_tasks`."""
+    from adjax import envs
+
+    if split in ("train", "test"):
+        try:
+            train, test = envs.task_split(env_name)
+            tasks = jnp.asarray(train if split == "train" else test)
+            return tasks if num_tasks is None else tasks[:num_tasks]
+        except (ValueError, NotImplementedError):
+            pass
+    key = jax.random.key(0) if key is None else key
+    return jnp.asarray(envs.sample_tasks(env_name, key, num_tasks or 100, split=split))
+
+
+def evaluate_run(run_dir, env_name: str, out, *, splits: Sequence[str] = ("test",),
+                 num_episodes: int = 100, num_seeds: int = 5, seed: int = 0,
+                 num_tasks: int | None = None, refresh_every: int | None = None,
+                 temperature: float = 1.0, greedy: bool = False,
+                 baselines: Sequence[str] = ("random",), ed_run_dir=None, source_cfg=None,
+                 batch_size: int = 256, figure: bool = True) -> dict:
+    """Evaluate a run on each split's tasks and write `out` (JSON) and `out` with .png (figure).
+
+    JSON: {"env", "run_dir", settings, "interval", "splits": {split: {"tasks", "num_tasks",
+    "curves": {name: {"returns" [N][S][E], "summary"}}, "optimal"}}}; curves are "agent", and the
+    baselines asked for: "random", "source" (needs source_cfg, a source Config), "ed" (ed_run_dir).
+    """
+    from adjax import envs
+    from adjax.evaluate.agents import load_agent
+
+    env, params = envs.make(env_name)
+    agent = load_agent(run_dir)
+    ed = load_agent(ed_run_dir) if ed_run_dir is not None else None
+    opts = dict(refresh_every=refresh_every, temperature=temperature, greedy=greedy)
+    fns = {"agent": lambda k, p: in_context(k, agent, env, p, num_episodes, **opts)}
+    if ed is not None:
+        fns["ed"] = lambda k, p: in_context(k, ed, env, p, num_episodes, **opts)
+    if "random" in baselines:
+        fns["random"] = lambda k, p: random_policy(k, env, p, num_episodes)
+    if "source" in baselines:
+        if source_cfg is None:
+            raise ValueError("the source baseline needs source_cfg (a adjax.sources Config)")
+        fns["source"] = lambda k, p: source_from_scratch(k, source_cfg, env, p, num_episodes)
+    root = jax.random.key(seed)
+    result = {"env": env_name, "run_dir": str(run_dir),
+              "ed_run_dir": None if ed_run_dir is None else str(ed_run_dir),
+              "num_episodes": num_episodes, "num_seeds": num_seeds, "seed": seed,
+              "episode_len": int(env.episode_len), "refresh_every": refresh_every,
+              "temperature": temperature, "greedy": greedy, "interval": INTERVAL, "splits": {}}
+    for split in splits:
+        tasks = split_tasks(env_name, split, jax.random.fold_in(root, 1), num_tasks)
+        curves = {}
+        for i, (name, fn) in enumerate(fns.items()):
+            ret = over_tasks_and_seeds(fn, jax.random.fold_in(root, 100 + i), env, params, tasks,
+                                       num_seeds, batch_size)
+            curves[name] = {"returns": np.round(ret, 6).tolist(), "summary": summarize(ret)}
+        opt = optimal_returns(env_name, tasks) if "optimal" in baselines else None
+        result["splits"][split] = {
+            "tasks": np.asarray(tasks).tolist(), "num_tasks": int(tasks.shape[0]), "curves": curves,
+            "optimal": None if opt is None else {"per_task": opt.tolist(),
+                                                 "mean": float(opt.mean())},
+        }
+    write_json_atomic(out, result)
+    if figure:
+        plot(result, Path(out).with_suffix(".png"))
+    return result

@@ -1,0 +1,250 @@
+"""Tests of adjax.evaluate: the loop with fake agents, windows, prompts, spaces, the cache."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+from gymnax.environments import environment, spaces
+
+from adjax import evaluate
+from adjax.evaluate import Agent, AgentSpec, Prompt, in_context, rollout
+from adjax.evaluate.baselines import UniformAgent, random_policy
+
+MOVES = jnp.array([[0, 0], [0, -1], [1, 0], [0, 1], [-1, 0]], jnp.int32)
+
+
+@struct.dataclass
+class TinyParams(environment.EnvParams):
+    task: jax.Array = struct.field(default_factory=lambda: jnp.array([6, 2], jnp.int32))
+    max_steps_in_episode: int = 10
+
+
+@struct.dataclass
+class TinyState(environment.EnvState):
+    pos: jax.Array
+
+
+class TinyRoom(environment.Environment):
+    """Foreign gymnax env, Dark Room spaces: 9x9, start (4, 4), r 1 at the goal, 10 steps."""
+
+    def __init__(self, obs_dim: int = 2, num_actions: int = 5):
+        self.obs_dim, self.n = obs_dim, num_actions
+
+    @property
+    def default_params(self):
+        return TinyParams()
+
+    def reset_env(self, key, params):
+        state = TinyState(time=0, pos=jnp.full((self.obs_dim,), 4, jnp.int32))
+        return state.pos, state
+
+    def step_env(self, key, state, action, params):
+        pos = jnp.clip(state.pos + MOVES[action], 0, 8)
+        reward = jnp.all(pos == params.task).astype(jnp.float32)
+        return pos, TinyState(time=state.time + 1, pos=pos), reward, jnp.bool_(False), {}
+
+    def observation_space(self, params):
+        return spaces.Box(0, 8, (self.obs_dim,), jnp.int32)
+
+    def action_space(self, params):
+        return spaces.Discrete(self.n)
+
+
+SPEC = AgentSpec((2,), "int32", 5, 12)
+
+
+class Oracle(Agent):
+    """Always steps toward its goal (x first), then no-ops."""
+
+    goal: jax.Array
+
+    def encode(self, obs_KxO, prev_act_K, prev_rew_K, valid_K):
+        return jnp.zeros(())
+
+    def decode(self, state, obs_O, prev_act, prev_rew):
+        dx, dy = self.goal[0] - obs_O[0], self.goal[1] - obs_O[1]
+        a = jnp.select([dx > 0, dx < 0, dy > 0, dy < 0], [2, 4, 3, 1], 0)
+        return 20.0 * jax.nn.one_hot(a, 5), state
+
+
+class NoOp(UniformAgent):
+    def decode(self, state, obs_O, prev_act, prev_rew):
+        return 20.0 * jax.nn.one_hot(0, 5), state
+
+
+class Probe(Agent):
+    """Keeps its context explicitly; logits summarise it (probe_summary)."""
+
+    def encode(self, obs_KxO, prev_act_K, prev_rew_K, valid_K):
+        c, k = self.spec.context_len, valid_K.shape[0]
+        pad = lambda x: jnp.concatenate([jnp.zeros((c - k, *x.shape[1:]), x.dtype), x])
+        return (pad(obs_KxO), pad(prev_act_K), pad(prev_rew_K), pad(valid_K))
+
+    def decode(self, state, obs_O, prev_act, prev_rew):
+        push = lambda buf, x: jnp.concatenate([buf[1:], x[None]])
+        obs, act, rew, valid = map(push, state, (obs_O, prev_act, prev_rew, jnp.bool_(True)))
+        return probe_summary(obs, act, rew, valid), (obs, act, rew, valid)
+
+
+def probe_summary(obs_KxO, act_K, rew_K, valid_K):
+    """float32[5] summary of a (left-padded) context; jnp or numpy."""
+    xp = jnp if isinstance(obs_KxO, jax.Array) else np
+    v = valid_K.astype(xp.float32)
+    pos = (xp.cumsum(v) - 1) * v  # position among valid steps
+    return xp.stack([v.sum(), (act_K * v).sum(), (rew_K * v).sum(),
+                     (obs_KxO[:, 0] * (pos + 1)).sum(), (obs_KxO[:, 1] * (pos + 1) ** 2).sum()]
+                    ).astype(xp.float32) / 100.0
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    env = TinyRoom()
+    return env, env.default_params
+
+
+def test_oracle_reaches_optimal(tiny):
+    env, params = tiny
+    ret = in_context(jax.random.key(0), Oracle(SPEC, params.task), env, params, 3)
+    assert ret.dtype == jnp.float32 and ret.shape == (3,)
+    np.testing.assert_array_equal(ret, [7.0, 7.0, 7.0])  # 10 steps, goal 4 moves away
+
+
+def test_noop_return(tiny):
+    env, params = tiny
+    ret = in_context(jax.random.key(0), NoOp(SPEC), env, params, 2)
+    np.testing.assert_array_equal(ret, [0.0, 0.0])
+    at_start = params.replace(task=jnp.array([4, 4], jnp.int32))
+    ret = in_context(jax.random.key(0), NoOp(SPEC), env, at_start, 2)
+    np.testing.assert_array_equal(ret, [10.0, 10.0])
+
+
+def test_same_key_same_returns(tiny):
+    env, params = tiny
+    agent = UniformAgent(SPEC)
+    a = in_context(jax.random.key(3), agent, env, params, 20)
+    b = in_context(jax.random.key(3), agent, env, params, 20)
+    c = in_context(jax.random.key(4), agent, env, params, 20)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_vmap_over_tasks_equals_loop(tiny):
+    env, params = tiny
+    goals = jnp.array([[0, 0], [8, 8], [4, 3], [5, 5]], jnp.int32)
+    keys = jax.random.split(jax.random.key(1), 4)
+    run = lambda k, g: in_context(k, Oracle(SPEC, g), env, params.replace(task=g), 2,
+                                  temperature=3.0)
+    batched = jax.vmap(run)(keys, goals)
+    looped = jnp.stack([run(k, g) for k, g in zip(keys, goals, strict=True)])
+    np.testing.assert_array_equal(batched, looped)
+    rand = jax.vmap(lambda k, g: random_policy(k, env, params.replace(task=g), 2))(keys, goals)
+    assert rand.shape == (4, 2)
+
+
+@pytest.mark.parametrize("b, prompt_len", [(1, 0), (4, 0), (12, 0), (3, 5), (4, 30)])
+def test_context_window(tiny, b, prompt_len):
+    """The agent sees exactly the last k steps, c - b < k <= c, prompt first, in order."""
+    env, params = tiny
+    c, T = SPEC.context_len, 48
+    prompt = None
+    inputs = {"obs": np.zeros((0, 2), np.int32), "act": np.zeros(0, np.int32), "rew": np.zeros(0)}
+    if prompt_len:
+        rng = np.random.default_rng(0)
+        prompt = Prompt(jnp.asarray(rng.integers(0, 9, (prompt_len, 2)), jnp.int32),
+                        jnp.asarray(rng.integers(0, 5, prompt_len), jnp.int32),
+                        jnp.asarray(rng.integers(0, 2, prompt_len), jnp.float32))
+        inputs = {"obs": np.asarray(prompt.obs),
+                  "act": np.concatenate([[5], np.asarray(prompt.actions[:-1])]),
+                  "rew": np.concatenate([[0.0], np.asarray(prompt.rewards[:-1])])}
+    tr = rollout(jax.random.key(0), Probe(SPEC), env, params, T, b, prompt=prompt)
+    obs = np.concatenate([inputs["obs"], np.asarray(tr.obs)])
+    act = np.concatenate([inputs["act"], np.asarray(tr.prev_act)])
+    rew = np.concatenate([inputs["rew"], np.asarray(tr.prev_rew)])
+    if prompt_len:  # the first acting step follows the prompt's last transition
+        assert tr.prev_act[0] == prompt.actions[-1] and tr.prev_rew[0] == prompt.rewards[-1]
+    else:
+        assert tr.prev_act[0] == SPEC.num_actions and tr.prev_rew[0] == 0
+    for t in range(T):
+        k = min(prompt_len + t + 1, c - b + t % b + 1)
+        end = prompt_len + t + 1
+        sl = slice(end - k, end)
+        want = probe_summary(obs[sl], act[sl], rew[sl], np.ones(k, bool))
+        np.testing.assert_allclose(tr.logits[t], want, rtol=1e-6, err_msg=f"t={t}")
+
+
+def test_foreign_env_spaces_mismatch():
+    env3 = TinyRoom(obs_dim=3)
+    with pytest.raises(ValueError, match="observation space"):
+        in_context(jax.random.key(0), UniformAgent(SPEC), env3, env3.default_params, 1)
+    env4 = TinyRoom(num_actions=4)
+    with pytest.raises(ValueError, match="4 actions"):
+        in_context(jax.random.key(0), UniformAgent(SPEC), env4, env4.default_params, 1)
+
+
+def test_refresh_must_divide_and_fit(tiny):
+    env, params = tiny
+    with pytest.raises(ValueError, match="divide"):
+        in_context(jax.random.key(0), UniformAgent(SPEC), env, params, 1, refresh_every=3)
+    with pytest.raises(ValueError, match="context_len"):
+        in_context(jax.random.key(0), UniformAgent(SPEC), env, params, 2, refresh_every=20)
+
+
+def test_public_names():
+    names = ("load_agent", "in_context", "random_policy", "source_from_scratch", "evaluate_run")
+    for name in names:
+        assert hasattr(evaluate, name), name
+
+
+@pytest.fixture(scope="module")
+def tiny_agents():
+    from adjax.evaluate import TransformerAgent
+    from adjax.model import ModelConfig, init_params
+
+    agents = {}
+    for layout in ("one", "three"):
+        cfg = ModelConfig(obs_dims=(9, 9), num_actions=5, context_len=12, layout=layout,
+                          d_model=32, num_layers=2, num_heads=2, ff_dim=64)
+        agents[layout] = TransformerAgent.create(cfg, init_params(cfg, jax.random.key(0)))
+    return agents
+
+
+@pytest.mark.parametrize("layout, b, prompt_len",
+                         [("one", 5, 0), ("one", 12, 0), ("one", 4, 9), ("three", 1, 0),
+                          ("three", 5, 7)])
+def test_cached_decoding_equals_full_pass(tiny, tiny_agents, layout, b, prompt_len):
+    """Each decoded step's logits = a fresh uncached pass over its window, after many slides."""
+    env, params = tiny
+    agent, c, T = tiny_agents[layout], 12, 60
+    prompt, pre = None, [np.zeros((0, 2), np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)]
+    if prompt_len:
+        rng = np.random.default_rng(1)
+        prompt = Prompt(jnp.asarray(rng.integers(0, 9, (prompt_len, 2)), jnp.int32),
+                        jnp.asarray(rng.integers(0, 5, prompt_len), jnp.int32),
+                        jnp.asarray(rng.integers(0, 2, prompt_len), jnp.float32))
+        pre = [np.asarray(prompt.obs), np.r_[5, np.asarray(prompt.actions[:-1])],
+               np.r_[0.0, np.asarray(prompt.rewards[:-1])].astype(np.float32)]
+    tr = rollout(jax.random.key(2), agent, env, params, T, b, prompt=prompt)
+    obs, act, rew = (np.concatenate([p, np.asarray(x)])
+                     for p, x in zip(pre, (tr.obs, tr.prev_act, tr.prev_rew), strict=True))
+    # Window of step t: its last k step inputs. One batched full pass over all T windows, each
+    # left-aligned in c slots (the tail repeats the last step: causal, so it cannot matter).
+    k = np.minimum(prompt_len + np.arange(T) + 1, c - b + np.arange(T) % b + 1)
+    assert k.min() >= min(c - b + 1, prompt_len + 1) and k.max() <= c
+    end = prompt_len + np.arange(T) + 1
+    idx = np.minimum(end[:, None] - k[:, None] + np.arange(c)[None], end[:, None] - 1)
+    full = jax.vmap(agent.full_logits)(jnp.asarray(obs[idx]), jnp.asarray(act[idx]),
+                                       jnp.asarray(rew[idx]))
+    ref = full[np.arange(T), k - 1]
+    np.testing.assert_allclose(tr.logits, ref, atol=2e-5, rtol=1e-5)
+
+
+def test_transformer_in_context_vmaps(tiny, tiny_agents):
+    env, params = tiny
+    goals = jnp.array([[0, 0], [8, 8], [4, 3]], jnp.int32)
+    keys = jax.random.split(jax.random.key(5), 3)
+    run = lambda k, g: in_context(k, tiny_agents["three"], env, params.replace(task=g), 3,
+                                  refresh_every=5)
+    batched = jax.vmap(run)(keys, goals)
+    assert batched.shape == (3, 3) and batched.dtype == jnp.float32
+    np.testing.assert_array_equal(batched[1], run(keys[1], goals[1]))
