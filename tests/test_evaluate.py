@@ -248,3 +248,56 @@ def test_transformer_in_context_vmaps(tiny, tiny_agents):
     batched = jax.vmap(run)(keys, goals)
     assert batched.shape == (3, 3) and batched.dtype == jnp.float32
     np.testing.assert_array_equal(batched[1], run(keys[1], goals[1]))
+
+
+@pytest.fixture(scope="module")
+def darkroom():
+    from adjax import envs
+
+    env, params = envs.make("darkroom")
+    return env, params, envs.task_split("darkroom")[1]
+
+
+def test_darkroom_oracle_and_noop(darkroom):
+    from adjax import envs
+
+    env, params, test_tasks = darkroom
+    spec = AgentSpec((2,), "int32", 5, 20)
+    run = lambda k, g: in_context(k, Oracle(spec, g), env, env.with_task(params, g), 2)
+    ret = jax.vmap(run)(jax.random.split(jax.random.key(0), len(test_tasks)), test_tasks)
+    opt = jax.vmap(lambda g: envs.optimal_return("darkroom", g))(test_tasks)
+    np.testing.assert_array_equal(ret, jnp.stack([opt, opt], axis=1))
+    noop = lambda g: in_context(jax.random.key(0), NoOp(spec), env,
+                                env.with_task(params, jnp.array(g, jnp.int32)), 2)
+    np.testing.assert_array_equal(noop([4, 4]), [20, 20])  # the goal is the start cell
+    np.testing.assert_array_equal(noop([0, 8]), [0, 0])
+
+
+def test_evaluate_run_writes_json_and_figure(darkroom, tmp_path, monkeypatch):
+    import json
+
+    from adjax.evaluate import agents
+
+    agent = UniformAgent(AgentSpec((2,), "int32", 5, 20))
+    monkeypatch.setattr(agents, "load_agent", lambda run_dir: agent)
+    out = tmp_path / "eval" / "dr.json"
+    res = evaluate.evaluate_run("RUN", "darkroom", out, splits=("train", "test"), num_episodes=3,
+                                num_seeds=2, num_tasks=3, baselines=("random", "optimal"))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(res))
+    assert out.with_suffix(".png").stat().st_size > 0
+    assert not list(out.parent.glob(".*tmp"))
+    for split in ("train", "test"):
+        sec = res["splits"][split]
+        assert np.asarray(sec["curves"]["agent"]["returns"]).shape == (3, 2, 3)
+        s = sec["curves"]["random"]["summary"]
+        assert len(s["mean"]) == len(s["lo"]) == 3 and sec["optimal"]["mean"] > 0
+    assert res["splits"]["train"]["tasks"] != res["splits"]["test"]["tasks"]
+
+
+def test_summary_interval():
+    r = np.zeros((2, 3, 1))
+    r[:, :, 0] = [[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]]  # per-seed task means 2, 3, 4
+    s = evaluate.summarize(r)
+    assert s["mean"] == [3.0] and s["num_seeds"] == 3
+    half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t(0.975, 2) * sd / sqrt(S)
+    np.testing.assert_allclose([s["lo"][0], s["hi"][0]], [3 - half, 3 + half])

@@ -16,7 +16,7 @@ class Args:
     """In-context evaluation of a run: per-task, per-seed, per-episode returns -> JSON + PNG."""
 
     run_dir: tyro.conf.Positional[Path]
-    env: str = "darkroom"
+    env: str | None = None  # default: the env the run was trained on
     split: str = "test"  # train | test | both (train and test sections), or a sample_tasks split
     episodes: int = 100
     seeds: int = 5
@@ -34,7 +34,8 @@ class Args:
 
 def main(args: Args) -> None:
     splits = ("train", "test") if args.split == "both" else (args.split,)
-    out = args.out or args.run_dir / "eval" / f"{args.env}_{args.split}.json"
+    stem = f"{args.env}_{args.split}" if args.env else args.split
+    out = args.out or args.run_dir / "eval" / f"{stem}.json"
     res = evaluate_run(args.run_dir, args.env, out, splits=splits, num_episodes=args.episodes,
                        num_seeds=args.seeds, seed=args.seed, num_tasks=args.tasks,
                        refresh_every=args.refresh_every, temperature=args.temperature,

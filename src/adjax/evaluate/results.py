@@ -122,13 +122,15 @@ def split_tasks(env_name: str, split: str, key=None, num_tasks: int | None = Non
     return jnp.asarray(envs.sample_tasks(env_name, key, num_tasks or 100, split=split))
 
 
-def evaluate_run(run_dir, env_name: str, out, *, splits: Sequence[str] = ("test",),
+def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = ("test",),
                  num_episodes: int = 100, num_seeds: int = 5, seed: int = 0,
                  num_tasks: int | None = None, refresh_every: int | None = None,
                  temperature: float = 1.0, greedy: bool = False,
                  baselines: Sequence[str] = ("random",), ed_run_dir=None, source_cfg=None,
                  batch_size: int = 256, figure: bool = True) -> dict:
     """Evaluate a run on each split's tasks and write `out` (JSON) and `out` with .png (figure).
+
+    env_name None: the env the run was trained on (config.json "data" -> "env").
 
     JSON: {"env", "run_dir", settings, "interval", "splits": {split: {"tasks", "num_tasks",
     "curves": {name: {"returns" [N][S][E], "summary"}}, "optimal"}}}; curves are "agent", and the
@@ -137,8 +139,12 @@ def evaluate_run(run_dir, env_name: str, out, *, splits: Sequence[str] = ("test"
     from adjax import envs
     from adjax.evaluate.agents import load_agent
 
-    env, params = envs.make(env_name)
     agent = load_agent(run_dir)
+    if env_name is None:
+        env_name = (agent.info or {}).get("data", {}).get("env")
+        if env_name is None:
+            raise ValueError(f"{run_dir}: config.json names no env; pass env_name")
+    env, params = envs.make(env_name)
     ed = load_agent(ed_run_dir) if ed_run_dir is not None else None
     opts = dict(refresh_every=refresh_every, temperature=temperature, greedy=greedy)
     fns = {"agent": lambda k, p: in_context(k, agent, env, p, num_episodes, **opts)}
