@@ -66,7 +66,9 @@ def _obs_dtype(env):
 def env_config(env, env_kwargs) -> dict:
     """JSON-able static description of an env (its make kwargs, sizes, spaces)."""
     space = env.observation_space(env.default_params)
+    static = env.config() if callable(getattr(env, "config", None)) else {}
     return {
+        **static,
         "kwargs": dict(env_kwargs or {}),
         "episode_len": int(env.episode_len),
         "num_actions": int(env.num_actions),
