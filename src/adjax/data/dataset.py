@@ -153,6 +153,21 @@ def learning_curve(ds: Dataset, max_histories: int = 4096) -> dict:
             "q10": np.quantile(R, 0.1, axis=0), "q90": np.quantile(R, 0.9, axis=0)}
 
 
+def _mean_optimal_return(ds: Dataset):
+    """Mean optimal return over the histories' tasks, or None when the env has no closed form."""
+    try:
+        import jax
+
+        from adjax import envs
+
+        if ds.manifest["env_config"].get("kwargs"):
+            return None  # optimal_return knows the default config only
+        opt = jax.vmap(lambda t: envs.optimal_return(ds.env_name, t))(np.asarray(ds.tasks))
+        return float(np.asarray(opt)[np.asarray(ds.task_index)].mean())
+    except (NotImplementedError, ValueError, ImportError):
+        return None
+
+
 def plot_learning_curve(ds: Dataset, path=None) -> Path:
     """Mean return per episode with a 10-90% band, saved (default: beside the dataset)."""
     import matplotlib
@@ -165,6 +180,9 @@ def plot_learning_curve(ds: Dataset, path=None) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(c["episode"], c["mean"], lw=1.2, label="mean")
     ax.fill_between(c["episode"], c["q10"], c["q90"], alpha=0.25, label="10-90%")
+    opt = _mean_optimal_return(ds)
+    if opt is not None:
+        ax.axhline(opt, ls="--", c="k", lw=0.8, label="optimal (mean over tasks)")
     ax.set_xlabel("episode (source run)")
     ax.set_ylabel("return")
     m = ds.manifest
