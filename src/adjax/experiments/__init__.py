@@ -1,0 +1,1 @@
+"""Experiments, one module each: `python -m adjax.experiments.<name> --preset quick --out DIR`."""

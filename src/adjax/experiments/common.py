@@ -1,0 +1,111 @@
+"""The stages every experiment shares: collect -> train AD and ED -> evaluate in-context -> report."""
+
+import dataclasses
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adjax.model import ModelConfig
+from adjax.train import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """In-context evaluation: episodes per task, seeds per task, context refresh (None: an episode)."""
+
+    num_episodes: int = 200
+    num_seeds: int = 20
+    train_num_seeds: int = 5  # training tasks are reported separately, with fewer seeds
+    refresh_every: int | None = None
+    temperature: float = 1.0
+    source_seeds: int = 5  # the source algorithm rerun from scratch on the same tasks
+    batch_size: int = 512  # task x seed pairs per compiled call
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one experiment run does; presets are small functions returning one."""
+
+    name: str
+    env: str
+    source: Any  # an adjax.sources Config
+    model: ModelConfig
+    train_ad: TrainConfig
+    train_ed: TrainConfig
+    eval: EvalConfig
+    data_seeds: tuple[int, ...] = (0,)
+    subsample_every: int = 1
+    expert_episodes: int = 100
+    chunk_size: int = 64
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["source"] = {"name": type(self.source).NAME, **dataclasses.asdict(self.source)}
+        d["model"] = self.model.to_dict()
+        return d
+
+
+def machine() -> str:
+    import os
+
+    import jax
+
+    return (f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
+            f"jax {jax.__version__} on {jax.default_backend()}")
+
+
+def command() -> str:
+    return "python -m " + " ".join(shlex.quote(a) for a in [sys.argv[0].split("/")[-2]
+                                                            if sys.argv[0].endswith("__main__.py")
+                                                            else sys.argv[0], *sys.argv[1:]])
+
+
+class Stages:
+    """Times each stage and records it in out/timings.json (kept across reruns)."""
+
+    def __init__(self, out: Path):
+        self.path = out / "timings.json"
+        self.times = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def run(self, name: str, fn, *, done: bool = False):
+        if done:
+            print(f"[{name}] already complete, reused", flush=True)
+            return None
+        print(f"[{name}] ...", flush=True)
+        t0 = time.perf_counter()
+        out = fn()
+        self.times[name] = round(time.perf_counter() - t0, 1)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.times, indent=2))
+        tmp.replace(self.path)
+        print(f"[{name}] {self.times[name]:.0f} s", flush=True)
+        return out
+
+
+def report_curves(eval_json: dict, names: dict[str, str]) -> dict:
+    """evaluate_run JSON -> report schema: {split: {method: {"per_seed": [S][E], "num_tasks"}}}."""
+    curves = {}
+    for split, s in eval_json["splits"].items():
+        curves[split] = {}
+        for key, method in names.items():
+            if key not in s["curves"]:
+                continue
+            ret = np.asarray(s["curves"][key]["returns"], np.float64)  # [N, S, E]
+            curves[split][method] = {"per_seed": ret.mean(axis=0).round(4).tolist(),
+                                     "num_tasks": int(ret.shape[0])}
+        if s.get("optimal"):
+            curves[split]["optimal"] = float(s["optimal"]["mean"])
+    return curves
+
+
+def write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    tmp.replace(path)

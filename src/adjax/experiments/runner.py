@@ -1,0 +1,121 @@
+"""run_experiment: one ExperimentConfig through every stage into a directory, reusing finished stages."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from adjax import data
+from adjax.evaluate import evaluate_run
+from adjax.experiments.common import (
+    ExperimentConfig,
+    Stages,
+    command,
+    machine,
+    report_curves,
+    write_json,
+)
+from adjax.report import mean_ci, plot_curves, results_table
+from adjax.train import fit, load_run
+
+CURVE_NAMES = {"agent": "AD", "ed": "ED", "source": "source", "random": "random"}
+
+
+def _check_config(cfg: ExperimentConfig, out: Path) -> None:
+    """A directory belongs to one configuration: refuse to mix, name the first differing field."""
+    path = out / "experiment.json"
+    new = json.loads(json.dumps(cfg.to_dict()))
+    if path.exists():
+        old = json.loads(path.read_text())
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                raise ValueError(
+                    f"{path}: field {key!r} differs from this run's configuration "
+                    f"({old.get(key)!r} != {new.get(key)!r}); use another --out or delete {out}")
+    write_json(path, new)
+
+
+def _trained(run_dir: Path, num_steps: int) -> bool:
+    try:
+        return load_run(run_dir)[2]["step"] >= num_steps
+    except Exception:  # noqa: BLE001 - any unreadable run is simply not finished
+        return False
+
+
+def _summary(curves: dict, split: str, method: str) -> dict | None:
+    m = curves.get(split, {}).get(method)
+    if m is None:
+        return None
+    per_seed = np.asarray(m["per_seed"])
+    n = per_seed.shape[1]
+    k = max(1, n // 10)
+    first, first_h = mean_ci(per_seed[:, :k].mean(axis=1))
+    last, last_h = mean_ci(per_seed[:, n - k:].mean(axis=1))
+    return {"first_10pct": round(float(first), 3), "first_10pct_ci95": round(float(first_h), 3),
+            "last_10pct": round(float(last), 3), "last_10pct_ci95": round(float(last_h), 3),
+            "episodes": n, "seeds": int(per_seed.shape[0]), "tasks": m["num_tasks"]}
+
+
+def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress: bool = True):
+    """Collect -> train AD, ED -> evaluate on held-out and training tasks -> results.json, figure."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_config(cfg, out)
+    t_start = time.perf_counter()
+    stages = Stages(out)
+    learn_dir, expert_dir = out / "data" / "learning", out / "data" / "expert"
+    ad_dir, ed_dir = out / "runs" / "ad", out / "runs" / "ed"
+    common = dict(split="train", seeds=cfg.data_seeds, chunk_size=cfg.chunk_size,
+                  progress=progress)
+    stages.run("collect learning histories", lambda: data.collect(
+        cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every, **common),
+        done=learn_dir.exists())
+    stages.run("collect expert data", lambda: data.collect(
+        cfg.source, cfg.env, expert_dir, expert=True, expert_episodes=cfg.expert_episodes,
+        **common), done=expert_dir.exists())
+    for name, run_dir, tcfg, path in (("train AD", ad_dir, cfg.train_ad, learn_dir),
+                                      ("train ED", ed_dir, cfg.train_ed, expert_dir)):
+        stages.run(name, lambda r=run_dir, t=tcfg, p=path: fit(
+            t, cfg.model, data.load(p, env=cfg.env, quiet=True), r, progress=progress),
+            done=_trained(run_dir, tcfg.num_steps))
+    ev = cfg.eval
+    opts = dict(num_episodes=ev.num_episodes, refresh_every=ev.refresh_every,
+                temperature=ev.temperature, batch_size=ev.batch_size, figure=False)
+    evals = {}
+    for split, seeds, baselines in (
+            ("test", ev.num_seeds, ("random", "source", "optimal")),
+            ("train", ev.train_num_seeds, ("random", "optimal"))):
+        path = out / "eval" / f"{split}.json"
+        evals[split] = stages.run(
+            f"evaluate {split} tasks",
+            lambda p=path, sp=split, s=seeds, b=baselines: evaluate_run(
+                ad_dir, cfg.env, p, splits=(sp,), num_seeds=s, baselines=b,
+                ed_run_dir=ed_dir, source_cfg=cfg.source, **opts),
+            done=path.exists())
+        if evals[split] is None:
+            evals[split] = json.loads(path.read_text())
+    curves = {}
+    for split, e in evals.items():
+        curves.update(report_curves(e, CURVE_NAMES))
+    results = {
+        "experiment": cfg.name, "preset": preset, "env": cfg.env,
+        "episode_len": evals["test"]["episode_len"], "command": command(),
+        "machine": machine(), "wall_time_s": {**stages.times,
+                                              "this_invocation": round(time.perf_counter()
+                                                                       - t_start, 1)},
+        "curves": curves,
+        "summary": {f"{m} {s}": _summary(curves, s, m) for s in curves for m in
+                    ("AD", "ED", "source", "random") if _summary(curves, s, m)},
+    }
+    write_json(out / "results.json", results)
+    fig = plot_curves(results, out / "figures" / f"{cfg.name}.png",
+                      title=f"{cfg.name} ({preset} preset): in-context return per episode")
+    table = results_table(results)
+    (out / "summary.md").write_text(
+        f"# {cfg.name} ({preset} preset)\n\nCommand: `{results['command']}`\n\n"
+        f"Machine: {results['machine']}\n\nWall time per stage (s): "
+        f"{json.dumps(stages.times)}\n\n{table}\n![figure](figures/{fig.name})\n")
+    print(f"\nfigure:  {fig}\nsummary: {out / 'summary.md'}\nresults: {out / 'results.json'}\n")
+    print(table)
+    return results

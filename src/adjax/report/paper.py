@@ -1,0 +1,27 @@
+"""The paper's numbers (Laskin et al. 2023, read off Figs. 3-4; ../shared/spec/PAPER.md) as data."""
+
+# env -> method -> {episode (1-based): mean return on held-out tasks}
+PAPER_CURVES: dict[str, dict[str, dict[int, float]]] = {
+    "darkroom": {
+        "AD": {1: 1.3, 200: 9.6, 400: 12.9, 1000: 14.1},
+        "ED": {1: 2.0, 1000: 0.75},
+        "source": {1: 0.3, 1000: 0.8},
+        "RL2": {1000: 14.7},
+    },
+    "darkroom-hard": {
+        "AD": {1: 0.04, 200: 0.40, 1000: 0.68},
+        "ED": {1000: 0.06},
+        "RL2": {1000: 0.70},
+    },
+    "key-to-door": {
+        "AD": {1: 0.44, 200: 1.66, 1000: 1.81},
+        "ED": {1: 0.18, 1000: 0.58},
+        "source": {1: 0.30, 1000: 0.70},
+        "RL2": {1000: 1.87},
+    },
+}
+
+
+def paper_value(env: str, method: str, episode: int) -> float | None:
+    """The paper's number for (env, method) at `episode`, or None if the paper gives none there."""
+    return PAPER_CURVES.get(env, {}).get(method, {}).get(episode)
