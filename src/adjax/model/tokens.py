@@ -9,7 +9,8 @@ Random input-token masking (training only, rate p = `token_mask_prob`): every co
 step (obs embedding, prev-action embedding, prev-reward embedding) is independently, with
 probability p, replaced by a learned mask vector of its own (one per component kind), before the
 components are summed ("one") or interleaved ("three") and before positions are added. Evaluation
-(train=False) never masks. The mask drawn is sown as `intermediates/.../token_mask_BxTx3`.
+(train=False) never masks. p is realised to 2^-16 (`adjax.model.dropout`). The mask drawn is
+sown as `intermediates/.../token_mask_BxTx3`.
 """
 
 import flax.linen as nn
@@ -19,6 +20,7 @@ import numpy as np
 from flax import struct
 
 from adjax.model.config import ModelConfig
+from adjax.model.dropout import bernoulli_mask
 
 EMBED_INIT = nn.initializers.normal(stddev=0.02)
 
@@ -83,8 +85,7 @@ class StepEmbed(nn.Module):
         x_BxTx3xD = jnp.stack([e_act, e_rew, e_obs], axis=2)
         mask_vec_3xD = self.param("mask_embed", EMBED_INIT, (3, cfg.d_model))
         if train and cfg.token_mask_prob > 0:
-            masked_BxTx3 = jax.random.bernoulli(self.make_rng("dropout"), cfg.token_mask_prob,
-                                                (B, T, 3))
+            masked_BxTx3 = bernoulli_mask(self.make_rng("dropout"), cfg.token_mask_prob, (B, T, 3))
             self.sow("intermediates", "token_mask_BxTx3", masked_BxTx3)
             x_BxTx3xD = jnp.where(masked_BxTx3[..., None], mask_vec_3xD[None, None], x_BxTx3xD)
         if cfg.layout == "one":

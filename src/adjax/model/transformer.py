@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from adjax.model.config import ModelConfig
+from adjax.model.dropout import Dropout
 from adjax.model.tokens import EMBED_INIT, StepEmbed
 
 # Masked attention scores: large but finite, so a fully masked row (a padding query) is a uniform
@@ -60,7 +61,7 @@ class Attention(nn.Module):
         if kv is not None:
             k = jax.lax.dynamic_update_slice_in_dim(kv[0], k, write_at, axis=1)
             v = jax.lax.dynamic_update_slice_in_dim(kv[1], v, write_at, axis=1)
-        o_BxNxHxK = attend(q, k, v, mask_BxNxS, nn.Dropout(cfg.attn_dropout), train)
+        o_BxNxHxK = attend(q, k, v, mask_BxNxS, Dropout(cfg.attn_dropout), train)
         out_BxNxD = nn.DenseGeneral(cfg.d_model, axis=(-2, -1), name="out")(o_BxNxHxK)
         return out_BxNxD, (k, v)
 
@@ -73,7 +74,7 @@ class Block(nn.Module):
     @nn.compact
     def __call__(self, x_BxNxD, mask_BxNxS, train: bool, kv=None, write_at=None):
         cfg = self.cfg
-        drop = nn.Dropout(cfg.dropout)
+        drop = Dropout(cfg.dropout)
         act = {"relu": nn.relu, "gelu": nn.gelu}[cfg.activation]
 
         def ff(h):
@@ -107,7 +108,7 @@ class ADTransformer(nn.Module):
         cfg = self.cfg
         self.embed = StepEmbed(cfg)
         self.pos_embed = self.param("pos_embed", EMBED_INIT, (cfg.max_tokens, cfg.d_model))
-        self.emb_drop = nn.Dropout(cfg.dropout)
+        self.emb_drop = Dropout(cfg.dropout)
         self.blocks = [Block(cfg, name=f"block_{i}") for i in range(cfg.num_layers)]
         self.final_norm = nn.LayerNorm() if cfg.norm == "pre" else None
         self.head = nn.Dense(cfg.num_actions)
