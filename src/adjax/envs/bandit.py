@@ -66,7 +66,9 @@ class Bandit(ConfiguredEnv):
         return jnp.zeros((1,), jnp.int32)
 
     def step_env(self, key, state, action, params):
-        mean = params.task.at[action].get(mode="fill", fill_value=0.0)
+        a = jnp.asarray(action, jnp.int32)
+        valid = (a >= 0) & (a < self.num_arms)
+        mean = jnp.where(valid, params.task[jnp.clip(a, 0, self.num_arms - 1)], 0.0)
         reward = (jax.random.uniform(key) < mean).astype(jnp.float32)
         return self._obs(), state.replace(time=state.time + 1), reward, jnp.bool_(False), {}
 
