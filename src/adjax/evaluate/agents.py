@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.custom_batching import custom_vmap
 
 from adjax.evaluate.loop import Agent, AgentSpec
 from adjax.model import ADTransformer, Cache, ModelConfig, init_cache
@@ -15,6 +17,63 @@ from adjax.model import ADTransformer, Cache, ModelConfig, init_cache
 def model_spec(cfg: ModelConfig) -> AgentSpec:
     """The spaces a model was built for: int32[len(obs_dims)] observations, num_actions actions."""
     return AgentSpec((len(cfg.obs_dims),), "int32", cfg.num_actions, cfg.context_len)
+
+
+@struct.dataclass
+class LayerCache:
+    """`Cache` with keys/values split per layer, batch leading: k[i], v[i] float32[B, S, H, K]."""
+
+    k: tuple
+    v: tuple
+    valid_BxS: jax.Array
+    pos_B: jax.Array
+    length: jax.Array
+
+
+def _to_cache(c: LayerCache) -> Cache:
+    return Cache(jnp.stack(c.k), jnp.stack(c.v), c.valid_BxS, c.pos_B, c.length)
+
+
+def _from_cache(c: Cache) -> LayerCache:
+    n = c.k.shape[0]
+    return LayerCache(tuple(c.k[i] for i in range(n)), tuple(c.v[i] for i in range(n)),
+                      c.valid_BxS, c.pos_B, c.length)
+
+
+@functools.cache
+def batched_extend(cfg: ModelConfig):
+    """`ADTransformer(cfg).extend` on a LayerCache, with a vmap rule that folds the vmapped axis
+    into the model's own batch axis (reshapes only). Plain `vmap` would turn the cache writes
+    (dynamic_update_slice) into scatters that copy the whole cache every step: ~100x slower."""
+
+    def impl(params, cache: LayerCache, obs_BxTxO, act_BxT, rew_BxT, valid_BxT):
+        logits, new = ADTransformer(cfg).apply(params, obs_BxTxO, act_BxT, rew_BxT,
+                                               cache=_to_cache(cache), valid=valid_BxT,
+                                               method="extend")
+        return logits, _from_cache(new)
+
+    @custom_vmap
+    def extend(params, cache, obs_BxTxO, act_BxT, rew_BxT, valid_BxT):
+        return impl(params, cache, obs_BxTxO, act_BxT, rew_BxT, valid_BxT)
+
+    @extend.def_vmap
+    def rule(axis_size, in_batched, params, cache, *xs):
+        p_b, c_b, *x_b = in_batched
+        if any(jax.tree.leaves(p_b)) or c_b.length:  # per-instance weights or cache lengths
+            axes = jax.tree.map(lambda b: 0 if b else None, tuple(in_batched))
+            out = jax.vmap(impl, in_axes=axes)(params, cache, *xs)
+            return out, jax.tree.map(lambda _: True, out)
+        bcast = lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *x.shape))
+        args = jax.tree.map(bcast, (cache.replace(length=None), *xs),
+                            (c_b.replace(length=None), *x_b))
+        folded = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), args)
+        logits, new = extend(params, folded[0].replace(length=cache.length), *folded[1:])
+        unfold = lambda x: x.reshape(axis_size, -1, *x.shape[1:])
+        logits, rest = jax.tree.map(unfold, (logits, new.replace(length=None)))
+        batched = jax.tree.map(lambda _: True, rest).replace(length=False)
+        return (logits, rest.replace(length=new.length)), (True, batched)
+
+    return extend
 
 
 class TransformerAgent(Agent):
@@ -29,20 +88,18 @@ class TransformerAgent(Agent):
     def create(cls, cfg: ModelConfig, params, info: dict | None = None) -> TransformerAgent:
         return cls(spec=model_spec(cfg), params=params, cfg=cfg, info=info)
 
-    def encode(self, obs_KxO, prev_act_K, prev_rew_K, valid_K) -> Cache:
-        cache = init_cache(self.cfg, 1)
+    def encode(self, obs_KxO, prev_act_K, prev_rew_K, valid_K) -> LayerCache:
+        cache = _from_cache(init_cache(self.cfg, 1))
         if valid_K.shape[0] == 0:
             return cache
-        _, cache = ADTransformer(self.cfg).apply(
-            self.params, obs_KxO[None], prev_act_K[None], prev_rew_K[None], cache=cache,
-            valid=valid_K[None], method="extend",
-        )
+        _, cache = batched_extend(self.cfg)(self.params, cache, obs_KxO[None], prev_act_K[None],
+                                            prev_rew_K[None], valid_K[None])
         return cache
 
-    def decode(self, cache: Cache, obs_O, prev_act, prev_rew) -> tuple[jax.Array, Cache]:
-        logits_1x1xA, cache = ADTransformer(self.cfg).apply(
-            self.params, obs_O[None, None], jnp.reshape(prev_act, (1, 1)),
-            jnp.reshape(prev_rew, (1, 1)), cache=cache, method="extend",
+    def decode(self, cache: LayerCache, obs_O, prev_act, prev_rew) -> tuple[jax.Array, LayerCache]:
+        logits_1x1xA, cache = batched_extend(self.cfg)(
+            self.params, cache, obs_O[None, None], jnp.reshape(prev_act, (1, 1)),
+            jnp.reshape(prev_rew, (1, 1)), jnp.ones((1, 1), bool),
         )
         return logits_1x1xA[0, 0], cache
 
