@@ -23,7 +23,8 @@ class Config:
     eps_start: float = 1.0
     eps_end: float = 0.01
     eps_decay_frac: float = 0.5  # epsilon decays linearly over this fraction of the episodes
-    q_init: float = 0.0
+    q_init: float = 0.0  # > 0 is optimistic: unvisited actions look good, so exploration is directed
+    backward_replay: bool = False  # after each episode, redo its updates last step first
     expert_eps: float = 0.0  # exploration of the expert (converged, greedy) policy
 
 
@@ -108,16 +109,29 @@ def _make_run(cfg: Config, env):
         td = target - state.q[streams, s_idx, action]
         q = state.q.at[streams, s_idx, action].add(cfg.lr * td)
         rec = History(obs=state.obs, actions=action, rewards=reward.astype(jnp.float32))
-        return (state.replace(q=q, env_state=env_state, obs=obs), eps, env_params), rec
+        next_idx = v_index(info["final_observation"], dims)
+        transition = (s_idx, action, reward.astype(jnp.float32), next_idx, term)
+        return (state.replace(q=q, env_state=env_state, obs=obs), eps, env_params), (rec, transition)
+
+    def replay(q, transition):
+        """The same Q update for one stored transition (used last-step-first after an episode,
+        which carries a reward back along the whole path in one sweep)."""
+        s_idx, action, reward, next_idx, term = transition
+        target = v_target(reward, q[streams, next_idx], term.astype(jnp.float32), cfg.gamma)
+        td = target - q[streams, s_idx, action]
+        return q.at[streams, s_idx, action].add(cfg.lr * td), None
 
     def episode(carry, key):
         state, env_params = carry
         k_bits, k_env = jax.random.split(key)
         bits_LS = jax.random.bits(k_bits, (ep_len, S), jnp.uint32)
         eps = epsilon(cfg, state.episode)
-        (state, _, _), rec = jax.lax.scan(
+        (state, _, _), (rec, transitions) = jax.lax.scan(
             step, (state, eps, env_params), (bits_LS, jax.random.split(k_env, ep_len))
         )
+        if cfg.backward_replay and cfg.lr > 0:
+            q, _ = jax.lax.scan(replay, state.q, transitions, reverse=True)
+            state = state.replace(q=q)
         return (state.replace(episode=state.episode + 1), env_params), rec
 
     def run(key, env_params, q0_SxNxA):
