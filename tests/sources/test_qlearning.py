@@ -1,5 +1,7 @@
 """Tabular Q-learning: rules by hand, layout against an env replay, vmap == loop, learning."""
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -92,3 +94,28 @@ def test_expert_is_greedy_and_optimal(run):
     R = np.asarray(h.rewards).reshape(len(GOALS), 3, 20).sum(-1)
     opt = np.minimum(20, 21 - np.abs(GOALS - 1).sum(1))
     np.testing.assert_array_equal(R, np.repeat(opt[:, None], 3, 1))
+
+
+def test_backward_replay_by_hand(darkroom3):
+    """One random episode: forward updates while acting, then the same updates last step first."""
+    env, params = darkroom3
+    cfg = qlearning.Config(num_episodes=1, lr=0.5, gamma=0.9, eps_start=1.0, eps_end=1.0,
+                           q_init=0.0, backward_replay=True)
+    p = env.with_task(params, jnp.array([1, 2], jnp.int32))  # next to the centre
+    state, hist = jax.jit(qlearning.make_train(cfg, env))(jax.random.key(4), p)
+    obs, actions, rewards = (np.asarray(x[0]) for x in (hist.obs, hist.actions, hist.rewards))
+    assert rewards.sum() > 0  # the walk found the goal, so there is something to carry back
+    _, s = env.reset(jax.random.key(0), p)
+    nxt = []
+    for a in actions:
+        _, s, _, _, _, info = env.step(jax.random.key(0), s, int(a), p)
+        nxt.append(np.asarray(info["final_observation"]))
+    idx = lambda o: int(o[0]) * 3 + int(o[1])  # noqa: E731 - row-major over (x, y)
+    q = np.zeros((9, 5), np.float64)
+    steps = list(zip(obs, actions, rewards, nxt, strict=True))
+    for o, a, r, o2 in steps + steps[::-1]:
+        q[idx(o), a] += cfg.lr * (r + cfg.gamma * q[idx(o2)].max() - q[idx(o), a])
+    np.testing.assert_allclose(np.asarray(state.q[0]), q, rtol=1e-5, atol=1e-6)
+    without, _ = jax.jit(qlearning.make_train(replace(cfg, backward_replay=False), env))(
+        jax.random.key(4), p)
+    assert not np.allclose(np.asarray(without.q[0]), q)  # the replay did change the table
