@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 import adjax
 from adjax import sources
+from adjax.data.dataset import sha256_file
 from adjax.sources.common import obs_dims
 
 FORMAT_VERSION = 1
@@ -104,14 +105,6 @@ def _chunk_fn(source_cfg, env, subsample_every, keep_streams, expert, expert_epi
         return (hist.obs.astype(obs_dtype), hist.actions.astype(jnp.uint8), r16, inexact)
 
     return jax.jit(jax.vmap(one))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def collect(
@@ -246,7 +239,7 @@ def _assemble(tmp: Path, spec: dict, units, task_arr, n_chunks: int, episode_len
     for name in ARRAYS:
         a = np.load(tmp / f"{name}.npy", mmap_mode="r")
         arrays[name] = {"shape": list(a.shape), "dtype": a.dtype.str,
-                        "sha256": _sha256(tmp / f"{name}.npy")}
+                        "sha256": sha256_file(tmp / f"{name}.npy")}
     manifest = {
         **{k: v for k, v in spec.items() if k not in ("seeds", "chunk_size")},
         "seed": spec["seeds"][0] if len(spec["seeds"]) == 1 else spec["seeds"],

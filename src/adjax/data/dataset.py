@@ -61,7 +61,8 @@ class Dataset:
         return episode_returns(self.rewards, self.episode_len)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 4 MiB blocks (the manifest's checksum)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
@@ -118,7 +119,7 @@ def load(path, env=None, verify: bool = True, quiet: bool = False) -> Dataset:
             raise DatasetError(f"{f}: shape {list(a.shape)} != manifest {spec['shape']}")
         if a.dtype.str != spec["dtype"]:
             raise DatasetError(f"{f}: dtype {a.dtype.str} != manifest {spec['dtype']}")
-        if verify and _sha256(f) != spec["sha256"]:
+        if verify and sha256_file(f) != spec["sha256"]:
             raise DatasetError(f"{f}: sha256 mismatch, the file was altered or corrupted")
         arrays[name] = a
     if not verify and not quiet:

@@ -1,9 +1,11 @@
 """Shared pieces of the adjax environments: hashable base class, grid moves, input checks."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments import environment
+from gymnax.environments import environment, spaces
 from jax.experimental import checkify
 
 
@@ -42,6 +44,60 @@ class ConfiguredEnv(environment.Environment):
         return params
 
     static_param_fields: tuple[str, ...] = ()
+
+
+class GridEnv(ConfiguredEnv):
+    """A `size` x `size` grid whose observation is the agent's cell (x, y), episodes of fixed
+    length ending by time limit only, with gymnax 1.x auto-reset. Subclasses give the rules:
+    `_initial(key)` (the state an episode starts in; may ignore key) and `_transition(state,
+    action, params) -> (state, reward)`. A subclass whose `_initial` ignores the key draws no
+    random numbers at all: the unused key is dead code under jit."""
+
+    size: int
+
+    def _initial(self, key):
+        raise NotImplementedError
+
+    def _transition(self, state, action, params):
+        raise NotImplementedError
+
+    def step_env(self, key, state, action, params):
+        new, reward = self._transition(state, action, params)
+        return new.pos, new, reward, jnp.bool_(False), {}
+
+    def reset_env(self, key, params):
+        state = self._initial(key)
+        return state.pos, state
+
+    def get_obs(self, state, params=None, key=None):
+        return state.pos
+
+    def is_terminated(self, state, params):
+        return jnp.bool_(False)
+
+    @partial(jax.jit, static_argnames=("self",))
+    def step(self, key, state, action, params=None):
+        """gymnax 1.x step: auto-reset at the time limit, to `_initial(key)` with `key` unsplit;
+        info carries "final_observation", the cell reached before any reset."""
+        params = self.resolve_params(params)
+        st, reward = self._transition(state, action, params)
+        truncated = st.time >= params.max_steps_in_episode
+        state = jax.tree.map(lambda r, s: jax.lax.select(truncated, r, s), self._initial(key), st)
+        terminated = jnp.bool_(False)
+        info = {"terminated": terminated, "truncated": truncated, "final_observation": st.pos}
+        return state.pos, state, reward, terminated, truncated, info
+
+    @partial(jax.jit, static_argnames=("self",))
+    def reset(self, key, params=None):
+        self.resolve_params(params)
+        state = self._initial(key)
+        return state.pos, state
+
+    def observation_space(self, params=None) -> spaces.Box:
+        return spaces.Box(0, self.size - 1, (2,), jnp.int32)
+
+    def action_space(self, params=None) -> spaces.Discrete:
+        return spaces.Discrete(self.num_actions)
 
 
 def grid_move(pos_2: jax.Array, action: jax.Array, size: int) -> jax.Array:

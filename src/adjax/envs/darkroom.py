@@ -1,13 +1,12 @@
 """Dark Room and Dark Room Hard (Laskin et al. 2023, "In-context RL with Algorithm Distillation")"""
 
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from adjax.envs.common import ConfiguredEnv, check_grid_task, check_int, grid_move
+from adjax.envs.common import GridEnv, check_grid_task, check_int, grid_move
 
 
 @struct.dataclass
@@ -27,7 +26,7 @@ class DarkRoomParams(environment.EnvParams):
     size: int = struct.field(pytree_node=False, default=9)
 
 
-class DarkRoom(ConfiguredEnv):
+class DarkRoom(GridEnv):
     """size x size grid, start at the centre, invisible goal; the observation is (x, y).
 
     Reward 1 on every step whose resulting position is the goal; with `hard=True` only the first
@@ -68,7 +67,8 @@ class DarkRoom(ConfiguredEnv):
     def start(self) -> jax.Array:
         return jnp.full((2,), self.size // 2, jnp.int32)
 
-    def _initial(self) -> DarkRoomState:
+    def _initial(self, key=None) -> DarkRoomState:
+        """Always the centre: Dark Room draws no random numbers."""
         return DarkRoomState(time=jnp.int32(0), pos=self.start, goal_reached=jnp.bool_(False))
 
     def _transition(self, state: DarkRoomState, action, params: DarkRoomParams):
@@ -82,43 +82,6 @@ class DarkRoom(ConfiguredEnv):
             reward, reached = at_goal, state.goal_reached
         new = DarkRoomState(time=state.time + 1, pos=pos, goal_reached=reached)
         return new, reward.astype(jnp.float32)
-
-    def step_env(self, key, state, action, params):
-        new, reward = self._transition(state, action, params)
-        return new.pos, new, reward, jnp.bool_(False), {}
-
-    def reset_env(self, key, params):
-        state = self._initial()
-        return state.pos, state
-
-    def get_obs(self, state, params=None, key=None):
-        return state.pos
-
-    def is_terminated(self, state, params):
-        return jnp.bool_(False)
-
-    @partial(jax.jit, static_argnames=("self",))
-    def step(self, key, state, action, params=None):
-        """gymnax 1.x step (auto-reset at the time limit) without any random numbers."""
-        params = self.resolve_params(params)
-        st, reward = self._transition(state, action, params)
-        truncated = st.time >= params.max_steps_in_episode
-        state = jax.tree.map(lambda r, s: jax.lax.select(truncated, r, s), self._initial(), st)
-        terminated = jnp.bool_(False)
-        info = {"terminated": terminated, "truncated": truncated, "final_observation": st.pos}
-        return state.pos, state, reward, terminated, truncated, info
-
-    @partial(jax.jit, static_argnames=("self",))
-    def reset(self, key, params=None):
-        self.resolve_params(params)
-        state = self._initial()
-        return state.pos, state
-
-    def observation_space(self, params=None) -> spaces.Box:
-        return spaces.Box(0, self.size - 1, (2,), jnp.int32)
-
-    def action_space(self, params=None) -> spaces.Discrete:
-        return spaces.Discrete(self.num_actions)
 
     def state_space(self, params=None) -> spaces.Dict:
         return spaces.Dict({

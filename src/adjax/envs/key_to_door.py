@@ -1,13 +1,12 @@
 """Dark Key-to-Door (Laskin et al. 2023, "In-context RL with Algorithm Distillation")."""
 
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from adjax.envs.common import ConfiguredEnv, check_grid_task, check_int, grid_move
+from adjax.envs.common import GridEnv, check_grid_task, check_int, grid_move
 
 MAX_SIZE = 256  # start cells come from one 32-bit word by multiply-high: size**2 <= 2**16
 
@@ -42,7 +41,7 @@ def random_cell(key: jax.Array, size: int) -> jax.Array:
     return jnp.stack([cell % size, cell // size])
 
 
-class KeyToDoor(ConfiguredEnv):
+class KeyToDoor(GridEnv):
     """size x size grid with an invisible key and door; the observation is (x, y) only.
 
     Each episode starts on a uniformly random cell (possibly the key or the door: standing there
@@ -95,44 +94,6 @@ class KeyToDoor(ConfiguredEnv):
                              door_done=state.door_done | door_reward)
         reward = key_reward.astype(jnp.float32) + door_reward.astype(jnp.float32)
         return new, reward
-
-    def step_env(self, key, state, action, params):
-        new, reward = self._transition(state, action, params)
-        return new.pos, new, reward, jnp.bool_(False), {}
-
-    def reset_env(self, key, params):
-        state = self._initial(key)
-        return state.pos, state
-
-    def get_obs(self, state, params=None, key=None):
-        return state.pos
-
-    def is_terminated(self, state, params):
-        return jnp.bool_(False)
-
-    @partial(jax.jit, static_argnames=("self",))
-    def step(self, key, state, action, params=None):
-        """gymnax 1.x step; `key` (unsplit) draws the start cell used if this step ends it."""
-        params = self.resolve_params(params)
-        st, reward = self._transition(state, action, params)
-        truncated = st.time >= params.max_steps_in_episode
-        fresh = self._initial(key)
-        state = jax.tree.map(lambda r, s: jax.lax.select(truncated, r, s), fresh, st)
-        terminated = jnp.bool_(False)
-        info = {"terminated": terminated, "truncated": truncated, "final_observation": st.pos}
-        return state.pos, state, reward, terminated, truncated, info
-
-    @partial(jax.jit, static_argnames=("self",))
-    def reset(self, key, params=None):
-        self.resolve_params(params)
-        state = self._initial(key)
-        return state.pos, state
-
-    def observation_space(self, params=None) -> spaces.Box:
-        return spaces.Box(0, self.size - 1, (2,), jnp.int32)
-
-    def action_space(self, params=None) -> spaces.Discrete:
-        return spaces.Discrete(self.num_actions)
 
     def state_space(self, params=None) -> spaces.Dict:
         return spaces.Dict({
