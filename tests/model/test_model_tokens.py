@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adjax.model import ModelConfig, step_inputs
-from adjax.model.tokens import DiscreteObsEncoder, StepEmbed
+from adjax.model.tokens import DiscreteObsEncoder, FactoredObsEncoder, StepEmbed
 
 CFG = ModelConfig(obs_dims=(3, 4), num_actions=3, context_len=6, d_model=8, num_layers=1,
                   num_heads=2, ff_dim=16, token_mask_prob=0.3)
@@ -33,6 +33,21 @@ def test_discrete_encoder_is_mixed_radix():
     assert table.shape == (12, 5)
     obs = jnp.array([[x, y] for x in range(3) for y in range(4)])
     np.testing.assert_array_equal(enc.apply(params, obs), table[jnp.arange(12)])
+
+
+def test_factored_encoder_sums_one_table_per_component():
+    enc = FactoredObsEncoder((3, 4), 5)
+    params = enc.init(jax.random.key(0), jnp.zeros((1, 2), jnp.int32))["params"]
+    tx, ty = params["dim0"]["embedding"], params["dim1"]["embedding"]
+    assert tx.shape == (3, 5) and ty.shape == (4, 5)
+    obs = jnp.array([[x, y] for x in range(3) for y in range(4)])
+    want = tx[obs[:, 0]] + ty[obs[:, 1]]
+    np.testing.assert_allclose(enc.apply({"params": params}, obs), want, rtol=1e-6)
+
+
+def test_unknown_obs_encoder_is_a_clear_error():
+    with pytest.raises(ValueError, match="obs_encoder"):
+        ModelConfig((9, 9), 5, 10, obs_encoder="pixels")
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import dataclasses
 import math
 
 LAYOUTS = ("one", "three")
+OBS_ENCODER_NAMES = ("discrete", "factored")  # adjax.model.tokens.OBS_ENCODERS
 TOKENS_PER_STEP = {"one": 1, "three": 3}
 
 
@@ -18,7 +19,9 @@ class ModelConfig:
     layout: "one" (one token per step) or "three" (tokens [prev_a, prev_r, o] per step).
     activation: "relu" (the default, as torch's TransformerEncoderLayer) or "gelu" (GPT-2).
     token_mask_prob: training-time input masking rate, see `adjax.model.tokens`.
-    obs_encoder: "discrete" (embedding of the flattened index); room for an image encoder.
+    obs_encoder: "discrete" (one embedding per flattened index, the usual choice) or "factored"
+      (one embedding table per component, summed: Dark Room's x and y; generalises to cells never
+      rewarded in training, see `adjax.model.tokens.FactoredObsEncoder`); room for images.
     """
 
     obs_dims: tuple[int, ...]
@@ -44,6 +47,9 @@ class ModelConfig:
             raise ValueError(f"norm must be 'post' or 'pre', got {self.norm!r}")
         if self.activation not in ("relu", "gelu"):
             raise ValueError(f"activation must be 'relu' or 'gelu', got {self.activation!r}")
+        if self.obs_encoder not in OBS_ENCODER_NAMES:
+            raise ValueError(f"obs_encoder must be one of {OBS_ENCODER_NAMES}, "
+                             f"got {self.obs_encoder!r}")
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model {self.d_model} not divisible by num_heads {self.num_heads}")
         if not self.obs_dims or min(self.obs_dims) < 1:

@@ -63,7 +63,23 @@ class DiscreteObsEncoder(nn.Module):
         return nn.Embed(int(np.prod(self.obs_dims)), self.d_model, embedding_init=EMBED_INIT)(idx)
 
 
-OBS_ENCODERS = {"discrete": DiscreteObsEncoder}
+class FactoredObsEncoder(nn.Module):
+    """int obs [..., O] -> sum over components i of E_i[obs_i] -> [..., D]: one table per
+    component (Dark Room: one for x, one for y), the same as a linear map of the concatenated
+    one-hots. A cell's embedding is composed from its coordinates, so a cell never rewarded in
+    training (a held-out goal) still has a representation its coordinates give meaning to."""
+
+    obs_dims: tuple[int, ...]
+    d_model: int
+
+    @nn.compact
+    def __call__(self, obs_xO):
+        obs_xO = obs_xO.astype(jnp.int32)
+        return sum(nn.Embed(int(n), self.d_model, embedding_init=EMBED_INIT, name=f"dim{i}")(
+            obs_xO[..., i]) for i, n in enumerate(self.obs_dims))
+
+
+OBS_ENCODERS = {"discrete": DiscreteObsEncoder, "factored": FactoredObsEncoder}
 
 
 class StepEmbed(nn.Module):
