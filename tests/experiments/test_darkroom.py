@@ -1,4 +1,4 @@
-"""Smoke test of the whole Dark Room pipeline at toy size: every artefact produced and well-formed."""
+"""Smoke test of the whole Dark Room pipeline at toy size: every artefact made and well-formed."""
 
 import json
 

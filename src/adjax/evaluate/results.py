@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from adjax.evaluate.baselines import optimal_returns, random_policy, source_from_scratch
 from adjax.evaluate.loop import in_context
@@ -127,7 +128,7 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
                  num_tasks: int | None = None, refresh_every: int | None = None,
                  temperature: float = 1.0, greedy: bool = False,
                  baselines: Sequence[str] = ("random",), ed_run_dir=None, source_cfg=None,
-                 batch_size: int = 256, figure: bool = True) -> dict:
+                 batch_size: int = 256, figure: bool = True, progress: bool = True) -> dict:
     """Evaluate a run on each split's tasks and write `out` (JSON) and `out` with .png (figure).
 
     env_name None: the env the run was trained on (config.json "data" -> "env").
@@ -162,19 +163,23 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
               "num_episodes": num_episodes, "num_seeds": num_seeds, "seed": seed,
               "episode_len": int(env.episode_len), "refresh_every": refresh_every,
               "temperature": temperature, "greedy": greedy, "interval": INTERVAL, "splits": {}}
+    bar = tqdm(total=len(splits) * len(fns), desc="evaluate", unit="curve", disable=not progress)
     for split in splits:
         tasks = split_tasks(env_name, split, jax.random.fold_in(root, 1), num_tasks)
         curves = {}
         for i, (name, fn) in enumerate(fns.items()):
+            bar.set_postfix_str(f"{split}: {name}")
             ret = over_tasks_and_seeds(fn, jax.random.fold_in(root, 100 + i), env, params, tasks,
                                        num_seeds, batch_size)
             curves[name] = {"returns": np.round(ret, 6).tolist(), "summary": summarize(ret)}
+            bar.update()
         opt = optimal_returns(env_name, tasks) if "optimal" in baselines else None
         result["splits"][split] = {
             "tasks": np.asarray(tasks).tolist(), "num_tasks": int(tasks.shape[0]), "curves": curves,
             "optimal": None if opt is None else {"per_task": opt.tolist(),
                                                  "mean": float(opt.mean())},
         }
+    bar.close()
     write_json_atomic(out, result)
     if figure:
         plot(result, Path(out).with_suffix(".png"))

@@ -1,4 +1,4 @@
-"""The stages every experiment shares: collect -> train AD and ED -> evaluate in-context -> report."""
+"""The stages every experiment shares: collect -> train AD, ED -> evaluate in-context -> report."""
 
 import dataclasses
 import json
@@ -17,7 +17,7 @@ from adjax.train import TrainConfig
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    """In-context evaluation: episodes per task, seeds per task, context refresh (None: an episode)."""
+    """In-context evaluation: episodes and seeds per task, context refresh (None: an episode)."""
 
     num_episodes: int = 200
     num_seeds: int = 20

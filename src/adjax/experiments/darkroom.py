@@ -1,4 +1,4 @@
-"""Dark Room end to end (Laskin et al. 2023, Fig. 4): learning histories -> AD and ED -> held-out goals.
+"""Dark Room end to end (Laskin et al. 2023, Fig. 4): histories -> AD and ED -> held-out goals.
 
     python -m adjax.experiments.darkroom --preset quick --out runs/darkroom
 """

@@ -1,4 +1,4 @@
-"""run_experiment: one ExperimentConfig through every stage into a directory, reusing finished stages."""
+"""run_experiment: one ExperimentConfig through every stage into a directory, reusing done ones."""
 
 import json
 import time
@@ -58,7 +58,7 @@ def _summary(curves: dict, split: str, method: str) -> dict | None:
 
 
 def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress: bool = True):
-    """Collect -> train AD, ED -> evaluate on held-out and training tasks -> results.json, figure."""
+    """Collect -> train AD, ED -> evaluate on held-out and training tasks -> results, figure."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, out)
@@ -81,7 +81,8 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
             done=_trained(run_dir, tcfg.num_steps))
     ev = cfg.eval
     opts = dict(num_episodes=ev.num_episodes, refresh_every=ev.refresh_every,
-                temperature=ev.temperature, batch_size=ev.batch_size, figure=False)
+                temperature=ev.temperature, batch_size=ev.batch_size, figure=False,
+                progress=progress)
     evals = {}
     for split, seeds, baselines in (
             ("test", ev.num_seeds, ("random", "source", "optimal")),
@@ -96,7 +97,7 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
         if evals[split] is None:
             evals[split] = json.loads(path.read_text())
     curves = {}
-    for split, e in evals.items():
+    for e in evals.values():
         curves.update(report_curves(e, CURVE_NAMES))
     results = {
         "experiment": cfg.name, "preset": preset, "env": cfg.env,

@@ -16,11 +16,12 @@ def _cell(per_seed: np.ndarray, episodes: slice | int) -> str:
 
 
 def results_table(results: dict) -> str:
-    """Markdown table: every split × method, returns at the paper's checkpoints and over the last 10%.
+    """Markdown table: every split × method, returns at the paper's checkpoints and the last 10%.
 
     `results` follows the experiment results schema: results["env"], and
-    results["curves"][split][method]["per_seed"] = float[seeds, episodes] (each seed averaged over the
-    split's tasks). Cells are mean ± 95% t-interval half-width over seeds; paper numbers are held-out.
+    results["curves"][split][method]["per_seed"] = float[seeds, episodes] (each seed averaged over
+    the split's tasks). Cells are mean ± 95% t-interval half-width over seeds; paper numbers are
+    held-out.
     """
     env = results["env"]
     splits = results["curves"]

@@ -23,7 +23,7 @@ class Config:
     eps_start: float = 1.0
     eps_end: float = 0.01
     eps_decay_frac: float = 0.5  # epsilon decays linearly over this fraction of the episodes
-    q_init: float = 0.0  # > 0 is optimistic: unvisited actions look good, so exploration is directed
+    q_init: float = 0.0  # > 0 is optimistic: untried actions look good, exploration is directed
     backward_replay: bool = False  # after each episode, redo its updates last step first
     expert_eps: float = 0.0  # exploration of the expert (converged, greedy) policy
 
@@ -111,7 +111,8 @@ def _make_run(cfg: Config, env):
         rec = History(obs=state.obs, actions=action, rewards=reward.astype(jnp.float32))
         next_idx = v_index(info["final_observation"], dims)
         transition = (s_idx, action, reward.astype(jnp.float32), next_idx, term)
-        return (state.replace(q=q, env_state=env_state, obs=obs), eps, env_params), (rec, transition)
+        state = state.replace(q=q, env_state=env_state, obs=obs)
+        return (state, eps, env_params), (rec, transition)
 
     def replay(q, transition):
         """The same Q update for one stored transition (used last-step-first after an episode,

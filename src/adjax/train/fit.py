@@ -131,7 +131,8 @@ def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_a
     step = int(state.step)
     lr_fn, tokens_per_step = schedule(train_cfg), (
         train_cfg.batch_size * model_cfg.context_len * model_cfg.tokens_per_step)
-    bar = tqdm(total=end, initial=step, disable=not progress or None, desc="train", unit="step")
+    bar = tqdm(total=end, initial=step, disable=not progress, desc="train", unit="step",
+               mininterval=1.0)
     acc_m, t_log, n_log = [], time.perf_counter(), 0
     try:
         while step < end:
