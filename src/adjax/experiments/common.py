@@ -61,9 +61,12 @@ def machine() -> str:
 
 
 def command() -> str:
-    return "python -m " + " ".join(shlex.quote(a) for a in [sys.argv[0].split("/")[-2]
-                                                            if sys.argv[0].endswith("__main__.py")
-                                                            else sys.argv[0], *sys.argv[1:]])
+    """The command line of this process as a user would retype it (`python -m module args`)."""
+    prog = sys.argv[0]
+    if prog.endswith(".py") and "/adjax/" in prog:  # run as `python -m adjax....`
+        mod = "adjax/" + prog.rsplit("/adjax/", 1)[1][: -len(".py")]
+        prog = "-m " + mod.removesuffix("/__main__").replace("/", ".")
+    return "python " + " ".join([prog, *map(shlex.quote, sys.argv[1:])])
 
 
 class Stages:
