@@ -22,6 +22,7 @@ class EvalConfig:
     num_episodes: int = 200
     num_seeds: int = 20
     train_num_seeds: int = 5  # training tasks are reported separately, with fewer seeds
+    train_num_episodes: int | None = None  # and possibly fewer episodes (None: num_episodes)
     refresh_every: int | None = None
     temperature: float = 1.0
     source_seeds: int = 5  # the source algorithm rerun from scratch on the same tasks

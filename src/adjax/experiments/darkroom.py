@@ -28,7 +28,8 @@ def quick(env: str = "darkroom") -> ExperimentConfig:
     source = qlearning.Config(num_episodes=120, num_streams=16, lr=1.0, gamma=0.9,
                               eps_start=0.05, eps_end=0.05, q_init=1.0, backward_replay=True,
                               expert_eps=0.05)
-    model = cpu_model((9, 9), 5, context_len=80, layout="one", attn_dropout=0.1)
+    model = cpu_model((9, 9), 5, context_len=80, layout="one", attn_dropout=0.1,
+                      obs_encoder="factored")
     train = TrainConfig(batch_size=128, num_steps=1500, warmup_steps=150, log_every=50,
                         ckpt_every=250, steps_per_call=10)
     return ExperimentConfig(

@@ -80,18 +80,18 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
             t, cfg.model, data.load(p, env=cfg.env, quiet=True), r, progress=progress),
             done=_trained(run_dir, tcfg.num_steps))
     ev = cfg.eval
-    opts = dict(num_episodes=ev.num_episodes, refresh_every=ev.refresh_every,
-                temperature=ev.temperature, batch_size=ev.batch_size, figure=False,
-                progress=progress)
+    opts = dict(refresh_every=ev.refresh_every, temperature=ev.temperature,
+                batch_size=ev.batch_size, figure=False, progress=progress)
     evals = {}
-    for split, seeds, baselines in (
-            ("test", ev.num_seeds, ("random", "source", "optimal")),
-            ("train", ev.train_num_seeds, ("random", "optimal"))):
+    for split, seeds, episodes, baselines in (
+            ("test", ev.num_seeds, ev.num_episodes, ("random", "source", "optimal")),
+            ("train", ev.train_num_seeds, ev.train_num_episodes or ev.num_episodes,
+             ("random", "optimal"))):
         path = out / "eval" / f"{split}.json"
         evals[split] = stages.run(
             f"evaluate {split} tasks",
-            lambda p=path, sp=split, s=seeds, b=baselines: evaluate_run(
-                ad_dir, cfg.env, p, splits=(sp,), num_seeds=s, baselines=b,
+            lambda p=path, sp=split, s=seeds, n=episodes, b=baselines: evaluate_run(
+                ad_dir, cfg.env, p, splits=(sp,), num_seeds=s, num_episodes=n, baselines=b,
                 ed_run_dir=ed_dir, source_cfg=cfg.source, **opts),
             done=path.exists())
         if evals[split] is None:

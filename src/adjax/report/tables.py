@@ -25,15 +25,16 @@ def results_table(results: dict) -> str:
     """
     env = results["env"]
     splits = results["curves"]
-    num_eps = max(
-        np.asarray(m["per_seed"]).shape[1]
-        for s in splits.values() for m in s.values() if isinstance(m, dict)
-    )
+    lengths = {np.asarray(m["per_seed"]).shape[1]
+               for s in splits.values() for m in s.values() if isinstance(m, dict)}
+    num_eps = max(lengths)
     cps = [e for e in CHECKPOINTS if e <= num_eps]
     if num_eps not in cps:
         cps.append(num_eps)
+    last_head = (f"last 10% (ep {num_eps - max(1, num_eps // 10) + 1}-{num_eps})"
+                 if len(lengths) == 1 else "last 10% of the row's episodes")
     head = ["split", "method", "seeds × tasks"] + [f"ep {e}" for e in cps] + [
-        f"last 10% (ep {num_eps - max(1, num_eps // 10) + 1}-{num_eps})", "paper (held-out)"]
+        last_head, "paper (held-out)"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for split, methods in splits.items():
         for method, m in methods.items():
