@@ -19,7 +19,10 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=None, help="module names to run")
     args = ap.parse_args()
     root = Path(__file__).resolve().parent
-    sections, results = [], {}
+    results_path = root / "results.json"
+    # --only reruns some modules and keeps the others' last results (and their markdown).
+    results = (json.loads(results_path.read_text())
+               if args.only and not args.quick and results_path.exists() else {})
     for name in args.only or MODULES:
         try:
             mod = importlib.import_module(f"benchmarks.{name}")
@@ -30,8 +33,11 @@ def main() -> None:
         print(f"[bench] {name} ...", flush=True)
         out = mod.run(quick=args.quick)
         out["results"]["wall_s"] = round(time.perf_counter() - t0, 1)
-        sections.append(f"## {out['title']}\n\n{out['markdown'].strip()}\n")
-        results[name] = out["results"]
+        results[name] = {**out["results"], "title": out["title"], "markdown": out["markdown"],
+                         "date": time.strftime("%Y-%m-%d %H:%M")}
+    sections = [f"## {r['title']}\n\n{r['markdown'].strip()}\n\n_Measured {r['date']}, "
+                f"{r['wall_s']} s._\n" for name in MODULES if (r := results.get(name))
+                and "markdown" in r]
     header = (
         "# Benchmarks\n\nRegenerate with `make bench` (`python -m benchmarks.run`). Machine: "
         f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
@@ -41,7 +47,7 @@ def main() -> None:
     )
     if not args.quick:
         (root.parent / "BENCHMARKS.md").write_text(header + "\n" + "\n".join(sections))
-        (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
     print(header + "\n" + "\n".join(sections))
 
 
