@@ -25,8 +25,6 @@ def _source_config(name: str, overrides: list[str]):
         except json.JSONDecodeError:
             v = val
         kw[key] = tuple(v) if isinstance(v, list) else v
-    if name == "a2c" and kw.pop("quick", False):
-        return sources.a2c.quick_config(**kw)
     return cls(**kw)
 
 

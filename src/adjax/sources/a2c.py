@@ -21,7 +21,12 @@ from adjax.sources.common import History, obs_dims, obs_one_hot
 
 @dataclass(frozen=True)
 class Config:
-    """Paper values except lr (configurable), unroll, vf_coef and grad clip (ours)."""
+    """Paper values; unroll, vf_coef and grad clip are ours.
+
+    lr is the paper's 1e-4. Measured on 4 Dark Room training goals x 100 actors, 1000 updates
+    (= 1000 episodes per actor): the last 10% of episodes reach 61% of the optimal return with
+    lr 1e-4 (still rising) and 92% with lr 1e-3 (CLI: `--source a2c --set lr=0.001`).
+    """
 
     NAME: ClassVar[str] = "a2c"
     num_actors: int = 100
@@ -222,7 +227,3 @@ def make_expert(cfg: Config, env, num_episodes: int, num_streams: int = 1):
 
     return expert
 
-
-def quick_config(**kw) -> Config:
-    """A faster-learning variant (larger lr), documented in the source README."""
-    return replace(Config(lr=1e-3), **kw)
