@@ -7,7 +7,7 @@ PRESET ?= quick
 # Measured on this CPU: huge pages cut small-transformer step time by ~1.6x (PLATFORM.md).
 export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 
-.PHONY: install test test-slow lint bench darkroom clean
+.PHONY: install test test-slow lint bench darkroom reproduce clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(STAMP)
 
 darkroom: $(STAMP)
 	$(PY) -m adjax.experiments.darkroom --preset $(PRESET) --out runs/darkroom
+
+reproduce: $(STAMP)
+	$(PY) -m adjax.experiments.reproduce --preset $(PRESET)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -35,10 +35,11 @@ def test_results_are_well_formed(toy_run):
     test, train = results["curves"]["test"], results["curves"]["train"]
     for method in ("AD", "ED", "source", "random"):
         per_seed = np.asarray(test[method]["per_seed"])
-        assert per_seed.shape == (cfg.eval.num_seeds, cfg.eval.num_episodes), method
+        test_eval = cfg.eval.splits[0]
+        assert per_seed.shape == (test_eval.num_seeds, test_eval.num_episodes), method
         assert np.all((per_seed >= 0) & (per_seed <= 20))
         assert test[method]["num_tasks"] == 16
-    assert np.asarray(train["AD"]["per_seed"]).shape == (1, cfg.eval.num_episodes)
+    assert np.asarray(train["AD"]["per_seed"]).shape == (1, cfg.eval.splits[1].num_episodes)
     assert train["AD"]["num_tasks"] == 65
     assert 0 < test["optimal"] <= 20
     assert "| test | AD |" in (results and open(toy_run[0] / "summary.md").read())

@@ -1,5 +1,7 @@
 """Report step: fixed small results JSON -> expected table, intervals by hand, a figure file."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,69 @@ def test_figure_written(tmp_path):
     path = plot_curves(RESULTS, tmp_path / "fig" / "darkroom.png", title="t")
     assert path.exists() and path.read_bytes()[:4] == b"\x89PNG"
     assert not list(tmp_path.rglob("*.tmp.png"))
+
+
+SCORES = {
+    "env": "bandit",
+    "episode_len": 1,
+    "curves": {split: {"AD": {"per_seed": [[0.8, 0.9], [0.7, 0.8]], "num_tasks": 100}}
+               for split in ("odd", "even")},
+    "scores": {
+        "odd": {"random_return": 0.5, "source_return": 0.9,
+                "AD": {"per_seed": [0.9, 1.0], "mean": 0.95, "ci95": 0.64},
+                "ED": {"per_seed": [0.5, 0.5], "mean": 0.5, "ci95": 0.0}},
+        "even": {"random_return": 0.5, "source_return": 0.9,
+                 "AD": {"per_seed": [0.8, 0.8], "mean": 0.8, "ci95": 0.0}},
+    },
+}
+
+
+def test_scores_table_is_exactly_as_expected():
+    from adjax.report import scores_table
+
+    expected = (
+        "| split | AD | paper AD | ED | paper ED | random (0) | source (1) |\n"
+        "|---|---|---|---|---|---|---|\n"
+        "| odd | 0.95 ± 0.64 | 0.98 | 0.50 ± 0.00 | 0.48 | 0.500 | 0.900 |\n"
+        "| even | 0.80 ± 0.00 | 0.83 | – | -0.47 | 0.500 | 0.900 |\n"
+    )
+    assert scores_table(SCORES) == expected
+
+
+def test_normalised_scores_by_hand():
+    from adjax.experiments.runner import normalised_scores
+
+    curves = {"odd": {"AD": {"per_seed": [[0.6, 0.8], [0.8, 1.0]], "num_tasks": 3},
+                      "random": {"per_seed": [[0.5, 0.5], [0.5, 0.5]], "num_tasks": 3},
+                      "source": {"per_seed": [[0.9, 0.9], [0.9, 0.9]], "num_tasks": 3}},
+              "test": {"AD": {"per_seed": [[1.0]], "num_tasks": 1}}}  # no baselines: no score
+    s = normalised_scores(curves)
+    assert list(s) == ["odd"]
+    # seed means 0.7 and 0.9 -> (0.7 - 0.5) / 0.4 = 0.5 and 1.0
+    assert s["odd"]["AD"]["per_seed"] == [0.5, 1.0]
+    assert s["odd"]["AD"]["mean"] == pytest.approx(0.75)
+    assert s["odd"]["random_return"] == 0.5 and s["odd"]["source_return"] == 0.9
+
+
+def test_score_figure_and_report(tmp_path):
+    from adjax.report import plot_scores
+    from adjax.report.reproduction import write_report
+
+    assert plot_scores(SCORES, tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    for name, res in (("bandit", SCORES), ("darkroom", RESULTS)):
+        (tmp_path / name / "figures").mkdir(parents=True)
+        (tmp_path / name / "results.json").write_text(json.dumps({**res, "preset": "quick"}))
+        (tmp_path / name / "timings.json").write_text(json.dumps({"a": 60.0, "b": 30.0}))
+        (tmp_path / name / "figures" / f"{name}.png").write_bytes(b"\x89PNG")
+    report = write_report(tmp_path, ["bandit", "darkroom", "missing"]).read_text()
+    assert "| bandit | odd (seen): 100 × 2 seeds | AD | normalised score | 0.95 ± 0.64 | 0.98 |" \
+        in report
+    assert "| darkroom | held-out: 16 × 2 seeds | AD | return, episode 1 | 2.00 ± 12.71 | 1.3 |" \
+        in report
+    assert "| darkroom | held-out: 16 × 2 seeds | AD | return, episodes 4-4 | 14.00 ± 12.71 | " \
+        "14.1 (episode 1000) |" in report
+    assert "Total compute: 3.0 min" in report and "![darkroom](darkroom/figures/darkroom.png)" \
+        in report
+    assert "missing" not in report
+    with pytest.raises(FileNotFoundError, match="no results.json"):
+        write_report(tmp_path, ["missing"])

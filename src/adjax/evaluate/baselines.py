@@ -42,6 +42,8 @@ def source_config(cfg, num_episodes: int, episode_len: int):
     names = {f.name for f in dataclasses.fields(cfg)}
     if "num_episodes" in names:
         return dataclasses.replace(cfg, num_episodes=num_episodes)
+    if "num_pulls" in names:  # UCB: one pull per episode
+        return dataclasses.replace(cfg, num_pulls=num_episodes * episode_len)
     if "num_updates" in names and "unroll" in names:
         updates = math.ceil(num_episodes * episode_len / cfg.unroll)
         return dataclasses.replace(cfg, num_updates=updates)

@@ -16,17 +16,42 @@ from adjax.train import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig:
-    """In-context evaluation: episodes and seeds per task, context refresh (None: an episode)."""
+class SplitEval:
+    """One evaluation split: its tasks, seeds per task, episodes, and the baselines run on it.
 
-    num_episodes: int = 200
+    split: "test" / "train" (a grid env's fixed sets) or a task distribution ("odd", "even",
+    "uniform" for the bandit). num_tasks: the first n tasks of a fixed set (None: all) or the
+    number drawn from a distribution (None: 100). baselines: any of "random", "source", "optimal".
+    """
+
+    split: str
     num_seeds: int = 20
-    train_num_seeds: int = 5  # training tasks are reported separately, with fewer seeds
-    train_num_episodes: int | None = None  # and possibly fewer episodes (None: num_episodes)
+    num_episodes: int = 200
+    num_tasks: int | None = None
+    baselines: tuple[str, ...] = ("random", "source", "optimal")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """In-context evaluation: the splits (the first is the headline), context refresh (None: an
+    episode), sampling temperature, task x seed pairs per compiled call."""
+
+    splits: tuple[SplitEval, ...] = (SplitEval("test"),)
     refresh_every: int | None = None
     temperature: float = 1.0
-    source_seeds: int = 5  # the source algorithm rerun from scratch on the same tasks
-    batch_size: int = 512  # task x seed pairs per compiled call
+    batch_size: int = 512
+
+
+def held_out_and_train(num_episodes: int, num_seeds: int, train_num_seeds: int,
+                       train_num_episodes: int | None = None, num_tasks: int | None = None,
+                       train_num_tasks: int | None = None, **kw) -> EvalConfig:
+    """Grid envs: held-out tasks ("test", with the source baseline) and, reported separately,
+    training tasks (fewer seeds and possibly fewer episodes and tasks)."""
+    return EvalConfig(splits=(
+        SplitEval("test", num_seeds, num_episodes, num_tasks),
+        SplitEval("train", train_num_seeds, train_num_episodes or num_episodes, train_num_tasks,
+                  baselines=("random", "optimal")),
+    ), **kw)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +66,8 @@ class ExperimentConfig:
     train_ed: TrainConfig
     eval: EvalConfig
     data_seeds: tuple[int, ...] = (0,)
+    num_train_tasks: int | None = None  # the first n tasks of the training set (None: all)
+    normalise: bool = False  # also report scores (return - random) / (source - random)
     subsample_every: int = 1
     expert_episodes: int = 100
     chunk_size: int = 64

@@ -10,7 +10,7 @@ from typing import Literal
 
 import tyro
 
-from adjax.experiments.common import EvalConfig, ExperimentConfig
+from adjax.experiments.common import ExperimentConfig, held_out_and_train
 from adjax.experiments.runner import run_experiment
 from adjax.model import cpu_model, paper_model
 from adjax.sources import a2c, qlearning
@@ -39,8 +39,8 @@ def quick(env: str = "darkroom") -> ExperimentConfig:
     return ExperimentConfig(
         name="darkroom", env=env, source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=300, warmup_steps=30),
-        eval=EvalConfig(num_episodes=200, num_seeds=20, train_num_seeds=2,
-                        train_num_episodes=100),
+        eval=held_out_and_train(num_episodes=200, num_seeds=20, train_num_seeds=2,
+                                train_num_episodes=100),
         expert_episodes=50, chunk_size=65,
     )
 
@@ -55,7 +55,7 @@ def paper(env: str = "darkroom") -> ExperimentConfig:
     return ExperimentConfig(
         name="darkroom", env=env, source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=20_000),
-        eval=EvalConfig(num_episodes=1000, num_seeds=20, train_num_seeds=5, source_seeds=5),
+        eval=held_out_and_train(num_episodes=1000, num_seeds=20, train_num_seeds=5),
         expert_episodes=200, chunk_size=8,
     )
 
@@ -70,7 +70,7 @@ def tiny(env: str = "darkroom") -> ExperimentConfig:
                         steps_per_call=2)
     return ExperimentConfig(
         name="darkroom", env=env, source=source, model=model, train_ad=train, train_ed=train,
-        eval=EvalConfig(num_episodes=4, num_seeds=2, train_num_seeds=1, batch_size=64),
+        eval=held_out_and_train(num_episodes=4, num_seeds=2, train_num_seeds=1, batch_size=64),
         expert_episodes=2, chunk_size=65,
     )
 

@@ -1,6 +1,7 @@
 """run_experiment: one ExperimentConfig through every stage into a directory, reusing done ones."""
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from adjax.experiments.common import (
     report_curves,
     write_json,
 )
-from adjax.report import mean_ci, plot_curves, results_table
+from adjax.report import mean_ci, plot_curves, plot_scores, results_table, scores_table
 from adjax.train import fit, load_run
 
 CURVE_NAMES = {"agent": "AD", "ed": "ED", "source": "source", "random": "random"}
@@ -57,6 +58,27 @@ def _summary(curves: dict, split: str, method: str) -> dict | None:
             "episodes": n, "seeds": int(per_seed.shape[0]), "tasks": m["num_tasks"]}
 
 
+def normalised_scores(curves: dict) -> dict:
+    """{split: {method: {"per_seed", "mean", "ci95"}}}: each seed's mean return over all episodes,
+    as (x - random) / (source - random), random and source averaged over all their seeds (the
+    paper's bandit score: 0 is random, 1 the source algorithm on the same tasks)."""
+    scores = {}
+    for split, methods in curves.items():
+        if "random" not in methods or "source" not in methods:
+            continue
+        lo = float(np.mean(methods["random"]["per_seed"]))
+        hi = float(np.mean(methods["source"]["per_seed"]))
+        scores[split] = {"random_return": round(lo, 4), "source_return": round(hi, 4)}
+        for method in ("AD", "ED"):
+            if method in methods:
+                per_seed = (np.asarray(methods[method]["per_seed"]).mean(axis=1) - lo) / (hi - lo)
+                mean, half = mean_ci(per_seed)
+                scores[split][method] = {"per_seed": per_seed.round(4).tolist(),
+                                         "mean": round(float(mean), 4),
+                                         "ci95": round(float(half), 4)}
+    return scores
+
+
 def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress: bool = True):
     """Collect -> train AD, ED -> evaluate on held-out and training tasks -> results, figure."""
     out = Path(out)
@@ -66,8 +88,9 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
     stages = Stages(out)
     learn_dir, expert_dir = out / "data" / "learning", out / "data" / "expert"
     ad_dir, ed_dir = out / "runs" / "ad", out / "runs" / "ed"
+    tasks = None if cfg.num_train_tasks is None else list(range(cfg.num_train_tasks))
     common = dict(split="train", seeds=cfg.data_seeds, chunk_size=cfg.chunk_size,
-                  progress=progress)
+                  task_indices=tasks, progress=progress)
     stages.run("collect learning histories", lambda: data.collect(
         cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every, **common),
         done=learn_dir.exists())
@@ -83,25 +106,23 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
     opts = dict(refresh_every=ev.refresh_every, temperature=ev.temperature,
                 batch_size=ev.batch_size, figure=False, progress=progress)
     evals = {}
-    for split, seeds, episodes, baselines in (
-            ("test", ev.num_seeds, ev.num_episodes, ("random", "source", "optimal")),
-            ("train", ev.train_num_seeds, ev.train_num_episodes or ev.num_episodes,
-             ("random", "optimal"))):
-        path = out / "eval" / f"{split}.json"
-        evals[split] = stages.run(
-            f"evaluate {split} tasks",
-            lambda p=path, sp=split, s=seeds, n=episodes, b=baselines: evaluate_run(
-                ad_dir, cfg.env, p, splits=(sp,), num_seeds=s, num_episodes=n, baselines=b,
+    for se in ev.splits:
+        path = out / "eval" / f"{se.split}.json"
+        evals[se.split] = stages.run(
+            f"evaluate {se.split} tasks",
+            lambda p=path, se=se: evaluate_run(
+                ad_dir, cfg.env, p, splits=(se.split,), num_seeds=se.num_seeds,
+                num_episodes=se.num_episodes, num_tasks=se.num_tasks, baselines=se.baselines,
                 ed_run_dir=ed_dir, source_cfg=cfg.source, **opts),
             done=path.exists())
-        if evals[split] is None:
-            evals[split] = json.loads(path.read_text())
+        if evals[se.split] is None:
+            evals[se.split] = json.loads(path.read_text())
     curves = {}
     for e in evals.values():
         curves.update(report_curves(e, CURVE_NAMES))
     results = {
         "experiment": cfg.name, "preset": preset, "env": cfg.env,
-        "episode_len": evals["test"]["episode_len"], "command": command(),
+        "episode_len": next(iter(evals.values()))["episode_len"], "command": command(),
         "machine": machine(), "wall_time_s": {**stages.times,
                                               "this_invocation": round(time.perf_counter()
                                                                        - t_start, 1)},
@@ -109,14 +130,26 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
         "summary": {f"{m} {s}": _summary(curves, s, m) for s in curves for m in
                     ("AD", "ED", "source", "random") if _summary(curves, s, m)},
     }
+    if cfg.normalise:
+        results["scores"] = normalised_scores(curves)
     write_json(out / "results.json", results)
-    fig = plot_curves(results, out / "figures" / f"{cfg.name}.png",
-                      title=f"{cfg.name} ({preset} preset): in-context return per episode")
+    figs = [plot_curves(results, out / "figures" / f"{cfg.name}.png",
+                        title=f"{cfg.name} ({preset} preset): in-context return per episode")]
     table = results_table(results)
+    if "scores" in results:
+        figs.insert(0, plot_scores(results, out / "figures" / f"{cfg.name}_scores.png",
+                                   title=f"{cfg.name} ({preset} preset): normalised score"))
+        table = f"{scores_table(results)}\n{table}"
+    curve = learn_dir / "learning_curve.png"
+    if curve.exists():
+        shutil.copyfile(curve, out / "figures" / "source_learning_curve.png")
+    images = "".join(f"![{f.stem}](figures/{f.name})\n" for f in figs)
     (out / "summary.md").write_text(
         f"# {cfg.name} ({preset} preset)\n\nCommand: `{results['command']}`\n\n"
         f"Machine: {results['machine']}\n\nWall time per stage (s): "
-        f"{json.dumps(stages.times)}\n\n{table}\n![figure](figures/{fig.name})\n")
-    print(f"\nfigure:  {fig}\nsummary: {out / 'summary.md'}\nresults: {out / 'results.json'}\n")
+        f"{json.dumps(stages.times)}\n\n{table}\n{images}"
+        "![source learning curve](figures/source_learning_curve.png)\n")
+    print(f"\nfigures: {', '.join(map(str, figs))}\nsummary: {out / 'summary.md'}\n"
+          f"results: {out / 'results.json'}\n")
     print(table)
     return results

@@ -47,3 +47,42 @@ def plot_curves(results: dict, path: str | Path, title: str | None = None) -> Pa
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def plot_scores(results: dict, path: str | Path, title: str | None = None) -> Path:
+    """Fig. 3 style bars: normalised score per split (results["scores"]) for AD and ED with their
+    95% intervals over seeds; the paper's AD and ED scores as markers. Writes a PNG to `path`."""
+    from adjax.report.paper import PAPER_SCORES
+
+    scores = results["scores"]
+    splits = list(scores)
+    methods = [m for m in ("AD", "ED") if any(m in scores[s] for s in splits)]
+    paper = PAPER_SCORES.get(results["env"], {})
+    width = 0.8 / max(1, len(methods))
+    fig, ax = plt.subplots(figsize=(1.8 * len(splits) + 2.5, 3.8))
+    x = np.arange(len(splits))
+    for i, method in enumerate(methods):
+        mean = [scores[s].get(method, {}).get("mean", np.nan) for s in splits]
+        half = [scores[s].get(method, {}).get("ci95", 0.0) for s in splits]
+        pos = x + (i - (len(methods) - 1) / 2) * width
+        ax.bar(pos, mean, width, yerr=half, capsize=3, color=COLORS.get(method), alpha=0.85,
+               label=f"{method} (ours)")
+        ref = [paper.get(method, {}).get(s, np.nan) for s in splits]
+        ax.scatter(pos, ref, marker="D", color="k", zorder=3, s=18,
+                   label="paper" if i == 0 else None)
+    ax.axhline(1.0, color=COLORS["source"], ls="--", lw=1, label="source (= 1)")
+    ax.axhline(0.0, color=COLORS["random"], ls="-", lw=1, label="random (= 0)")
+    ax.set_xticks(x, splits)
+    ax.set_ylabel("normalised score")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

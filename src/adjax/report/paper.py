@@ -22,6 +22,16 @@ PAPER_CURVES: dict[str, dict[str, dict[int, float]]] = {
 }
 
 
+# Fig. 3 (adversarial bandit): normalised score (r - r_random) / (r_UCB - r_random) per test split.
+PAPER_SCORES: dict[str, dict[str, dict[str, float]]] = {
+    "bandit": {
+        "AD": {"odd": 0.98, "even": 0.83, "uniform": 0.87},
+        "ED": {"odd": 0.48, "even": -0.47, "uniform": 0.01},
+        "RL2": {"odd": 1.05, "even": -0.47, "uniform": 0.83},
+    },
+}
+
+
 def paper_value(env: str, method: str, episode: int) -> float | None:
     """The paper's number for (env, method) at `episode`, or None if the paper gives none there."""
     return PAPER_CURVES.get(env, {}).get(method, {}).get(episode)

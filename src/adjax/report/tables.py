@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from adjax.report.paper import PAPER_CURVES, paper_value
+from adjax.report.paper import PAPER_CURVES, PAPER_SCORES, paper_value
 from adjax.report.stats import mean_ci
 
 CHECKPOINTS = (1, 200, 400, 1000)  # episodes the paper reports
@@ -54,4 +54,26 @@ def results_table(results: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
-__all__ = ["results_table", "paper_value"]
+def scores_table(results: dict) -> str:
+    """Markdown table of normalised scores (results["scores"]): one row per split, AD and ED as
+    mean ± 95% t-interval over seeds, the paper's values beside them, and the raw mean rewards of
+    random and the source that define 0 and 1."""
+    paper = PAPER_SCORES.get(results["env"], {})
+    head = ["split", "AD", "paper AD", "ED", "paper ED", "random (0)", "source (1)"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def cell(d):
+        return "–" if d is None else f"{d['mean']:.2f} ± {d['ci95']:.2f}"
+
+    def ref(method, split):
+        v = paper.get(method, {}).get(split)
+        return "–" if v is None else f"{v:g}"
+
+    for split, s in results["scores"].items():
+        rows.append("| " + " | ".join([
+            split, cell(s.get("AD")), ref("AD", split), cell(s.get("ED")), ref("ED", split),
+            f"{s['random_return']:.3f}", f"{s['source_return']:.3f}"]) + " |")
+    return "\n".join(rows) + "\n"
+
+
+__all__ = ["results_table", "paper_value", "scores_table"]

@@ -1,0 +1,78 @@
+"""`make reproduce`: every experiment's preset, then experiments/REPORT.md beside the paper's numbers.
+
+    python -m adjax.experiments.reproduce --preset quick      # runs/<name>/, experiments/<name>/
+    python -m adjax.experiments.reproduce --preset paper      # runs/paper/<name>/, experiments/paper/
+
+Each experiment runs into its own run directory, reusing every stage already complete there (so
+an interrupted reproduction continues, and `make darkroom` and this share runs/darkroom). The small
+artefacts of each run (results JSON, summary, configuration, stage timings, figures) are copied
+into the published directory, and the report is written from those copies.
+"""
+
+import dataclasses
+import importlib
+import shutil
+import time
+from pathlib import Path
+from typing import Literal
+
+import tyro
+
+from adjax.experiments.runner import run_experiment
+from adjax.report.reproduction import write_report
+
+EXPERIMENTS = ("bandit", "darkroom", "darkroom_hard", "key_to_door")
+PUBLISHED = ("results.json", "summary.md", "experiment.json", "timings.json")
+
+
+def presets(name: str) -> dict:
+    """An experiment module's presets: {"quick": fn, "paper": fn, "tiny": fn}."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    return importlib.import_module(f"adjax.experiments.{name}").PRESETS
+
+
+def publish(run_dir: Path, dest: Path) -> None:
+    """Copy a run's small artefacts (no datasets, no checkpoints) to dest, replacing old ones."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "figures").mkdir(parents=True)
+    for name in PUBLISHED:
+        shutil.copyfile(run_dir / name, tmp / name)
+    for fig in sorted((run_dir / "figures").glob("*.png")):
+        shutil.copyfile(fig, tmp / "figures" / fig.name)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.replace(dest)
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Run every experiment's preset (reusing complete stages), publish, write the report."""
+
+    preset: Literal["quick", "paper", "tiny"] = "quick"
+    only: tuple[str, ...] = EXPERIMENTS  # a subset of the experiments
+    runs: Path = Path("runs")  # run directories: runs/<name> (quick) or runs/<preset>/<name>
+    publish: Path = Path("experiments")  # published: experiments/<name> or experiments/<preset>/
+
+
+def main(args: Args) -> Path:
+    for name in args.only:  # every name checked before any compute
+        presets(name)[args.preset]
+    sub = Path() if args.preset == "quick" else Path(args.preset)
+    runs, pub = args.runs / sub, args.publish / sub
+    for name in args.only:
+        t0 = time.perf_counter()
+        print(f"=== {name} ({args.preset}) ===", flush=True)
+        cfg = presets(name)[args.preset]()
+        run_experiment(cfg, runs / name, preset=args.preset)
+        publish(runs / name, pub / name)
+        print(f"=== {name}: {time.perf_counter() - t0:.0f} s ===", flush=True)
+    names = [n for n in EXPERIMENTS if (pub / n / "results.json").exists()]
+    command = "make reproduce" + ("" if args.preset == "quick" else f" PRESET={args.preset}")
+    path = write_report(pub, names, command=command)
+    print(f"report: {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
