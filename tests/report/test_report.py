@@ -90,6 +90,8 @@ def test_normalised_scores_by_hand():
     assert s["odd"]["AD"]["per_seed"] == [0.5, 1.0]
     assert s["odd"]["AD"]["mean"] == pytest.approx(0.75)
     assert s["odd"]["random_return"] == 0.5 and s["odd"]["source_return"] == 0.9
+    flat = {"odd": {**curves["odd"], "source": curves["odd"]["random"]}}
+    assert "AD" not in normalised_scores(flat)["odd"]  # source == random: no scale, no score
 
 
 def test_score_figure_and_report(tmp_path):

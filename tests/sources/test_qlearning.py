@@ -119,3 +119,41 @@ def test_backward_replay_by_hand(darkroom3):
     without, _ = jax.jit(qlearning.make_train(replace(cfg, backward_replay=False), env))(
         jax.random.key(4), p)
     assert not np.allclose(np.asarray(without.q[0]), q)  # the replay did change the table
+
+
+def test_reward_levels_by_hand():
+    """reward_levels=2 on Key-to-Door: the state is (cell, got a reward yet this episode), the
+    count resets with each episode, and bootstrapping uses the count after the step."""
+    from adjax.envs.key_to_door import KeyToDoor
+
+    env = KeyToDoor(size=3, episode_len=12)
+    params = env.with_task(env.default_params, jnp.array([[0, 0], [2, 2]], jnp.int32))
+    cfg = qlearning.Config(num_episodes=3, lr=0.5, gamma=0.9, eps_start=1.0, eps_end=1.0,
+                           q_init=0.5, reward_levels=2)
+    state, hist = jax.jit(qlearning.make_train(cfg, env))(jax.random.key(1), params)
+    assert state.q.shape == (1, 9 * 2, 5)
+    obs, actions, rewards = (np.asarray(x[0]) for x in (hist.obs, hist.actions, hist.rewards))
+    assert rewards.sum() > 0
+    q = np.full((18, 5), 0.5, np.float64)
+    count = 0
+    for t, (o, a, r) in enumerate(zip(obs, actions, rewards, strict=True)):
+        s = (int(o[0]) * 3 + int(o[1])) * 2 + min(count, 1)
+        count += int(r > 0)
+        last = (t + 1) % env.episode_len == 0
+        # the next cell: the following observation, unless this step ended the episode (reset)
+        o2 = obs[t + 1] if not last else None
+        if o2 is None:  # recover the pre-reset cell from the action (walls stop moves)
+            dx, dy = {0: (0, 0), 1: (0, -1), 2: (1, 0), 3: (0, 1), 4: (-1, 0)}[int(a)]
+            o2 = np.clip(o + np.array([dx, dy]), 0, 2)
+        s2 = (int(o2[0]) * 3 + int(o2[1])) * 2 + min(count, 1)
+        q[s, a] += cfg.lr * (r + cfg.gamma * q[s2].max() - q[s, a])
+        if last:
+            count = 0
+    np.testing.assert_allclose(np.asarray(state.q[0]), q, rtol=1e-5, atol=1e-6)
+    assert (q[1::2] != 0.5).any()  # the has-key half of the table was used
+
+
+def test_reward_levels_is_checked(darkroom3):
+    env, _ = darkroom3
+    with pytest.raises(ValueError, match="reward_levels"):
+        qlearning.make_train(replace(CFG, reward_levels=0), env)

@@ -4,14 +4,9 @@
 """
 
 import dataclasses
-import json
-from pathlib import Path
-from typing import Literal
-
-import tyro
 
 from adjax.experiments.common import ExperimentConfig, held_out_and_train
-from adjax.experiments.runner import run_experiment
+from adjax.experiments.runner import cli
 from adjax.model import cpu_model, paper_model
 from adjax.sources import a2c, qlearning
 from adjax.train import TrainConfig
@@ -78,20 +73,5 @@ def tiny(env: str = "darkroom") -> ExperimentConfig:
 PRESETS = {"quick": quick, "paper": paper, "tiny": tiny}
 
 
-@dataclasses.dataclass(frozen=True)
-class Args:
-    """Run the Dark Room experiment end to end; rerunning continues where it stopped."""
-
-    out: Path = Path("runs/darkroom")
-    preset: Literal["quick", "paper", "tiny"] = "quick"
-
-
-def main(args: Args) -> dict:
-    cfg = PRESETS[args.preset]()
-    results = run_experiment(cfg, args.out, preset=args.preset)
-    print(json.dumps(results["summary"], indent=1))
-    return results
-
-
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    cli("darkroom", PRESETS)

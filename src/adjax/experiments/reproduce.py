@@ -1,7 +1,7 @@
-"""`make reproduce`: every experiment's preset, then experiments/REPORT.md beside the paper's numbers.
+"""`make reproduce`: every experiment's preset, then experiments/REPORT.md with the paper's numbers.
 
-    python -m adjax.experiments.reproduce --preset quick      # runs/<name>/, experiments/<name>/
-    python -m adjax.experiments.reproduce --preset paper      # runs/paper/<name>/, experiments/paper/
+    python -m adjax.experiments.reproduce --preset quick   # runs/<name>/, experiments/<name>/
+    python -m adjax.experiments.reproduce --preset paper   # runs/paper/<name>/, experiments/paper/
 
 Each experiment runs into its own run directory, reusing every stage already complete there (so
 an interrupted reproduction continues, and `make darkroom` and this share runs/darkroom). The small

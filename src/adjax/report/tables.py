@@ -44,7 +44,8 @@ def results_table(results: dict) -> str:
             n = per_seed.shape[1]
             cells = [_cell(per_seed, e - 1) if e <= n else "–" for e in cps]
             last = _cell(per_seed, slice(n - max(1, n // 10), n))
-            paper = PAPER_CURVES.get(env, {}).get(method, {})
+            # the paper reports held-out tasks only
+            paper = PAPER_CURVES.get(env, {}).get(method, {}) if split == "test" else {}
             ptxt = " → ".join(f"{v:g} @{e}" for e, v in paper.items()) if paper else "–"
             size = f"{per_seed.shape[0]} × {m.get('num_tasks', '?')}"
             rows.append("| " + " | ".join([split, method, size, *cells, last, ptxt]) + " |")

@@ -6,7 +6,7 @@ and value heads. One Adam step per unroll of `unroll` steps from all actors (unr
 Room episode). Episodes end by time limit: the value of the pre-reset observation is bootstrapped.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import flax.linen as nn

@@ -25,6 +25,10 @@ class Config:
     eps_decay_frac: float = 0.5  # epsilon decays linearly over this fraction of the episodes
     q_init: float = 0.0  # > 0 is optimistic: untried actions look good, exploration is directed
     backward_replay: bool = False  # after each episode, redo its updates last step first
+    # The tabular state is (observation, min(rewarding steps so far this episode, levels - 1)).
+    # 1: the observation alone. Key-to-Door needs 2: its observation has no has-key bit, but
+    # the learner knows from its own rewards whether it has picked the key up this episode.
+    reward_levels: int = 1
     expert_eps: float = 0.0  # exploration of the expert (converged, greedy) policy
 
 
@@ -34,6 +38,7 @@ class QState:
     env_state: struct.PyTreeNode  # batched over S
     obs: jax.Array  # int32[S, obs_dim]
     episode: jax.Array  # int32 scalar, episodes completed
+    ep_rewards: jax.Array  # int32[S], rewarding steps so far in the current episode
 
 
 def epsilon(cfg: Config, episode: jax.Array) -> jax.Array:
@@ -65,6 +70,9 @@ def make_train(cfg: Config, env):
     """-> train(key, env_params) -> (QState, History[S, num_episodes * episode_len])."""
     run, num_states = _make_run(cfg, env)
 
+    if cfg.reward_levels < 1:
+        raise ValueError(f"qlearning: reward_levels must be >= 1, got {cfg.reward_levels}")
+
     def train(key, env_params):
         q0 = jnp.full((cfg.num_streams, num_states, env.num_actions), cfg.q_init, jnp.float32)
         return run(key, env_params, q0)
@@ -87,10 +95,15 @@ def make_expert(cfg: Config, env, num_episodes: int):
 
 def _make_run(cfg: Config, env):
     dims = obs_dims(env)
-    num_states = int(np.prod(dims))
+    levels = cfg.reward_levels
+    num_states = int(np.prod(dims)) * levels
     ep_len, S = env.episode_len, cfg.num_streams
     v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-    v_index = jax.vmap(obs_index, in_axes=(0, None))
+    v_obs_index = jax.vmap(obs_index, in_axes=(0, None))
+
+    def v_index(obs_SO, ep_rewards_S):
+        return v_obs_index(obs_SO, dims) * levels + jnp.minimum(ep_rewards_S, levels - 1)
+
     v_select = jax.vmap(select_action, in_axes=(0, 0, None))
     v_target = jax.vmap(td_target, in_axes=(0, 0, 0, None))
     streams = jnp.arange(S)
@@ -98,20 +111,23 @@ def _make_run(cfg: Config, env):
     def step(carry, inp):
         state, eps, env_params = carry
         bits_S, key = inp
-        s_idx = v_index(state.obs, dims)
+        s_idx = v_index(state.obs, state.ep_rewards)
         action = v_select(state.q[streams, s_idx], bits_S, eps)
-        obs, env_state, reward, term, _trunc, info = v_step(
+        obs, env_state, reward, term, trunc, info = v_step(
             jax.random.split(key, S), state.env_state, action, env_params
         )
         # Bootstrap through truncation: the next state is the pre-reset observation.
-        next_q_SA = state.q[streams, v_index(info["final_observation"], dims)]
+        ep_rewards = state.ep_rewards + (reward > 0).astype(jnp.int32)
+        next_idx = v_index(info["final_observation"], ep_rewards)
+        next_q_SA = state.q[streams, next_idx]
         target = v_target(reward, next_q_SA, term.astype(jnp.float32), cfg.gamma)
         td = target - state.q[streams, s_idx, action]
         q = state.q.at[streams, s_idx, action].add(cfg.lr * td)
         rec = History(obs=state.obs, actions=action, rewards=reward.astype(jnp.float32))
-        next_idx = v_index(info["final_observation"], dims)
         transition = (s_idx, action, reward.astype(jnp.float32), next_idx, term)
-        state = state.replace(q=q, env_state=env_state, obs=obs)
+        done = term | trunc
+        state = state.replace(q=q, env_state=env_state, obs=obs,
+                              ep_rewards=jnp.where(done, 0, ep_rewards))
         return (state, eps, env_params), (rec, transition)
 
     def replay(q, transition):
@@ -140,7 +156,8 @@ def _make_run(cfg: Config, env):
         obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
             jax.random.split(k_reset, S), env_params
         )
-        state = QState(q=q0_SxNxA, env_state=env_state, obs=obs, episode=jnp.int32(0))
+        state = QState(q=q0_SxNxA, env_state=env_state, obs=obs, episode=jnp.int32(0),
+                       ep_rewards=jnp.zeros(S, jnp.int32))
         (state, _), hist = jax.lax.scan(
             episode, (state, env_params), jax.random.split(k_run, cfg.num_episodes)
         )

@@ -1,0 +1,68 @@
+"""Smoke tests of the bandit, Dark Room Hard and Key-to-Door experiments and of `make reproduce`
+at toy size: every artefact made and well-formed, the report written from the published runs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from adjax.experiments import bandit, darkroom_hard, key_to_door, reproduce
+from adjax.experiments.runner import run_experiment
+
+MODULES = {"bandit": bandit, "darkroom_hard": darkroom_hard, "key_to_door": key_to_door}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs") / "tiny"  # where reproduce --preset tiny looks
+    return root, {name: run_experiment(mod.tiny(), root / name, preset="tiny", progress=False)
+                  for name, mod in MODULES.items()}
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_artefacts_and_shapes(runs, name):
+    root, results = runs
+    cfg, res, out = MODULES[name].tiny(), runs[1][name], root / name
+    for rel in ("experiment.json", "timings.json", "results.json", "summary.md",
+                f"figures/{name}.png", "figures/source_learning_curve.png",
+                "data/learning/manifest.json", "data/expert/manifest.json"):
+        assert (out / rel).exists(), rel
+    assert set(res["curves"]) == {se.split for se in cfg.eval.splits}
+    for se in cfg.eval.splits:
+        ad = np.asarray(res["curves"][se.split]["AD"]["per_seed"])
+        assert ad.shape == (se.num_seeds, se.num_episodes)
+        assert res["curves"][se.split]["AD"]["num_tasks"] == se.num_tasks
+        assert np.all(ad >= 0) and np.all(ad <= (2 if name == "key_to_door" else 1))
+    manifest = json.loads((out / "data/learning/manifest.json").read_text())
+    assert manifest["num_histories"] > 0
+    assert len(manifest["task_ids"]) == cfg.num_train_tasks
+
+
+def test_bandit_scores_every_split(runs):
+    _, results = runs
+    scores = results["bandit"]["scores"]
+    assert list(scores) == ["odd", "even", "uniform"]
+    for s in scores.values():
+        assert 0 <= s["random_return"] <= 1 and 0 <= s["source_return"] <= 1
+    assert (runs[0] / "bandit" / "figures" / "bandit_scores.png").exists()
+
+
+def test_reproduce_reuses_runs_and_writes_the_report(runs, tmp_path, capsys):
+    root, _ = runs
+    path = reproduce.main(reproduce.Args(preset="tiny", only=tuple(MODULES), runs=root.parent,
+                                         publish=tmp_path))
+    assert capsys.readouterr().out.count("already complete, reused") >= 3 * 6
+    report = path.read_text()
+    assert path == tmp_path / "tiny" / "REPORT.md"
+    for name in MODULES:
+        assert (tmp_path / "tiny" / name / "results.json").exists()
+        assert f"## {name} (tiny preset)" in report
+        assert not (tmp_path / "tiny" / name / "data").exists()  # no datasets published
+    assert "| bandit | odd (seen)" in report and "| key_to_door | held-out" in report
+
+
+def test_unknown_experiment_is_refused_before_any_compute(tmp_path):
+    with pytest.raises(ValueError, match="unknown experiment 'nope'.*bandit"):
+        reproduce.main(reproduce.Args(preset="tiny", only=("nope",), runs=tmp_path,
+                                      publish=tmp_path))
+    assert not any(tmp_path.iterdir())
