@@ -21,15 +21,18 @@ ENV = "darkroom-hard"
 def quick() -> ExperimentConfig:
     """Tuned for a 2-core CPU. Source: the Dark Room quick preset's optimistic Q-learning with
     backward replay (gamma 0.95: the optimism of far, unexplored cells must reach the centre),
-    120 episodes per history; it finds the goal in ~80% of streams by episode 120. Model as the
-    paper's Hard settings: attention dropout 0, token masking 0.5, label smoothing 0.2."""
+    120 episodes per history; it finds the goal in ~80% of streams by episode 120. Model and
+    regularisation as the Dark Room quick preset. The paper's Hard settings (attention dropout 0,
+    token masking 0.5, label smoothing 0.2) failed at this budget (1500 steps): training accuracy
+    stalled at 0.37 and held-out AD stayed at the random policy's 0.05 for 200 episodes (10 seeds
+    x 58 goals), on training goals too; they stay in the `paper` preset."""
     source = qlearning.Config(num_episodes=120, num_streams=8, lr=1.0, gamma=0.95,
                               eps_start=0.05, eps_end=0.05, q_init=1.0, backward_replay=True,
                               expert_eps=0.05)
-    model = cpu_model((17, 17), 5, context_len=80, layout="one", attn_dropout=0.0,
-                      token_mask_prob=0.5, obs_encoder="factored")
+    model = cpu_model((17, 17), 5, context_len=80, layout="one", attn_dropout=0.1,
+                      obs_encoder="factored")
     train = TrainConfig(batch_size=128, num_steps=1500, warmup_steps=150, log_every=50,
-                        ckpt_every=250, steps_per_call=10, label_smoothing=0.2)
+                        ckpt_every=250, steps_per_call=10)
     return ExperimentConfig(
         name="darkroom_hard", env=ENV, source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=300, warmup_steps=30),
