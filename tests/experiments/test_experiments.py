@@ -59,6 +59,7 @@ def test_reproduce_reuses_runs_and_writes_the_report(runs, tmp_path, capsys):
         assert f"## {name} (tiny preset)" in report
         assert not (tmp_path / "tiny" / name / "data").exists()  # no datasets published
     assert "| bandit | odd (seen)" in report and "| key_to_door | held-out" in report
+    assert "> Toy size for smoke tests" in report  # each preset's docstring
 
 
 def test_unknown_experiment_is_refused_before_any_compute(tmp_path):

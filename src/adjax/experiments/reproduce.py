@@ -11,6 +11,7 @@ into the published directory, and the report is written from those copies.
 
 import dataclasses
 import importlib
+import inspect
 import shutil
 import time
 from pathlib import Path
@@ -69,7 +70,8 @@ def main(args: Args) -> Path:
         print(f"=== {name}: {time.perf_counter() - t0:.0f} s ===", flush=True)
     names = [n for n in EXPERIMENTS if (pub / n / "results.json").exists()]
     command = "make reproduce" + ("" if args.preset == "quick" else f" PRESET={args.preset}")
-    path = write_report(pub, names, command=command)
+    notes = {n: inspect.getdoc(presets(n)[args.preset]) or "" for n in names}
+    path = write_report(pub, names, command=command, notes=notes)
     print(f"report: {path}")
     return path
 
