@@ -30,11 +30,14 @@ def _eval(num_tasks: int, num_seeds: int, num_pulls: int, **kw) -> EvalConfig:
 
 def quick() -> ExperimentConfig:
     """Tuned for a 2-core CPU. A trial is 100 pulls and the context holds a whole trial, so AD
-    sees the same situation at test time as in every training window. AD imitates UCB with 45%
-    accuracy after 1500 steps (input-token masking 0.3 hides pulls UCB counts; untried: masking
-    0, more steps)."""
+    sees the same situation at test time as in every training window. No input-token masking
+    and no attention dropout: UCB's choice depends on every pull's count and reward. With the
+    paper's masking 0.3 (and attention dropout 0.1) AD imitated UCB with 45% accuracy and scored
+    0.99 / 1.22 / 0.79 on odd / even / uniform; without, 69% and 1.00 / 1.00 / 0.99 (20 seeds x
+    100 new tasks per split, 1500 steps both)."""
     source = ucb.Config(num_pulls=100, c=1.0)
-    model = cpu_model((1,), 10, context_len=100, layout="one", attn_dropout=0.1)
+    model = cpu_model((1,), 10, context_len=100, layout="one", attn_dropout=0.0,
+                      token_mask_prob=0.0)
     train = TrainConfig(batch_size=128, num_steps=1500, warmup_steps=150, log_every=50,
                         ckpt_every=250, steps_per_call=10)
     return ExperimentConfig(
