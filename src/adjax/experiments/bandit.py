@@ -11,7 +11,14 @@ and UCB run on the same tasks, over all pulls of a trial (CONVENTIONS.md).
 
 import dataclasses
 
-from adjax.experiments.common import EvalConfig, ExperimentConfig, SplitEval
+from adjax.experiments.common import (
+    EvalConfig,
+    ExperimentConfig,
+    SplitEval,
+    quick_train,
+    tiny_model,
+    tiny_train,
+)
 from adjax.experiments.runner import cli
 from adjax.model import cpu_model, paper_model
 from adjax.sources import ucb
@@ -38,8 +45,7 @@ def quick() -> ExperimentConfig:
     source = ucb.Config(num_pulls=100, c=1.0)
     model = cpu_model((1,), 10, context_len=100, layout="one", attn_dropout=0.0,
                       token_mask_prob=0.0)
-    train = TrainConfig(batch_size=128, num_steps=1500, warmup_steps=150, log_every=50,
-                        ckpt_every=250, steps_per_call=10)
+    train = quick_train()
     return ExperimentConfig(
         name="bandit", env="bandit", source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=500, warmup_steps=50),
@@ -66,10 +72,8 @@ def paper() -> ExperimentConfig:
 def tiny() -> ExperimentConfig:
     """Toy size for smoke tests and CI: checks the plumbing, not the learning."""
     source = ucb.Config(num_pulls=20)
-    model = cpu_model((1,), 10, context_len=20, d_model=16, num_layers=1, num_heads=2,
-                      ff_dim=32)
-    train = TrainConfig(batch_size=8, num_steps=4, warmup_steps=2, log_every=2, ckpt_every=2,
-                        steps_per_call=2)
+    model = tiny_model((1,), 10, context_len=20)
+    train = tiny_train()
     return ExperimentConfig(
         name="bandit", env="bandit", source=source, model=model, train_ad=train, train_ed=train,
         eval=_eval(num_tasks=4, num_seeds=2, num_pulls=20, batch_size=64),

@@ -11,8 +11,26 @@ from typing import Any
 
 import numpy as np
 
-from adjax.model import ModelConfig
+from adjax.model import ModelConfig, cpu_model
 from adjax.train import TrainConfig
+
+
+def quick_train(**overrides) -> TrainConfig:
+    """The quick presets' optimisation: 1500 steps of 128 windows (~10 min on 2 cores)."""
+    return TrainConfig(**{"batch_size": 128, "num_steps": 1500, "warmup_steps": 150,
+                          "log_every": 50, "ckpt_every": 250, "steps_per_call": 10, **overrides})
+
+
+def tiny_train(**overrides) -> TrainConfig:
+    """The tiny presets' optimisation: 4 steps of 8 windows (plumbing, not learning)."""
+    return TrainConfig(**{"batch_size": 8, "num_steps": 4, "warmup_steps": 2, "log_every": 2,
+                          "ckpt_every": 2, "steps_per_call": 2, **overrides})
+
+
+def tiny_model(obs_dims, num_actions: int, context_len: int, **overrides) -> ModelConfig:
+    """The tiny presets' model: one layer of width 16."""
+    return cpu_model(obs_dims, num_actions, context_len, **{
+        "d_model": 16, "num_layers": 1, "num_heads": 2, "ff_dim": 32, **overrides})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,13 @@ sparse reward is what makes this the exploration test.
 
 import dataclasses
 
-from adjax.experiments.common import ExperimentConfig, held_out_and_train
+from adjax.experiments.common import (
+    ExperimentConfig,
+    held_out_and_train,
+    quick_train,
+    tiny_model,
+    tiny_train,
+)
 from adjax.experiments.runner import cli
 from adjax.model import cpu_model, paper_model
 from adjax.sources import a2c, qlearning
@@ -35,8 +41,7 @@ def quick() -> ExperimentConfig:
                               expert_eps=0.05)
     model = cpu_model((17, 17), 5, context_len=80, layout="one", attn_dropout=0.1,
                       obs_encoder="factored")
-    train = TrainConfig(batch_size=128, num_steps=1500, warmup_steps=150, log_every=50,
-                        ckpt_every=250, steps_per_call=10)
+    train = quick_train()
     return ExperimentConfig(
         name="darkroom_hard", env=ENV, source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=300, warmup_steps=30),
@@ -66,10 +71,8 @@ def tiny() -> ExperimentConfig:
     """Toy size for smoke tests and CI: checks the plumbing, not the learning."""
     source = qlearning.Config(num_episodes=6, num_streams=2, lr=1.0, eps_start=0.1, eps_end=0.1,
                               q_init=1.0)
-    model = cpu_model((17, 17), 5, context_len=40, d_model=16, num_layers=1, num_heads=2,
-                      ff_dim=32, obs_encoder="factored")
-    train = TrainConfig(batch_size=8, num_steps=4, warmup_steps=2, log_every=2, ckpt_every=2,
-                        steps_per_call=2, label_smoothing=0.2)
+    model = tiny_model((17, 17), 5, context_len=40, obs_encoder="factored")
+    train = tiny_train(label_smoothing=0.2)
     return ExperimentConfig(
         name="darkroom_hard", env=ENV, source=source, model=model, train_ad=train,
         train_ed=train, num_train_tasks=8,

@@ -8,7 +8,13 @@
 
 import dataclasses
 
-from adjax.experiments.common import ExperimentConfig, held_out_and_train
+from adjax.experiments.common import (
+    ExperimentConfig,
+    held_out_and_train,
+    quick_train,
+    tiny_model,
+    tiny_train,
+)
 from adjax.experiments.runner import cli
 from adjax.model import cpu_model, paper_model
 from adjax.sources import a2c, qlearning
@@ -32,8 +38,7 @@ def quick() -> ExperimentConfig:
                               reward_levels=2, expert_eps=0.05)
     model = cpu_model((9, 9), 5, context_len=100, layout="one", attn_dropout=0.1,
                       obs_encoder="factored")
-    train = TrainConfig(batch_size=128, num_steps=1500, warmup_steps=150, log_every=50,
-                        ckpt_every=250, steps_per_call=10)
+    train = quick_train()
     return ExperimentConfig(
         name="key_to_door", env=ENV, source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=300, warmup_steps=30),
@@ -63,10 +68,8 @@ def tiny() -> ExperimentConfig:
     """Toy size for smoke tests and CI: checks the plumbing, not the learning."""
     source = qlearning.Config(num_episodes=4, num_streams=2, lr=1.0, eps_start=0.1, eps_end=0.1,
                               q_init=1.0, reward_levels=2)
-    model = cpu_model((9, 9), 5, context_len=60, d_model=16, num_layers=1, num_heads=2,
-                      ff_dim=32, obs_encoder="factored")
-    train = TrainConfig(batch_size=8, num_steps=4, warmup_steps=2, log_every=2, ckpt_every=2,
-                        steps_per_call=2)
+    model = tiny_model((9, 9), 5, context_len=60, obs_encoder="factored")
+    train = tiny_train()
     return ExperimentConfig(
         name="key_to_door", env=ENV, source=source, model=model, train_ad=train,
         train_ed=train, num_train_tasks=8,

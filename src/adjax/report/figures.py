@@ -13,6 +13,18 @@ from adjax.report.stats import mean_ci  # noqa: E402
 COLORS = {"AD": "tab:red", "ED": "tab:blue", "source": "tab:green", "random": "tab:gray"}
 
 
+def _save(fig, path) -> Path:
+    """Write `fig` to `path` as PNG atomically (temporary file, then rename) and close it."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def plot_curves(results: dict, path: str | Path, title: str | None = None) -> Path:
     """One panel per split (e.g. held-out, train) of results["curves"]; writes a PNG to `path`."""
     splits = results["curves"]
@@ -39,14 +51,7 @@ def plot_curves(results: dict, path: str | Path, title: str | None = None) -> Pa
     axes[0][0].set_ylabel("return per episode")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path)
 
 
 def plot_scores(results: dict, path: str | Path, title: str | None = None) -> Path:
@@ -78,11 +83,4 @@ def plot_scores(results: dict, path: str | Path, title: str | None = None) -> Pa
     ax.legend(fontsize=8, loc="best")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path)
