@@ -1,5 +1,6 @@
 """Training windows, loss, schedule, learning, exact resume, NaN stop, config errors, sharding."""
 
+import dataclasses
 import json
 import math
 import os
@@ -56,6 +57,19 @@ def test_windows_stay_inside_one_history():
     prev_a = np.where(s + np.arange(c)[None] > 0, (h + s + np.arange(c)[None] - 1) % A, A)
     np.testing.assert_array_equal(b.inputs.prev_action, prev_a)
     np.testing.assert_array_equal(b.inputs.prev_reward, np.maximum(s + np.arange(c)[None] - 1, 0))
+
+
+def test_window_stride_starts_windows_at_episode_starts():
+    H, T, c, A, ep = 3, 50, 20, 4, 10
+    t_HxT = np.broadcast_to(np.arange(T), (H, T))
+    data = DeviceData(obs=jnp.asarray(np.stack([t_HxT, t_HxT], -1), jnp.int8),
+                      actions=jnp.zeros((H, T), jnp.uint8), rewards=jnp.zeros((H, T), jnp.float16))
+    b = jax.jit(sample_batch, static_argnums=(2, 3, 4, 5))(jax.random.key(1), data, 256, c, A, ep)
+    starts = np.asarray(b.inputs.obs)[:, 0, 0]
+    # every episode start that leaves room for a whole window: 0, 10, 20, 30
+    assert sorted(set(starts.tolist())) == [0, 10, 20, 30]
+    with pytest.raises(ValueError, match="window_stride"):
+        TrainConfig(window_stride=0)
 
 
 def test_smoothed_loss_by_hand():
@@ -123,6 +137,16 @@ def test_config_mismatches_are_clear_errors(tmp_path):
     wrong_obs = MODEL.__class__(**{**MODEL.to_dict(), "obs_dims": (2, 3)})
     with pytest.raises(RunConfigError, match="obs_dims"):
         fit(TRAIN, wrong_obs, toy_arrays(), tmp_path / "obs", progress=False)
+    # a run written before a field existed resumes: the missing field reads as its default
+    cfg_path = tmp_path / "config.json"
+    old = json.loads(cfg_path.read_text())
+    del old["train"]["window_stride"]
+    cfg_path.write_text(json.dumps(old))
+    fit(TRAIN, MODEL, toy_arrays(), tmp_path, stop_at=20, progress=False)
+    assert load_run(tmp_path)[2]["step"] == 20
+    with pytest.raises(RunConfigError, match="window_stride"):
+        fit(dataclasses.replace(TRAIN, window_stride=5), MODEL, toy_arrays(), tmp_path,
+            progress=False)
 
 
 SHARDED = textwrap.dedent("""

@@ -67,3 +67,24 @@ def test_unknown_experiment_is_refused_before_any_compute(tmp_path):
         reproduce.main(reproduce.Args(preset="tiny", only=("nope",), runs=tmp_path,
                                       publish=tmp_path))
     assert not any(tmp_path.iterdir())
+
+
+def test_changed_evaluation_reruns_only_evaluation(runs, capsys):
+    """Another number of evaluation episodes: training and data are reused, the evaluation
+    redone; another model is still refused with the field named."""
+    import dataclasses
+
+    root, _ = runs
+    cfg = darkroom_hard.tiny()
+    splits = tuple(dataclasses.replace(se, num_episodes=se.num_episodes + 1)
+                   for se in cfg.eval.splits)
+    longer = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, splits=splits))
+    res = run_experiment(longer, root / "darkroom_hard", preset="tiny", progress=False)
+    out = capsys.readouterr().out
+    assert "evaluation settings changed" in out
+    assert out.count("already complete, reused") == 4  # collect x2, train x2
+    ad = np.asarray(res["curves"]["test"]["AD"]["per_seed"])
+    assert ad.shape[1] == splits[0].num_episodes
+    wider = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_model=32))
+    with pytest.raises(ValueError, match="field 'model' differs"):
+        run_experiment(wider, root / "darkroom_hard", preset="tiny", progress=False)

@@ -19,8 +19,9 @@ from adjax.experiments.common import (
     report_curves,
     write_json,
 )
+from adjax.model import ModelConfig
 from adjax.report import mean_ci, plot_curves, plot_scores, results_table, scores_table
-from adjax.train import fit, load_run
+from adjax.train import TrainConfig, fit, load_run
 
 CURVE_NAMES = {"agent": "AD", "ed": "ED", "source": "source", "random": "random"}
 
@@ -31,12 +32,38 @@ def _check_config(cfg: ExperimentConfig, out: Path) -> None:
     new = json.loads(json.dumps(cfg.to_dict()))
     if path.exists():
         old = json.loads(path.read_text())
+        # Fields added since the directory was written read as their defaults.
+        for key in ("train_ad", "train_ed"):
+            if isinstance(old.get(key), dict):
+                old[key] = TrainConfig(**old[key]).to_dict()
+        if isinstance(old.get("model"), dict):
+            old["model"] = json.loads(json.dumps(ModelConfig.from_dict(old["model"]).to_dict()))
         for key in sorted(set(old) | set(new)):
-            if old.get(key) != new.get(key):
+            if key == "eval" and old.get(key) != new.get(key):
+                print(f"{path}: evaluation settings changed; evaluations made with the old ones "
+                      "are redone, training is reused", flush=True)
+            elif old.get(key) != new.get(key):
                 raise ValueError(
                     f"{path}: field {key!r} differs from this run's configuration "
                     f"({old.get(key)!r} != {new.get(key)!r}); use another --out or delete {out}")
     write_json(path, new)
+
+
+def _evaluated(path: Path, se, ev) -> bool:
+    """An evaluation JSON exists and was made with this split's settings."""
+    if not path.exists():
+        return False
+    try:
+        d = json.loads(path.read_text())
+        split = d["splits"][se.split]
+        want = {"num_episodes": se.num_episodes, "num_seeds": se.num_seeds,
+                "refresh_every": ev.refresh_every, "temperature": ev.temperature}
+        same = all(d.get(k) == v for k, v in want.items())
+        tasks_ok = se.num_tasks is None or split["num_tasks"] == se.num_tasks
+        curves = set(split["curves"])
+        return same and tasks_ok and {b for b in se.baselines if b != "optimal"} <= curves
+    except (KeyError, ValueError, TypeError):
+        return False
 
 
 def _trained(run_dir: Path, num_steps: int) -> bool:
@@ -118,7 +145,7 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
                 ad_dir, cfg.env, p, splits=(se.split,), num_seeds=se.num_seeds,
                 num_episodes=se.num_episodes, num_tasks=se.num_tasks, baselines=se.baselines,
                 ed_run_dir=ed_dir, source_cfg=cfg.source, **opts),
-            done=path.exists())
+            done=_evaluated(path, se, ev))
         if evals[se.split] is None:
             evals[se.split] = json.loads(path.read_text())
     curves = {}

@@ -15,6 +15,11 @@ class TrainConfig:
     The learning rate warms up linearly from init_lr to peak_lr over warmup_steps, then follows a
     cosine decay to end_lr at num_steps. steps_per_call steps are scanned inside one jit call.
     allow_short_context: permit a context shorter than one episode (the context-size ablation).
+    window_stride: training windows start at multiples of this many steps. 1 (the paper's random
+      across-episode windows) starts anywhere; the episode length starts every window at an
+      episode start, as evaluation's refreshed contexts are (`adjax.evaluate`: the last c - b
+      steps re-encoded every b = episode steps), so a step's position in the window tells its
+      step within the episode, which the observation alone may not (Key-to-Door's random start).
     """
 
     batch_size: int = 128
@@ -33,10 +38,11 @@ class TrainConfig:
     steps_per_call: int = 10
     seed: int = 0
     allow_short_context: bool = False
+    window_stride: int = 1
 
     def __post_init__(self):
         for name in ("batch_size", "num_steps", "log_every", "ckpt_every", "steps_per_call",
-                     "max_to_keep"):
+                     "max_to_keep", "window_stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.label_smoothing < 1.0:

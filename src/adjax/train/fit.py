@@ -61,6 +61,9 @@ def write_or_check_config(run_dir: Path, config: dict) -> None:
         path.write_text(json.dumps(config, indent=2) + "\n")
         return
     old = json.loads(path.read_text())
+    # Fields added since the run was written read as their defaults.
+    old["model"] = json.loads(json.dumps(ModelConfig.from_dict(old["model"]).to_dict()))
+    old["train"] = TrainConfig(**old["train"]).to_dict()
     if old["data"]["env"] != config["data"]["env"]:
         raise RunConfigError(f"{path}: run was trained on env {old['data']['env']!r}, this dataset "
                              f"is {config['data']['env']!r}")

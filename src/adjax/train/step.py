@@ -75,7 +75,7 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
     def one_step(state: TrainState, data: DeviceData):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
         k_batch, k_drop = jax.random.split(key)
-        batch = sample_batch(k_batch, data, B, c, A)
+        batch = sample_batch(k_batch, data, B, c, A, train_cfg.window_stride)
         if batch_sharding is not None:
             batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
         (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, k_drop)

@@ -77,12 +77,14 @@ def sample_window(data: DeviceData, h, s, context_len: int, num_actions: int) ->
     return Batch(inputs=step_inputs(obs_cxO, act_c, rew_c, first_a, first_r), targets=act_c)
 
 
-def sample_batch(key, data: DeviceData, batch: int, context_len: int, num_actions: int) -> Batch:
-    """`batch` windows: history ~ U{0..H-1}, start ~ U{0..T-c}; never straddles two histories."""
+def sample_batch(key, data: DeviceData, batch: int, context_len: int, num_actions: int,
+                 stride: int = 1) -> Batch:
+    """`batch` windows: history ~ U{0..H-1}, start ~ stride * U{0..(T-c) // stride}; never
+    straddles two histories."""
     H, T = data.actions.shape
     kh, ks = jax.random.split(key)
     h_B = jax.random.randint(kh, (batch,), 0, H)
-    s_B = jax.random.randint(ks, (batch,), 0, T - context_len + 1)
+    s_B = stride * jax.random.randint(ks, (batch,), 0, (T - context_len) // stride + 1)
     return jax.vmap(sample_window, (None, 0, 0, None, None))(data, h_B, s_B, context_len,
                                                             num_actions)
 
