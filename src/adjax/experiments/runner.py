@@ -21,7 +21,7 @@ from adjax.experiments.common import (
 )
 from adjax.model import ModelConfig
 from adjax.report import mean_ci, plot_curves, plot_scores, results_table, scores_table
-from adjax.train import TrainConfig, fit, load_run
+from adjax.train import TrainConfig, fit, load_run, with_defaults
 
 CURVE_NAMES = {"agent": "AD", "ed": "ED", "source": "source", "random": "random"}
 
@@ -32,17 +32,17 @@ def _check_config(cfg: ExperimentConfig, out: Path) -> None:
     new = json.loads(json.dumps(cfg.to_dict()))
     if path.exists():
         old = json.loads(path.read_text())
-        # Fields added since the directory was written read as their defaults.
-        for key in ("train_ad", "train_ed"):
+        for key, config_cls in (("model", ModelConfig), ("train_ad", TrainConfig),
+                                ("train_ed", TrainConfig)):
             if isinstance(old.get(key), dict):
-                old[key] = TrainConfig(**old[key]).to_dict()
-        if isinstance(old.get("model"), dict):
-            old["model"] = json.loads(json.dumps(ModelConfig.from_dict(old["model"]).to_dict()))
+                old[key] = with_defaults(config_cls, old[key])
         for key in sorted(set(old) | set(new)):
-            if key == "eval" and old.get(key) != new.get(key):
+            if old.get(key) == new.get(key):
+                continue
+            if key == "eval":
                 print(f"{path}: evaluation settings changed; evaluations made with the old ones "
                       "are redone, training is reused", flush=True)
-            elif old.get(key) != new.get(key):
+            else:
                 raise ValueError(
                     f"{path}: field {key!r} differs from this run's configuration "
                     f"({old.get(key)!r} != {new.get(key)!r}); use another --out or delete {out}")

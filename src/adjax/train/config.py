@@ -1,6 +1,7 @@
 """TrainConfig, its presets, the learning-rate schedule and the optimiser."""
 
 import dataclasses
+import json
 
 import optax
 
@@ -50,6 +51,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**d)
+
+
+def with_defaults(config_cls, stored: dict) -> dict:
+    """A config dict as read from JSON (TrainConfig or ModelConfig), with the fields added since it
+    was written filled in with their defaults, in JSON form again: what to compare a stored run's
+    config against, so that old run directories still resume."""
+    return json.loads(json.dumps(config_cls.from_dict(stored).to_dict()))
 
 
 def paper_train(**overrides) -> TrainConfig:

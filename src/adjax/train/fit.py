@@ -10,7 +10,7 @@ import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
 from adjax.model import ModelConfig
-from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule
+from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule, with_defaults
 from adjax.train.step import TrainState, cached_train_chunk, data_mesh, init_state, to_device
 from adjax.train.windows import Arrays, as_arrays
 
@@ -61,9 +61,8 @@ def write_or_check_config(run_dir: Path, config: dict) -> None:
         path.write_text(json.dumps(config, indent=2) + "\n")
         return
     old = json.loads(path.read_text())
-    # Fields added since the run was written read as their defaults.
-    old["model"] = json.loads(json.dumps(ModelConfig.from_dict(old["model"]).to_dict()))
-    old["train"] = TrainConfig(**old["train"]).to_dict()
+    old["model"] = with_defaults(ModelConfig, old["model"])
+    old["train"] = with_defaults(TrainConfig, old["train"])
     if old["data"]["env"] != config["data"]["env"]:
         raise RunConfigError(f"{path}: run was trained on env {old['data']['env']!r}, this dataset "
                              f"is {config['data']['env']!r}")
@@ -184,7 +183,7 @@ def load_run(run_dir, step: int | None = None) -> tuple[ModelConfig, dict, dict]
         raise RunConfigError(f"{path}: not a run directory (no config.json)")
     config = json.loads(path.read_text())
     model_cfg = ModelConfig.from_dict(config["model"])
-    train_cfg = TrainConfig(**config["train"])
+    train_cfg = TrainConfig.from_dict(config["train"])
     mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)
     step = mgr.latest_step() if step is None else step
     if step is None:
