@@ -250,6 +250,24 @@ def test_transformer_in_context_vmaps(tiny, tiny_agents):
     np.testing.assert_array_equal(batched[1], run(keys[1], goals[1]))
 
 
+def test_chunk_size_does_not_change_results(tiny, tiny_agents):
+    """Pairs run in vmapped chunks of `batch_size` (a speed setting only): same bits at any size,
+    padding of the last chunk included (5 pairs: chunks of 5, 3 + 2 padded, 1)."""
+    from adjax.evaluate.results import over_tasks_and_seeds
+
+    env, params = tiny
+    fn = lambda k, p: in_context(k, tiny_agents["one"], env, p, 3, refresh_every=5)
+    goals = jnp.array([[0, 0], [8, 8], [4, 3], [6, 2], [1, 7]], jnp.int32)
+
+    class Env:  # the `with_task` our envs have
+        with_task = staticmethod(lambda p, g: p.replace(task=g))
+
+    runs = [over_tasks_and_seeds(fn, jax.random.key(3), Env, params, goals, 1, bs)
+            for bs in (5, 3, 1)]
+    assert runs[0].shape == (5, 1, 3)
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r, runs[0])
+
 @pytest.fixture(scope="module")
 def darkroom():
     from adjax import envs

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import tyro
 
-from adjax.evaluate.results import evaluate_run
+from adjax.evaluate.results import DEFAULT_BATCH, evaluate_run
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Args:
     baselines: Annotated[tuple[str, ...], tyro.conf.arg(help="of random, optimal")] = (
         "random", "optimal")
     ed: Path | None = None  # an expert-distillation run dir, evaluated on the same tasks
-    batch_size: int = 256
+    batch_size: int = DEFAULT_BATCH  # task x seed pairs per compiled call (raise on a GPU/TPU)
 
 
 def main(args: Args) -> None:

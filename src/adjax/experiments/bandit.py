@@ -64,7 +64,7 @@ def paper() -> ExperimentConfig:
     return ExperimentConfig(
         name="bandit", env="bandit", source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=10_000),
-        eval=_eval(num_tasks=1_000, num_seeds=20, num_pulls=100),
+        eval=_eval(num_tasks=1_000, num_seeds=20, num_pulls=100, batch_size=1024),
         num_train_tasks=100_000, normalise=True, expert_episodes=100, chunk_size=10_000,
     )
 

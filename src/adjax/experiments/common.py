@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from adjax.evaluate.results import DEFAULT_BATCH
 from adjax.model import ModelConfig, cpu_model
 from adjax.train import TrainConfig
 
@@ -57,7 +58,7 @@ class EvalConfig:
     splits: tuple[SplitEval, ...] = (SplitEval("test"),)
     refresh_every: int | None = None
     temperature: float = 1.0
-    batch_size: int = 512
+    batch_size: int = DEFAULT_BATCH
 
 
 def held_out_and_train(num_episodes: int, num_seeds: int, train_num_seeds: int,

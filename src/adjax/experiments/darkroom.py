@@ -55,7 +55,8 @@ def paper(env: str = "darkroom") -> ExperimentConfig:
     return ExperimentConfig(
         name="darkroom", env=env, source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=20_000),
-        eval=held_out_and_train(num_episodes=1000, num_seeds=20, train_num_seeds=5),
+        eval=held_out_and_train(num_episodes=1000, num_seeds=20, train_num_seeds=5,
+                                batch_size=1024),
         expert_episodes=200, chunk_size=8,
     )
 

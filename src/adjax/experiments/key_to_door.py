@@ -67,7 +67,7 @@ def paper() -> ExperimentConfig:
         name="key_to_door", env=ENV, source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=20_000),
         eval=held_out_and_train(num_episodes=1000, num_seeds=20, train_num_seeds=5,
-                                num_tasks=200, train_num_tasks=200),
+                                num_tasks=200, train_num_tasks=200, batch_size=1024),
         num_train_tasks=2000, expert_episodes=100, chunk_size=8,
     )
 
