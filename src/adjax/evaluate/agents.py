@@ -19,38 +19,15 @@ def model_spec(cfg: ModelConfig) -> AgentSpec:
     return AgentSpec((len(cfg.obs_dims),), "int32", cfg.num_actions, cfg.context_len)
 
 
-@struct.dataclass
-class LayerCache:
-    """`Cache` with keys/values split per layer, batch leading: k[i], v[i] float32[B, S, H, K]."""
-
-    k: tuple
-    v: tuple
-    valid_BxS: jax.Array
-    pos_B: jax.Array
-    length: jax.Array
-
-
-def _to_cache(c: LayerCache) -> Cache:
-    return Cache(jnp.stack(c.k), jnp.stack(c.v), c.valid_BxS, c.pos_B, c.length)
-
-
-def _from_cache(c: Cache) -> LayerCache:
-    n = c.k.shape[0]
-    return LayerCache(tuple(c.k[i] for i in range(n)), tuple(c.v[i] for i in range(n)),
-                      c.valid_BxS, c.pos_B, c.length)
-
-
 @functools.cache
 def batched_extend(cfg: ModelConfig):
-    """`ADTransformer(cfg).extend` on a LayerCache, with a vmap rule that folds the vmapped axis
+    """`ADTransformer(cfg).extend` on a Cache, with a vmap rule that folds the vmapped axis
     into the model's own batch axis (reshapes only). Plain `vmap` would turn the cache writes
     (dynamic_update_slice) into scatters that copy the whole cache every step: ~100x slower."""
 
-    def impl(params, cache: LayerCache, obs_BxTxO, act_BxT, rew_BxT, valid_BxT):
-        logits, new = ADTransformer(cfg).apply(params, obs_BxTxO, act_BxT, rew_BxT,
-                                               cache=_to_cache(cache), valid=valid_BxT,
-                                               method="extend")
-        return logits, _from_cache(new)
+    def impl(params, cache: Cache, obs_BxTxO, act_BxT, rew_BxT, valid_BxT):
+        return ADTransformer(cfg).apply(params, obs_BxTxO, act_BxT, rew_BxT, cache=cache,
+                                        valid=valid_BxT, method="extend")
 
     @custom_vmap
     def extend(params, cache, obs_BxTxO, act_BxT, rew_BxT, valid_BxT):
@@ -76,6 +53,13 @@ def batched_extend(cfg: ModelConfig):
     return extend
 
 
+def _batch_axis(cache: Cache, fn) -> Cache:
+    """Apply fn to every batched field (all but the scalar length). The agent's state drops the
+    model's batch axis of 1: a vmapped scan then carries [pairs, ...] caches, which XLA updates in
+    place, where [pairs, 1, ...] ones were copied three times per decoded step."""
+    return jax.tree.map(fn, cache.replace(length=None)).replace(length=cache.length)
+
+
 class TransformerAgent(Agent):
     """`ADTransformer` params acting through its KV cache: encode = one full `extend` into an empty
     cache, decode = a one-step `extend`. Batch size 1 inside; vmap at the call site."""
@@ -88,20 +72,19 @@ class TransformerAgent(Agent):
     def create(cls, cfg: ModelConfig, params, info: dict | None = None) -> TransformerAgent:
         return cls(spec=model_spec(cfg), params=params, cfg=cfg, info=info)
 
-    def encode(self, obs_KxO, prev_act_K, prev_rew_K, valid_K) -> LayerCache:
-        cache = _from_cache(init_cache(self.cfg, 1))
-        if valid_K.shape[0] == 0:
-            return cache
-        _, cache = batched_extend(self.cfg)(self.params, cache, obs_KxO[None], prev_act_K[None],
-                                            prev_rew_K[None], valid_K[None])
-        return cache
+    def encode(self, obs_KxO, prev_act_K, prev_rew_K, valid_K) -> Cache:
+        cache = init_cache(self.cfg, 1)
+        if valid_K.shape[0] != 0:
+            _, cache = batched_extend(self.cfg)(self.params, cache, obs_KxO[None],
+                                                prev_act_K[None], prev_rew_K[None], valid_K[None])
+        return _batch_axis(cache, lambda x: x[0])
 
-    def decode(self, cache: LayerCache, obs_O, prev_act, prev_rew) -> tuple[jax.Array, LayerCache]:
+    def decode(self, cache: Cache, obs_O, prev_act, prev_rew) -> tuple[jax.Array, Cache]:
         logits_1x1xA, cache = batched_extend(self.cfg)(
-            self.params, cache, obs_O[None, None], jnp.reshape(prev_act, (1, 1)),
-            jnp.reshape(prev_rew, (1, 1)), jnp.ones((1, 1), bool),
+            self.params, _batch_axis(cache, lambda x: x[None]), obs_O[None, None],
+            jnp.reshape(prev_act, (1, 1)), jnp.reshape(prev_rew, (1, 1)), jnp.ones((1, 1), bool),
         )
-        return logits_1x1xA[0, 0], cache
+        return logits_1x1xA[0, 0], _batch_axis(cache, lambda x: x[0])
 
     def full_logits(self, obs_TxO, prev_act_T, prev_rew_T) -> jax.Array:
         """Reference: one uncached causal pass over T <= c steps -> float32[T, A]."""

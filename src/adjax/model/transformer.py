@@ -18,12 +18,16 @@ NEG_INF = -1e30
 class Cache:
     """Keys/values of every layer for S = context_len * tokens_per_step token slots.
 
-    k, v: float32[L, B, S, H, K]; valid_BxS: slot holds a real (non-padding) token;
-    pos_B: int32[B] valid steps seen so far (the next step's position); length: int32[] slots used.
+    k, v: L-tuples (one per layer) of float32[B, H, K, S]. Slots last is the layout the attention
+    dots read, and one array per layer is what a scan carries without copying: a one-token decode
+    step then writes one column in place (a stacked [L, B, S, H, K] cache was transposed and copied
+    whole at every step, ~30 MB per step at 100 pairs).
+    valid_BxS: slot holds a real (non-padding) token; pos_B: int32[B] valid steps seen so far (the
+    next step's position); length: int32[] slots used.
     """
 
-    k: jax.Array
-    v: jax.Array
+    k: tuple
+    v: tuple
     valid_BxS: jax.Array
     pos_B: jax.Array
     length: jax.Array
@@ -32,19 +36,22 @@ class Cache:
 def init_cache(cfg: ModelConfig, batch: int) -> Cache:
     """An empty cache for `batch` sequences of up to cfg.context_len steps."""
     hd = cfg.d_model // cfg.num_heads
-    shape = (cfg.num_layers, batch, cfg.max_tokens, cfg.num_heads, hd)
-    return Cache(k=jnp.zeros(shape, jnp.float32), v=jnp.zeros(shape, jnp.float32),
+    shape = (batch, cfg.num_heads, hd, cfg.max_tokens)
+    zeros = tuple(jnp.zeros(shape, jnp.float32) for _ in range(cfg.num_layers))
+    return Cache(k=zeros, v=zeros,
                  valid_BxS=jnp.zeros((batch, cfg.max_tokens), bool),
                  pos_B=jnp.zeros((batch,), jnp.int32), length=jnp.zeros((), jnp.int32))
 
 
-def attend(q_BxNxHxK, k_BxSxHxK, v_BxSxHxK, mask_BxNxS, dropout: nn.Module, train: bool):
-    """Softmax attention; mask True = may attend. Returns [B, N, H, K]."""
+def attend(q_BxNxHxK, k, v, mask_BxNxS, dropout: nn.Module, train: bool, kv_layout="bshk"):
+    """Softmax attention; mask True = may attend. Returns [B, N, H, K].
+
+    k, v: [B, S, H, K] (kv_layout "bshk", a full pass) or [B, H, K, S] ("bhks", the cache's)."""
     scale = q_BxNxHxK.shape[-1] ** -0.5
-    s_BxHxNxS = jnp.einsum("bnhk,bshk->bhns", q_BxNxHxK * scale, k_BxSxHxK)
+    s_BxHxNxS = jnp.einsum(f"bnhk,{kv_layout}->bhns", q_BxNxHxK * scale, k)
     s_BxHxNxS = jnp.where(mask_BxNxS[:, None], s_BxHxNxS, NEG_INF)
     p_BxHxNxS = dropout(jax.nn.softmax(s_BxHxNxS, axis=-1), deterministic=not train)
-    return jnp.einsum("bhns,bshk->bnhk", p_BxHxNxS, v_BxSxHxK)
+    return jnp.einsum(f"bhns,{kv_layout}->bnhk", p_BxHxNxS, v)
 
 
 class Attention(nn.Module):
@@ -58,10 +65,12 @@ class Attention(nn.Module):
         hd = cfg.d_model // cfg.num_heads
         qkv_BxNx3xHxK = nn.DenseGeneral((3, cfg.num_heads, hd), name="qkv")(x_BxNxD)
         q, k, v = (qkv_BxNx3xHxK[:, :, i] for i in range(3))
-        if kv is not None:
-            k = jax.lax.dynamic_update_slice_in_dim(kv[0], k, write_at, axis=1)
-            v = jax.lax.dynamic_update_slice_in_dim(kv[1], v, write_at, axis=1)
-        o_BxNxHxK = attend(q, k, v, mask_BxNxS, Dropout(cfg.attn_dropout), train)
+        layout = "bshk"
+        if kv is not None:  # the cache's [B, H, K, S]: write the N new slots at write_at
+            put = lambda c, x: jax.lax.dynamic_update_slice_in_dim(
+                c, x.transpose(0, 2, 3, 1), write_at, axis=3)
+            k, v, layout = put(kv[0], k), put(kv[1], v), "bhks"
+        o_BxNxHxK = attend(q, k, v, mask_BxNxS, Dropout(cfg.attn_dropout), train, layout)
         out_BxNxD = nn.DenseGeneral(cfg.d_model, axis=(-2, -1), name="out")(o_BxNxHxK)
         return out_BxNxD, (k, v)
 
@@ -163,7 +172,7 @@ class ADTransformer(nn.Module):
                                     cache.length)
             ks.append(k)
             vs.append(v)
-        new_cache = Cache(k=jnp.stack(ks), v=jnp.stack(vs), valid_BxS=slot_valid_BxS,
+        new_cache = Cache(k=tuple(ks), v=tuple(vs), valid_BxS=slot_valid_BxS,
                           pos_B=cache.pos_B + v_int.sum(axis=1), length=cache.length + N)
         return self._logits(x_BxNxD), new_cache
 
