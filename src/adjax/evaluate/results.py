@@ -36,20 +36,25 @@ def pair_keys(key, num_tasks: int, num_seeds: int, task_ids=None):
     )
 
 
+def chunk_size(total: int, batch_size: int = DEFAULT_BATCH) -> int:
+    """Pairs per compiled call: at most batch_size, chunks as even as possible (580 pairs at 512:
+    two chunks of 290, not 512 + a 512 padded from 68)."""
+    return -(-total // -(-total // batch_size))  # ceil(total / number of chunks)
+
+
 def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
                          batch_size: int = DEFAULT_BATCH) -> np.ndarray:
     """fn(key, env_params) -> float32[E], for every task x seed -> float32[N, S, E].
 
-    Pairs run in jitted vmapped chunks of at most `batch_size`, all of one size (so one
-    compilation) and as even as possible (580 pairs at 512: two chunks of 290, not 512 + a 512
-    padded from 68); the last one is padded by repeating its final pair.
+    Pairs run in jitted vmapped chunks of `chunk_size(pairs, batch_size)`, all of one size (so
+    one compilation); the last one is padded by repeating its final pair.
     """
     n = tasks.shape[0]
     keys = pair_keys(key, n, num_seeds).reshape(-1)
     task_idx = jnp.repeat(jnp.arange(n), num_seeds)
     run = jax.jit(jax.vmap(lambda k, t: fn(k, env.with_task(params, t))))
     total = n * num_seeds
-    size = -(-total // -(-total // batch_size))  # ceil(total / number of chunks)
+    size = chunk_size(total, batch_size)
     outs = []
     for start in range(0, total, size):
         idx = jnp.minimum(jnp.arange(start, start + size), total - 1)
