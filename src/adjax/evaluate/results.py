@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -18,10 +19,11 @@ from adjax.evaluate.baselines import optimal_returns, random_policy, source_from
 from adjax.evaluate.loop import in_context
 
 # Task x seed pairs per compiled evaluation call. On this 2-core CPU a transformer agent evaluates
-# fastest in chunks of ~30-60 pairs: the KV caches of a chunk stay in cache memory (Dark Room Hard,
-# context 80: 58 pairs per call took 1.23 ms per pair-episode, 145 pairs 2.2 ms). Results do not
-# depend on it (tested). On an accelerator raise it to the thousands.
-DEFAULT_BATCH = 48
+# fastest in small chunks, whose KV caches stay in cache memory (ms per pair-episode at 8 / 24 /
+# 48 / 97 / 145 pairs per call: Dark Room Hard, context 160: 1.36 / 1.43 / 1.58 / 2.45 / 2.49;
+# Key-to-Door, context 100: 0.99 / 0.90 / 0.95 / -- / 1.43 at 100). Results do not depend on it
+# (tested). On an accelerator raise it to the thousands.
+DEFAULT_BATCH = 24
 
 INTERVAL = ("95% t-interval over evaluation seeds: for each seed, the return averaged over tasks; "
             "mean +- t(0.975, S-1) * sd / sqrt(S) across the S seeds (null when S = 1)")
@@ -43,11 +45,13 @@ def chunk_size(total: int, batch_size: int = DEFAULT_BATCH) -> int:
 
 
 def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
-                         batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+                         batch_size: int = DEFAULT_BATCH,
+                         on_chunk: Callable[[int], Any] | None = None) -> np.ndarray:
     """fn(key, env_params) -> float32[E], for every task x seed -> float32[N, S, E].
 
     Pairs run in jitted vmapped chunks of `chunk_size(pairs, batch_size)`, all of one size (so
-    one compilation); the last one is padded by repeating its final pair.
+    one compilation); the last one is padded by repeating its final pair. `on_chunk(k)` is
+    called after each chunk with its number of real pairs (a progress bar's update).
     """
     n = tasks.shape[0]
     keys = pair_keys(key, n, num_seeds).reshape(-1)
@@ -59,6 +63,8 @@ def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
     for start in range(0, total, size):
         idx = jnp.minimum(jnp.arange(start, start + size), total - 1)
         outs.append(np.asarray(run(keys[idx], tasks[task_idx[idx]])))
+        if on_chunk is not None:
+            on_chunk(min(size, total - start))
     out = np.concatenate(outs)[:total]
     return out.reshape(n, num_seeds, -1)
 
@@ -178,16 +184,18 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
               "num_episodes": num_episodes, "num_seeds": num_seeds, "seed": seed,
               "episode_len": int(env.episode_len), "refresh_every": refresh_every,
               "temperature": temperature, "greedy": greedy, "interval": INTERVAL, "splits": {}}
-    bar = tqdm(total=len(splits) * len(fns), desc="evaluate", unit="curve", disable=not progress)
+    tasks_of = {s: split_tasks(env_name, s, jax.random.fold_in(root, 1), num_tasks)
+                    for s in splits}
+    total = sum(t.shape[0] for t in tasks_of.values()) * num_seeds * len(fns)
+    bar = tqdm(total=total, desc="evaluate", unit="pair", disable=not progress)
     for split in splits:
-        tasks = split_tasks(env_name, split, jax.random.fold_in(root, 1), num_tasks)
+        tasks = tasks_of[split]
         curves = {}
         for i, (name, fn) in enumerate(fns.items()):
             bar.set_postfix_str(f"{split}: {name}")
             ret = over_tasks_and_seeds(fn, jax.random.fold_in(root, 100 + i), env, params, tasks,
-                                       num_seeds, batch_size)
+                                       num_seeds, batch_size, on_chunk=bar.update)
             curves[name] = {"returns": np.round(ret, 6).tolist(), "summary": summarize(ret)}
-            bar.update()
         opt = optimal_returns(env_name, tasks) if "optimal" in baselines else None
         result["splits"][split] = {
             "tasks": np.asarray(tasks).tolist(), "num_tasks": int(tasks.shape[0]), "curves": curves,
