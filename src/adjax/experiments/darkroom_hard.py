@@ -29,25 +29,26 @@ def quick() -> ExperimentConfig:
     backward replay (gamma 0.95: the optimism of far, unexplored cells must reach the centre),
     120 episodes per history; it finds the goal in ~80% of streams by episode 120 and, once it
     has, finds it again in 96% of the following episodes. Model as the Dark Room quick preset
-    without token masking; peak learning rate 1e-3 and training windows that start at episode
-    starts (`window_stride` 20, as evaluation's contexts do). Measured on 58 held-out goals x 2
-    seeds, 200 episodes (one training run each): with Dark Room's settings (masking 0.3, peak
-    3e-4, windows anywhere) AD re-found a goal found in its last 3 episodes 38% of the time and
-    reached 0.09 by episode 200; without masking at peak 1e-3, 79% and 0.35; with episode-start
-    windows too, 87% and 0.40-0.44 (training accuracy 0.40 -> 0.54). The paper's Hard settings
-    failed at this budget: masking 0.5 with attention dropout 0 and label smoothing 0.2 kept AD
-    at the random policy's 0.05 (the old settings), and label smoothing 0.2 alone (on these) cut
-    it to 0.15. Evaluated for the paper's 1000 episodes. Reference run (5 seeds x 58 held-out
-    goals): 0.07 in episode 1, 0.40 at episode 200 (the paper's 0.40), 0.45 over episodes
-    901-1000: short of the 0.6 target and of the paper's 0.68 at 1000. By distance from the
-    start, over episodes 901-1000: under 8 steps 0.81 (found within ~13 episodes, then kept);
-    8-11 steps 0.24 (every run found them, few keep them: a longer path is copied less
-    reliably); 12 or more 0.05 (60% ever found: AD explores about as locally as a random walk;
-    the source's systematic exploration lives in its Q-table, beyond a 4-episode context)."""
+    without token masking and with a context of 160 steps (8 episodes); peak learning rate 1e-3
+    and training windows that start at episode starts (`window_stride` 20, as evaluation's
+    contexts do). Measured on 58 held-out goals x 2 seeds, 200 episodes, context 80 (one
+    training run each): with Dark Room's settings (masking 0.3, peak 3e-4, windows anywhere) AD
+    re-found a goal found in its last 3 episodes 38% of the time and reached 0.09 by episode
+    200; without masking at peak 1e-3, 79% and 0.35; with episode-start windows too, 87% and
+    0.40-0.44. The paper's Hard settings failed at this budget: masking 0.5 with attention
+    dropout 0 and label smoothing 0.2 kept AD at the random policy's 0.05, and label smoothing
+    0.2 alone cut it to 0.15. Context 80 -> 160 (3.2x the cost of a training step): reference
+    runs, 5 seeds x 58 held-out goals, 1000 episodes, over episodes 901-1000: 0.45 -> 0.54; by
+    distance from the start, under 8 steps 0.81 -> 0.80, 8-11 steps 0.24 -> 0.51 (every run
+    finds them; the longer context keeps them), 12 or more 0.05 -> 0.06 (about half ever
+    found: AD explores about as locally as a random walk; the source's systematic exploration
+    lives in its Q-table, beyond the context). Reference run: 0.06 in episode 1, 0.46 at
+    episode 200 (the paper's 0.40), 0.54 over episodes 901-1000: short of the 0.6 target and
+    of the paper's 0.68 at 1000; re-find rate 90%."""
     source = qlearning.Config(num_episodes=120, num_streams=8, lr=1.0, gamma=0.95,
                               eps_start=0.05, eps_end=0.05, q_init=1.0, backward_replay=True,
                               expert_eps=0.05)
-    model = cpu_model((17, 17), 5, context_len=80, layout="one", attn_dropout=0.1,
+    model = cpu_model((17, 17), 5, context_len=160, layout="one", attn_dropout=0.1,
                       token_mask_prob=0.0, obs_encoder="factored")
     train = quick_train(peak_lr=1e-3, window_stride=20)
     return ExperimentConfig(
@@ -70,7 +71,8 @@ def paper() -> ExperimentConfig:
     return ExperimentConfig(
         name="darkroom_hard", env=ENV, source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=20_000),
-        eval=held_out_and_train(num_episodes=1000, num_seeds=20, train_num_seeds=5),
+        eval=held_out_and_train(num_episodes=1000, num_seeds=20, train_num_seeds=5,
+                                batch_size=1024),
         expert_episodes=200, chunk_size=8,
     )
 
