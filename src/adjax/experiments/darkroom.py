@@ -19,7 +19,7 @@ from adjax.train import TrainConfig
 
 
 def quick(env: str = "darkroom") -> ExperimentConfig:
-    """Tuned for a 2-core CPU: about 14 minutes end to end (measured runs in experiments/darkroom).
+    """Tuned for a 2-core CPU: about 10 minutes end to end (measured runs in experiments/darkroom).
 
     Source: tabular Q-learning with optimistic initial values (q_init 1) and a backward replay of
     each episode, which explores systematically and reaches ~90% of optimal within ~30 episodes,
