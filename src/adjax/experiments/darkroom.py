@@ -39,7 +39,7 @@ def quick(env: str = "darkroom") -> ExperimentConfig:
     return ExperimentConfig(
         name="darkroom", env=env, source=source, model=model, train_ad=train,
         train_ed=dataclasses.replace(train, num_steps=300, warmup_steps=30),
-        eval=held_out_and_train(num_episodes=200, num_seeds=20, train_num_seeds=2,
+        eval=held_out_and_train(num_episodes=200, num_seeds=20, train_num_seeds=5,
                                 train_num_episodes=100),
         expert_episodes=50, chunk_size=65,
     )
