@@ -3,12 +3,11 @@
 import time
 
 import jax
-import jax.numpy as jnp
 
 from adjax import envs
 from adjax.evaluate import in_context
 from adjax.evaluate.agents import TransformerAgent
-from adjax.evaluate.results import DEFAULT_BATCH, chunk_size
+from adjax.evaluate.results import DEFAULT_BATCH, chunk_size, chunks
 from adjax.model import cpu_model, init_params
 
 CONTEXT = 80  # steps: 4 Dark Room episodes
@@ -16,23 +15,21 @@ CONTEXT = 80  # steps: 4 Dark Room episodes
 
 def make_eval(layout: str, pairs: int, episodes: int, refresh_every: int | None):
     """-> (fn(), compile seconds): `pairs` held-out task x seed pairs, random-init weights, run as
-    `evaluate_run` runs them: equal vmapped chunks of `chunk_size(pairs)` pairs (the last padded
-    by repeating its final pair; the rates count only real pairs), one compiled call each."""
+    `evaluate_run` runs them: its equal vmapped `chunks(pairs)` (the rates count only real
+    pairs), one compiled call each."""
     cfg = cpu_model((9, 9), 5, CONTEXT, layout=layout, obs_encoder="factored")
     agent = TransformerAgent.create(cfg, init_params(cfg, jax.random.key(0)))
     env, params = envs.make("darkroom")
     tasks = envs.sample_tasks("darkroom", jax.random.key(1), pairs, split="test")
     ps = jax.vmap(lambda t: env.with_task(params, t))(tasks)
     keys = jax.random.split(jax.random.key(2), pairs)
-    size = chunk_size(pairs)
-    idx = [jnp.minimum(jnp.arange(s, s + size), pairs - 1) for s in range(0, pairs, size)]
-    chunks = [jax.tree.map(lambda x, i=i: x[i], (keys, ps)) for i in idx]
+    parts = [jax.tree.map(lambda x, i=i: x[i], (keys, ps)) for i, _ in chunks(pairs)]
     run = jax.jit(jax.vmap(lambda k, p: in_context(k, agent, env, p, episodes,
                                                    refresh_every=refresh_every)))
     t = time.perf_counter()
-    compiled = run.lower(*chunks[0]).compile()
+    compiled = run.lower(*parts[0]).compile()
     compile_s = time.perf_counter() - t
-    return (lambda: jax.block_until_ready([compiled(*c) for c in chunks])), compile_s
+    return (lambda: jax.block_until_ready([compiled(*c) for c in parts])), compile_s
 
 
 def timed(fn) -> float:

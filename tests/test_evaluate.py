@@ -268,6 +268,7 @@ def test_chunk_size_does_not_change_results(tiny, tiny_agents):
     for r in runs[1:]:
         np.testing.assert_array_equal(r, runs[0])
 
+
 @pytest.fixture(scope="module")
 def darkroom():
     from adjax import envs

@@ -44,27 +44,32 @@ def chunk_size(total: int, batch_size: int = DEFAULT_BATCH) -> int:
     return -(-total // -(-total // batch_size))  # ceil(total / number of chunks)
 
 
+def chunks(total: int, batch_size: int = DEFAULT_BATCH) -> list[tuple[jax.Array, int]]:
+    """(indices int32[chunk_size], real pairs) of each chunk, all of one size (so one
+    compilation); the last is padded by repeating its final index."""
+    size = chunk_size(total, batch_size)
+    return [(jnp.minimum(jnp.arange(start, start + size), total - 1), min(size, total - start))
+            for start in range(0, total, size)]
+
+
 def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
                          batch_size: int = DEFAULT_BATCH,
                          on_chunk: Callable[[int], Any] | None = None) -> np.ndarray:
     """fn(key, env_params) -> float32[E], for every task x seed -> float32[N, S, E].
 
-    Pairs run in jitted vmapped chunks of `chunk_size(pairs, batch_size)`, all of one size (so
-    one compilation); the last one is padded by repeating its final pair. `on_chunk(k)` is
-    called after each chunk with its number of real pairs (a progress bar's update).
+    Pairs run in the jitted vmapped `chunks(pairs, batch_size)`. `on_chunk(k)` is called after
+    each chunk with its number of real pairs (a progress bar's update).
     """
     n = tasks.shape[0]
     keys = pair_keys(key, n, num_seeds).reshape(-1)
     task_idx = jnp.repeat(jnp.arange(n), num_seeds)
     run = jax.jit(jax.vmap(lambda k, t: fn(k, env.with_task(params, t))))
     total = n * num_seeds
-    size = chunk_size(total, batch_size)
     outs = []
-    for start in range(0, total, size):
-        idx = jnp.minimum(jnp.arange(start, start + size), total - 1)
+    for idx, real in chunks(total, batch_size):
         outs.append(np.asarray(run(keys[idx], tasks[task_idx[idx]])))
         if on_chunk is not None:
-            on_chunk(min(size, total - start))
+            on_chunk(real)
     out = np.concatenate(outs)[:total]
     return out.reshape(n, num_seeds, -1)
 
@@ -184,8 +189,7 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
               "num_episodes": num_episodes, "num_seeds": num_seeds, "seed": seed,
               "episode_len": int(env.episode_len), "refresh_every": refresh_every,
               "temperature": temperature, "greedy": greedy, "interval": INTERVAL, "splits": {}}
-    tasks_of = {s: split_tasks(env_name, s, jax.random.fold_in(root, 1), num_tasks)
-                    for s in splits}
+    tasks_of = {s: split_tasks(env_name, s, jax.random.fold_in(root, 1), num_tasks) for s in splits}
     total = sum(t.shape[0] for t in tasks_of.values()) * num_seeds * len(fns)
     bar = tqdm(total=total, desc="evaluate", unit="pair", disable=not progress)
     for split in splits:
