@@ -48,21 +48,36 @@ def epsilon(cfg: Config, episode: jax.Array) -> jax.Array:
     return cfg.eps_start + frac * (cfg.eps_end - cfg.eps_start)
 
 
+def _max_over_actions(q_A: jax.Array) -> jax.Array:
+    """max of a short action vector as a chain of elementwise maxima. Same value as jnp.max, but
+    XLA CPU runs a reduction over a handful of elements as a separate (YNNPACK) kernel per step,
+    and in the vmapped learner those kernels took half the step (bench_sources: 10 -> 19 M
+    env-steps/s at 1024 tasks for this and the elementwise ranking in select_action)."""
+    top = q_A[0]
+    for a in range(1, q_A.shape[0]):
+        top = jnp.maximum(top, q_A[a])
+    return top
+
+
 def td_target(reward, next_q_A, terminated, gamma):
     """One-step Q-learning target r + gamma * max_a' Q(s', a'), no bootstrap past termination."""
-    return reward + gamma * (1.0 - terminated) * jnp.max(next_q_A)
+    return reward + gamma * (1.0 - terminated) * _max_over_actions(next_q_A)
 
 
 def select_action(q_A: jax.Array, bits: jax.Array, eps: jax.Array) -> jax.Array:
     """Epsilon-greedy from one uint32 word: bits 0-15 the coin, 16-23 the random action,
-    24-31 which of the tied greedy actions (uniform among ties)."""
+    24-31 which of the tied greedy actions (uniform among ties). Written per action (no
+    cumsum/argmax over the action axis) for the reason given in _max_over_actions."""
     (num_actions,) = q_A.shape
     coin = (bits & 0xFFFF).astype(jnp.float32) * (1.0 / 65536.0)
     rand_a = (((bits >> 16) & 0xFF) * num_actions) >> 8
-    is_max = q_A == jnp.max(q_A)
-    rank = jnp.cumsum(is_max)  # 1-based rank among the maxima
-    pick = ((((bits >> 24) & 0xFF) * jnp.sum(is_max).astype(jnp.uint32)) >> 8) + 1
-    greedy = jnp.argmax(is_max & (rank == pick))
+    top = _max_over_actions(q_A)
+    is_max = [(q_A[a] == top).astype(jnp.uint32) for a in range(num_actions)]
+    rank = [is_max[0]]  # 1-based rank among the maxima, up to and including each action
+    for a in range(1, num_actions):
+        rank.append(rank[-1] + is_max[a])
+    pick = ((((bits >> 24) & 0xFF) * rank[-1]) >> 8) + 1
+    greedy = sum(jnp.uint32(a) * is_max[a] * (rank[a] == pick) for a in range(num_actions))
     return jnp.where(coin < eps, rand_a, greedy).astype(jnp.int32)
 
 
