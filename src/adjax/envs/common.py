@@ -107,9 +107,12 @@ def grid_move(pos_2: jax.Array, action: jax.Array, size: int) -> jax.Array:
     """
     assert pos_2.shape == (2,), pos_2.shape
     a = jnp.asarray(action, jnp.int32)
-    dx = (a == 2).astype(jnp.int32) - (a == 4).astype(jnp.int32)
-    dy = (a == 3).astype(jnp.int32) - (a == 1).astype(jnp.int32)
-    return jnp.clip(pos_2 + jnp.stack([dx, dy]), 0, size - 1)
+    # Per component (x, y): +1 on action (2, 3), -1 on action (4, 1). Written against [2]-vectors
+    # rather than by stacking dx and dy, which vmapped makes a [2, N] array that XLA transposes
+    # into the [N, 2] positions at every step.
+    plus, minus = jnp.array([2, 3], jnp.int32), jnp.array([4, 1], jnp.int32)
+    delta = (a == plus).astype(jnp.int32) - (a == minus).astype(jnp.int32)
+    return jnp.clip(pos_2 + delta, 0, size - 1)
 
 
 def concrete(x):
