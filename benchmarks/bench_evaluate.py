@@ -4,7 +4,7 @@ import time
 
 import jax
 
-from adjax import envs
+from adjax import devices, envs
 from adjax.evaluate import in_context
 from adjax.evaluate.agents import TransformerAgent
 from adjax.evaluate.results import DEFAULT_BATCH, chunk_size, chunks
@@ -23,7 +23,8 @@ def make_eval(layout: str, pairs: int, episodes: int, refresh_every: int | None)
     tasks = envs.sample_tasks("darkroom", jax.random.key(1), pairs, split="test")
     ps = jax.vmap(lambda t: env.with_task(params, t))(tasks)
     keys = jax.random.split(jax.random.key(2), pairs)
-    parts = [jax.tree.map(lambda x, i=i: x[i], (keys, ps)) for i, _ in chunks(pairs)]
+    parts = [devices.shard_tasks(jax.tree.map(lambda x, i=i: x[i], (keys, ps)))
+             for i, _ in chunks(pairs)]
     run = jax.jit(jax.vmap(lambda k, p: in_context(k, agent, env, p, episodes,
                                                    refresh_every=refresh_every)))
     t = time.perf_counter()
@@ -60,7 +61,8 @@ def run(quick: bool = False) -> dict:
         f"Dark Room held-out goals, CPU-sized model (d 64, 4 layers, ff 256, random weights), "
         f"context {CONTEXT} steps, {pairs} task x seed pairs run as `evaluate_run` runs them "
         f"(vmapped chunks of {chunk_size(pairs)}, the default `batch_size` {DEFAULT_BATCH}: a "
-        "chunk's KV caches stay in cache memory); compile time excluded. Cached: the default "
+        "chunk's KV caches stay in cache memory; each chunk split across "
+        f"{jax.local_device_count()} CPU device(s)); compile time excluded. Cached: the default "
         "block refresh (the last 60 steps re-encoded once per "
         "20-step episode, then one-step decoding from the KV cache). Full recompute: "
         "`refresh_every=1`, the whole context re-encoded before every action, as the peers do. "

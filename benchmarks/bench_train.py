@@ -12,7 +12,7 @@ import numpy as np
 
 from adjax.model import cpu_model, paper_model
 from adjax.train import TrainConfig, init_state, make_train_chunk
-from adjax.train.step import to_device
+from adjax.train.step import data_mesh, replicate, to_device
 from adjax.train.windows import Arrays
 
 TORCH_SCRIPT = Path("/work/shared/bench/torch_ad_step.py")
@@ -42,11 +42,12 @@ def approx_flops(cfg, params, batch: int) -> float:
 def time_train(cfg, batch: int, steps_per_call: int, calls: int) -> dict:
     rng = np.random.default_rng(0)
     H, T = 64, 400
+    mesh = data_mesh()  # the batch split across the local devices, as `fit` splits it
     data = to_device(Arrays(rng.integers(0, 9, (H, T, 2)).astype(np.int8),
                             rng.integers(0, 5, (H, T)).astype(np.uint8),
-                            rng.integers(0, 2, (H, T)).astype(np.float16), 20), None)
+                            rng.integers(0, 2, (H, T)).astype(np.float16), 20), mesh)
     tc = TrainConfig(batch_size=batch, steps_per_call=steps_per_call)
-    chunk, state = make_train_chunk(cfg, tc), init_state(cfg, tc)
+    chunk, state = make_train_chunk(cfg, tc, mesh), replicate(init_state(cfg, tc), mesh)
     t = time.perf_counter()
     compiled = chunk.lower(state, data, steps_per_call).compile()
     compile_s = time.perf_counter() - t
@@ -103,7 +104,8 @@ def run(quick: bool = False) -> dict:
                     f"{r['flop_per_s'] / 1e9:.1f} | {100 * r['peak_share']:.0f}% | "
                     f"{'n/a' if vs is None else f'{vs:.2f}x'} |")
     md = (
-        f"Train step (forward, backward, clip, Adam; windows sampled on device), batch {batch}, "
+        f"Train step (forward, backward, clip, Adam; windows sampled on device), batch {batch} "
+        f"split across {jax.local_device_count()} CPU device(s) (`adjax.devices`), "
         f"context {CONTEXT} steps, Dark Room shapes; matmul peak measured in the same run: "
         f"{peak / 1e9:.0f} GFLOP/s (jitted 2048² float32 dot). FLOPs by the torch script's "
         "formula (6·params·tokens + 12·L·N²·d). `vs torch`: our tokens/s over "

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import jax
 
+from adjax.devices import use_cpu_cores
+
 MODULES = ("bench_envs", "bench_sources", "bench_train", "bench_evaluate")
 
 
@@ -52,4 +54,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    use_cpu_cores()  # before any JAX computation (adjax.devices)
     main()

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import adjax
-from adjax import sources
+from adjax import devices, sources
 from adjax.data.dataset import sha256_file
 from adjax.sources.common import obs_dims
 
@@ -182,11 +182,14 @@ def collect(
         path = tmp / "chunks" / f"{i:05d}.npz"
         if path.exists():
             continue
-        idx = np.arange(i * chunk_size, (i + 1) * chunk_size)
-        idx = np.minimum(idx, len(units) - 1)  # pad the last chunk: one compiled shape
+        # Padded (the last chunk, and to a multiple of the devices it is split across): one
+        # compiled shape; the padding's histories are dropped below.
+        idx = np.arange(i * chunk_size, i * chunk_size + devices.round_up(chunk_size))
+        idx = np.minimum(idx, len(units) - 1)
         rows = np.array([units[j][0] for j in idx])
         chunk_params = jax.tree.map(lambda x, r=rows: x[r], task_params)
-        obs, actions, rewards, inexact = jax.device_get(fn(keys[idx], chunk_params))
+        obs, actions, rewards, inexact = jax.device_get(
+            fn(*devices.shard_tasks((keys[idx], chunk_params))))
         if inexact.any():
             raise ValueError("rewards are not exactly representable in float16")
         n = min(chunk_size, len(units) - i * chunk_size)

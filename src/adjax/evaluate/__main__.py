@@ -8,6 +8,7 @@ from typing import Annotated
 
 import tyro
 
+from adjax.devices import use_cpu_cores
 from adjax.evaluate.results import DEFAULT_BATCH, evaluate_run
 
 
@@ -49,4 +50,5 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
+    use_cpu_cores()  # before any JAX computation (adjax.devices)
     main(tyro.cli(Args))

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from adjax import devices
 from adjax.evaluate.baselines import optimal_returns, random_policy, source_from_scratch
 from adjax.evaluate.loop import in_context
 
@@ -39,9 +40,11 @@ def pair_keys(key, num_tasks: int, num_seeds: int, task_ids=None):
 
 
 def chunk_size(total: int, batch_size: int = DEFAULT_BATCH) -> int:
-    """Pairs per compiled call: at most batch_size, chunks as even as possible (580 pairs at 512:
-    two chunks of 290, not 512 + a 512 padded from 68)."""
-    return -(-total // -(-total // batch_size))  # ceil(total / number of chunks)
+    """Pairs per compiled call: at most batch_size (rounded up to a multiple of the local
+    devices, which split each chunk), chunks as even as possible (580 pairs at 512: two chunks
+    of 290, not 512 + a 512 padded from 68)."""
+    per_device = devices.round_up(batch_size)
+    return devices.round_up(-(-total // -(-total // per_device)))  # ceil(total / chunks)
 
 
 def chunks(total: int, batch_size: int = DEFAULT_BATCH) -> list[tuple[jax.Array, int]]:
@@ -67,7 +70,7 @@ def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
     total = n * num_seeds
     outs = []
     for idx, real in chunks(total, batch_size):
-        outs.append(np.asarray(run(keys[idx], tasks[task_idx[idx]])))
+        outs.append(np.asarray(run(*devices.shard_tasks((keys[idx], tasks[task_idx[idx]])))))
         if on_chunk is not None:
             on_chunk(real)
     out = np.concatenate(outs)[:total]

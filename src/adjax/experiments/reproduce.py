@@ -19,6 +19,7 @@ from typing import Literal
 
 import tyro
 
+from adjax.devices import use_cpu_cores
 from adjax.experiments.runner import run_experiment
 from adjax.report.reproduction import write_report
 
@@ -77,4 +78,5 @@ def main(args: Args) -> Path:
 
 
 if __name__ == "__main__":
+    use_cpu_cores()  # before any JAX computation (adjax.devices)
     main(tyro.cli(Args))

@@ -198,6 +198,9 @@ def cli(name: str, presets: dict, argv=None) -> dict:
     """`python -m adjax.experiments.<name> [--preset P] [--out DIR]`: one preset end to end."""
     import tyro
 
+    from adjax.devices import use_cpu_cores
+
+    use_cpu_cores()
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
     results = run_experiment(presets[args.preset](), args.out or Path("runs") / name,
                              preset=args.preset)

@@ -6,6 +6,7 @@ from typing import Literal
 
 import tyro
 
+from adjax.devices import use_cpu_cores
 from adjax.model import cpu_model, paper_model
 from adjax.train.config import TrainConfig
 from adjax.train.fit import fit
@@ -46,4 +47,5 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
+    use_cpu_cores()  # before any JAX computation (adjax.devices)
     main(tyro.cli(Args))

@@ -10,6 +10,7 @@ from flax import struct
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from adjax.devices import local_mesh
 from adjax.model import ADTransformer, ModelConfig, init_params
 from adjax.train.config import TrainConfig, optimizer
 from adjax.train.windows import DeviceData, action_loss, sample_batch
@@ -36,11 +37,7 @@ def init_state(model_cfg: ModelConfig, train_cfg: TrainConfig) -> TrainState:
 
 def data_mesh(num_devices: int | None = None) -> jax.sharding.Mesh | None:
     """A 1-D mesh with a "data" axis over the local devices (None with one device)."""
-    n = num_devices or jax.local_device_count()
-    if n == 1:
-        return None
-    return jax.make_mesh((n,), ("data",), axis_types=(jax.sharding.AxisType.Auto,),
-                         devices=jax.local_devices()[:n])
+    return local_mesh("data", num_devices)
 
 
 def replicate(tree, mesh):

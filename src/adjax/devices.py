@@ -1,0 +1,82 @@
+"""Where the work runs: every local device, with independent tasks split across them.
+
+XLA gives a CPU one device, and a vmapped scan over tasks then runs most of its small kernels
+on one core (XLA splits only the larger ones across threads). `use_cpu_cores()` asks JAX for
+one CPU device per core instead; the task-parallel stages (history collection, in-context
+evaluation) put their chunks' tasks across the devices (`shard_tasks`), and training splits
+its batch across them (data parallel, `adjax.train.step.data_mesh`). Measured on a 2-core CPU
+(BENCHMARKS.md): Q-learning history collection 1.7x faster, a CPU-sized train step 1.4x.
+
+Per-task results are the same bits on any number of devices (each task's computation is
+unchanged); training's gradient mean is summed in another order across devices, so a training
+run is bit-reproducible for a given device count, not across counts. `ADJAX_CPU_DEVICES=1`
+restores the single-device runs. On a GPU or TPU nothing changes: the CPU setting only affects
+the CPU backend, and the accelerator's devices are used as they are.
+"""
+
+import os
+import re
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+ENV_VAR = "ADJAX_CPU_DEVICES"
+MAX_DEFAULT = 8  # more single-core devices than this has not been measured
+
+
+def default_cpu_devices() -> int:
+    """$ADJAX_CPU_DEVICES, else the cores this process may use (at most MAX_DEFAULT)."""
+    value = os.environ.get(ENV_VAR)
+    if value is not None:
+        if not value.strip().isdigit() or int(value) < 1:
+            raise ValueError(f"{ENV_VAR} must be a positive integer, got {value!r}")
+        return int(value)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, MAX_DEFAULT))
+
+
+def use_cpu_cores(num_devices: int | None = None) -> int:
+    """One JAX CPU device per core (or `num_devices`); call before any JAX computation.
+
+    Returns the number of CPU devices JAX will have. Does nothing (and returns what JAX has)
+    when the backends are already running or XLA_FLAGS forces a device count itself.
+    """
+    n = default_cpu_devices() if num_devices is None else int(num_devices)
+    if n < 1:
+        raise ValueError(f"use_cpu_cores: num_devices must be >= 1, got {n}")
+    flags = os.environ.get("XLA_FLAGS", "")
+    forced = re.search(r"xla_force_host_platform_device_count=(\d+)", flags)
+    if forced:
+        return int(forced.group(1))
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError:  # backends already initialised: keep what they have
+        return len(jax.devices("cpu"))
+    return n
+
+
+def local_mesh(axis: str, num_devices: int | None = None) -> jax.sharding.Mesh | None:
+    """A 1-D mesh named `axis` over the first num_devices local devices (None with one)."""
+    n = num_devices or jax.local_device_count()
+    if n == 1:
+        return None
+    return jax.make_mesh((n,), (axis,), axis_types=(jax.sharding.AxisType.Auto,),
+                         devices=jax.local_devices()[:n])
+
+
+def round_up(size: int) -> int:
+    """size rounded up to a multiple of the local device count (a chunk every device shares)."""
+    n = jax.local_device_count()
+    return -(-size // n) * n
+
+
+def shard_tasks(tree):
+    """Put a pytree whose leaves share a leading task axis across the local devices, split
+    along that axis (left where it is when the axis does not divide evenly)."""
+    mesh = local_mesh("tasks")
+    leaves = jax.tree.leaves(tree)
+    if mesh is None or not leaves or np.shape(leaves[0])[0] % mesh.size:
+        return tree
+    return jax.device_put(tree, NamedSharding(mesh, P("tasks")))

@@ -1,0 +1,92 @@
+"""adjax.devices: one CPU device per core; per-task stages give the same bits on any number of
+devices, training on several devices is deterministic."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from adjax import devices, envs
+from adjax.data import collect, load
+from adjax.evaluate.baselines import random_policy
+from adjax.evaluate.results import over_tasks_and_seeds
+from adjax.sources import qlearning
+
+CFG = qlearning.Config(num_episodes=6, num_streams=2, eps_decay_frac=0.5)
+TASKS = np.array([[2, 2], [0, 0], [1, 2], [8, 0], [0, 8]], np.int32)
+
+TWO_DEVICES = textwrap.dedent("""
+    import sys
+    from adjax.devices import use_cpu_cores
+    assert use_cpu_cores() == 2
+    import jax, numpy as np
+    assert jax.local_device_count() == 2, jax.devices()
+    from test_devices import collect_and_evaluate
+    from test_train import MODEL, toy_arrays
+    from adjax.train import TrainConfig, init_state, make_train_chunk
+    from adjax.train.step import data_mesh, replicate, to_device
+    np.save(sys.argv[2], collect_and_evaluate(sys.argv[1]))
+    model = MODEL.__class__(**{**MODEL.to_dict(), "dropout": 0.1, "token_mask_prob": 0.3})
+    train, mesh = TrainConfig(batch_size=16, warmup_steps=2, peak_lr=1e-2), data_mesh()
+    chunk, data = make_train_chunk(model, train, mesh), to_device(toy_arrays(), mesh)
+    runs = [chunk(replicate(init_state(model, train), mesh), data, 3) for _ in range(2)]
+    same = jax.tree.map(lambda a, b: bool((np.asarray(a) == np.asarray(b)).all()), *runs)
+    assert all(jax.tree.leaves(same)), "two-device training is not deterministic"
+    print("TWO_DEVICES_OK")
+""")
+
+
+def collect_and_evaluate(out_dir):
+    """Q-learning histories of 5 tasks in chunks of 3 (padded to the devices), and the random
+    policy's returns on 5 tasks x 3 seeds in chunks of 5 -> (dataset path, returns)."""
+    collect(CFG, "darkroom", f"{out_dir}/data", tasks=TASKS, chunk_size=3, progress=False,
+            plot=False)
+    env, params = envs.make("darkroom")
+    fn = lambda k, p: random_policy(k, env, p, 2)
+    return over_tasks_and_seeds(fn, jax.random.key(0), env, params, jnp.asarray(TASKS), 3,
+                                batch_size=5)
+
+
+def test_two_devices_give_single_device_bits(tmp_path):
+    """Collection and evaluation split their chunks across 2 CPU devices (ADJAX_CPU_DEVICES=2 in
+    a fresh process) and reproduce this process's single-device bits."""
+    assert jax.local_device_count() == 1
+    env = {**os.environ, "ADJAX_CPU_DEVICES": "2", "JAX_PLATFORMS": "cpu",
+           "PYTHONPATH": os.path.dirname(__file__)}
+    env.pop("XLA_FLAGS", None)
+    r = subprocess.run([sys.executable, "-c", TWO_DEVICES, str(tmp_path / "two"),
+                        str(tmp_path / "two.npy")], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "TWO_DEVICES_OK" in r.stdout, r.stdout + r.stderr[-3000:]
+    one = collect_and_evaluate(tmp_path / "one")
+    np.testing.assert_array_equal(np.load(tmp_path / "two.npy"), one)
+    a, b = load(tmp_path / "one" / "data"), load(tmp_path / "two" / "data")
+    for name in ("obs", "actions", "rewards"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_device_count_setting(monkeypatch):
+    monkeypatch.setenv(devices.ENV_VAR, "3")
+    assert devices.default_cpu_devices() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(devices.ENV_VAR, bad)
+        with pytest.raises(ValueError, match=devices.ENV_VAR):
+            devices.default_cpu_devices()
+    monkeypatch.delenv(devices.ENV_VAR)
+    assert 1 <= devices.default_cpu_devices() <= devices.MAX_DEFAULT
+    # JAX is running in this process: the setting cannot change, the count in use is returned
+    assert devices.use_cpu_cores(2) == 1
+    with pytest.raises(ValueError, match="num_devices"):
+        devices.use_cpu_cores(0)
+
+
+def test_single_device_helpers():
+    """With one device nothing moves: no mesh, chunks keep their size, trees stay put."""
+    assert devices.local_mesh("tasks") is None and devices.round_up(7) == 7
+    tree = (jnp.arange(3), {"x": jnp.ones((3, 2))})
+    assert devices.shard_tasks(tree) is tree
