@@ -104,7 +104,8 @@ def machine() -> str:
     import jax
 
     return (f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
-            f"jax {jax.__version__} on {jax.default_backend()}")
+            f"jax {jax.__version__} on {jax.local_device_count()} {jax.default_backend()} "
+            "device(s)")
 
 
 def command() -> str:
