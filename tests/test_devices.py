@@ -78,7 +78,9 @@ def test_device_count_setting(monkeypatch):
         with pytest.raises(ValueError, match=devices.ENV_VAR):
             devices.default_cpu_devices()
     monkeypatch.delenv(devices.ENV_VAR)
-    assert 1 <= devices.default_cpu_devices() <= devices.MAX_DEFAULT
+    for cores, want in ((1, 1), (2, 2), (3, 2), (6, 4), (12, 8), (64, 8)):
+        monkeypatch.setattr(devices.os, "sched_getaffinity", lambda _, c=cores: set(range(c)))
+        assert devices.default_cpu_devices() == want, cores
     # JAX is running in this process: the setting cannot change, the count in use is returned
     assert devices.use_cpu_cores(2) == 1
     with pytest.raises(ValueError, match="num_devices"):

@@ -27,14 +27,17 @@ MAX_DEFAULT = 8  # more single-core devices than this has not been measured
 
 
 def default_cpu_devices() -> int:
-    """$ADJAX_CPU_DEVICES, else the cores this process may use (at most MAX_DEFAULT)."""
+    """$ADJAX_CPU_DEVICES, else the largest power of two <= the cores this process may use, at
+    most MAX_DEFAULT (powers of two divide the presets' batch sizes: training splits its batch
+    evenly across the devices)."""
     value = os.environ.get(ENV_VAR)
     if value is not None:
         if not value.strip().isdigit() or int(value) < 1:
             raise ValueError(f"{ENV_VAR} must be a positive integer, got {value!r}")
         return int(value)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, MAX_DEFAULT))
+    n = max(1, min(cores or 1, MAX_DEFAULT))
+    return 1 << (n.bit_length() - 1)
 
 
 def use_cpu_cores(num_devices: int | None = None) -> int:
