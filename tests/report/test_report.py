@@ -116,3 +116,10 @@ def test_score_figure_and_report(tmp_path):
     assert "missing" not in report
     with pytest.raises(FileNotFoundError, match="no results.json"):
         write_report(tmp_path, ["missing"])
+
+
+def test_machine_line_names_each_run_when_they_differ():
+    from adjax.report.reproduction import _machines
+
+    assert _machines([("a", {"machine": "m1"}), ("b", {"machine": "m1"})]) == "m1"
+    assert _machines([("a", {"machine": "m1"}), ("b", {"machine": "m2"})]) == "a: m1; b: m2"

@@ -106,6 +106,14 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def _machines(found) -> str:
+    """The machine line of the runs; when they differ (e.g. in device count), each run's."""
+    machines = {name: res.get("machine", "?") for name, res in found}
+    if len(set(machines.values())) == 1:
+        return next(iter(machines.values()))
+    return "; ".join(f"{name}: {m}" for name, m in machines.items())
+
+
 def write_report(experiments_dir, names, path=None, command: str = "make reproduce",
                  notes: dict[str, str] | None = None) -> Path:
     """Read experiments_dir/<name>/results.json for each name; write REPORT.md (atomically).
@@ -134,7 +142,7 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
         "numbers are read off its figures (Laskin et al. 2023, Figs. 3-4; ±1% of the axis) and "
         "are means over 5 training seeds × 20 evaluation seeds on held-out tasks.",
         "",
-        f"Machine: {found[0][1].get('machine', '?')}. Total compute: {_minutes(total)}.",
+        f"Machine: {_machines(found)}. Total compute: {_minutes(total)}.",
         "",
         "## Every reproduced number",
         "",
