@@ -42,9 +42,15 @@ def quick() -> ExperimentConfig:
     distance from the start, under 8 steps 0.81 -> 0.80, 8-11 steps 0.24 -> 0.51 (every run
     finds them; the longer context keeps them), 12 or more 0.05 -> 0.06 (about half ever
     found: AD explores about as locally as a random walk; the source's systematic exploration
-    lives in its Q-table, beyond the context). Reference run: 0.06 in episode 1, 0.46 at
-    episode 200 (the paper's 0.40), 0.54 over episodes 901-1000: short of the 0.6 target and
-    of the paper's 0.68 at 1000; re-find rate 90%."""
+    lives in its Q-table, beyond the context). Reference run (2 CPU devices): 0.07 in episode 1,
+    0.49 at episode 200 (the paper's 0.40), 0.58 over episodes 901-1000 (0.60 at episode 1000):
+    short of the 0.6 target and of the paper's 0.68 at 1000; under 8 steps 0.84, 8-11 steps
+    0.59, 12 or more 0.05; re-find rate 90%. The same preset on one device gave 0.54: training
+    rounding alone moves the result by that much (one training seed). A longer context made AD
+    explore more and exploit less, twice: context 240 with 64 windows, no attention dropout,
+    2000 steps: 0.48; context 240 with 128 windows, attention dropout 0.1, 1000 steps (2
+    devices, 60 min): 0.47 (under 8 steps 0.73, 8-11 steps 0.38, 12 or more 0.08, but 68% of
+    far goals found at least once against 51%)."""
     source = qlearning.Config(num_episodes=120, num_streams=8, lr=1.0, gamma=0.95,
                               eps_start=0.05, eps_end=0.05, q_init=1.0, backward_replay=True,
                               expert_eps=0.05)
