@@ -81,7 +81,8 @@ def test_device_count_setting(monkeypatch):
     for cores, want in ((1, 1), (2, 2), (3, 2), (6, 4), (12, 8), (64, 8)):
         monkeypatch.setattr(devices.os, "sched_getaffinity", lambda _, c=cores: set(range(c)))
         assert devices.default_cpu_devices() == want, cores
-    # JAX is running in this process: the setting cannot change, the count in use is returned
+    # once JAX is running the setting cannot change: the count in use is returned
+    jax.devices()
     assert devices.use_cpu_cores(2) == 1
     with pytest.raises(ValueError, match="num_devices"):
         devices.use_cpu_cores(0)

@@ -5,7 +5,7 @@ on one core (XLA splits only the larger ones across threads). `use_cpu_cores()` 
 one CPU device per core instead; the task-parallel stages (history collection, in-context
 evaluation) put their chunks' tasks across the devices (`shard_tasks`), and training splits
 its batch across them (data parallel, `adjax.train.step.data_mesh`). Measured on a 2-core CPU
-(BENCHMARKS.md): Q-learning history collection 1.7x faster, a CPU-sized train step 1.4x.
+(same-minute A/B): Q-learning history collection 1.7x faster, a CPU-sized train step 1.35x.
 
 Per-task results are the same bits on any number of devices (each task's computation is
 unchanged); training's gradient mean is summed in another order across devices, so a training

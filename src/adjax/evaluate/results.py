@@ -43,8 +43,8 @@ def chunk_size(total: int, batch_size: int = DEFAULT_BATCH) -> int:
     """Pairs per compiled call: at most batch_size (rounded up to a multiple of the local
     devices, which split each chunk), chunks as even as possible (580 pairs at 512: two chunks
     of 290, not 512 + a 512 padded from 68)."""
-    per_device = devices.round_up(batch_size)
-    return devices.round_up(-(-total // -(-total // per_device)))  # ceil(total / chunks)
+    cap = devices.round_up(batch_size)
+    return devices.round_up(-(-total // -(-total // cap)))  # ceil(total / number of chunks)
 
 
 def chunks(total: int, batch_size: int = DEFAULT_BATCH) -> list[tuple[jax.Array, int]]:
