@@ -3,8 +3,15 @@
 from adjax.train.config import TrainConfig, optimizer, paper_train, schedule, with_defaults
 from adjax.train.fit import RunConfigError, fit, load_run
 from adjax.train.step import TrainState, init_state, make_train_chunk
-from adjax.train.windows import Arrays, Batch, DeviceData, action_loss, sample_batch
+from adjax.train.windows import (
+    Arrays,
+    Batch,
+    DeviceData,
+    action_loss,
+    progress_windows,
+    sample_batch,
+)
 
 __all__ = ["Arrays", "Batch", "DeviceData", "RunConfigError", "TrainConfig", "TrainState",
            "action_loss", "fit", "init_state", "load_run", "make_train_chunk", "optimizer",
-           "paper_train", "sample_batch", "schedule", "with_defaults"]
+           "paper_train", "progress_windows", "sample_batch", "schedule", "with_defaults"]

@@ -50,11 +50,38 @@ def as_arrays(data) -> Arrays:
 
 @struct.dataclass
 class DeviceData:
-    """Device-resident histories, dataset dtypes kept (int8 / uint8 / float16): [H, T, ...]."""
+    """Device-resident histories, dataset dtypes kept (int8 / uint8 / float16): [H, T, ...].
+
+    progress: int32[F, 2], (history, start step) of the windows `progress_windows` finds, or
+    None when batches are drawn uniformly.
+    """
 
     obs: jax.Array
     actions: jax.Array
     rewards: jax.Array
+    progress: jax.Array | None = None
+
+
+def progress_windows(rewards_HxT, episode_len: int, context_len: int, stride: int = 1):
+    """(history, start) int32[F, 2] of the windows `sample_batch` can draw that hold, whole, an
+    episode whose return beats every earlier episode of its history (a record: the learner has
+    just improved) and the episode after it (what the learner did next)."""
+    rewards_HxT = np.asarray(rewards_HxT, np.float32)
+    H, T = rewards_HxT.shape
+    L, c = episode_len, context_len
+    returns_HxE = rewards_HxT[:, : T - T % L].reshape(H, -1, L).sum(-1)
+    best_so_far = np.maximum.accumulate(returns_HxE, axis=1)
+    record_HxE = np.zeros(returns_HxE.shape, bool)
+    record_HxE[:, 1:] = returns_HxE[:, 1:] > best_so_far[:, :-1]
+    count = np.concatenate([np.zeros((H, 1), int), np.cumsum(record_HxE, 1)], 1)
+    starts = stride * np.arange((T - c) // stride + 1)
+    first = -(-starts // L)  # the first episode that starts inside the window
+    last = (starts + c) // L - 2  # the last one whose next episode ends inside it too
+    ok = last >= first
+    first, last = first[ok], last[ok]
+    hit_HxS = count[:, last + 1] - count[:, first] > 0
+    h, i = np.nonzero(hit_HxS)
+    return np.stack([h, starts[ok][i]], -1).astype(np.int32)
 
 
 @struct.dataclass
@@ -78,13 +105,19 @@ def sample_window(data: DeviceData, h, s, context_len: int, num_actions: int) ->
 
 
 def sample_batch(key, data: DeviceData, batch: int, context_len: int, num_actions: int,
-                 stride: int = 1) -> Batch:
+                 stride: int = 1, num_progress: int = 0) -> Batch:
     """`batch` windows: history ~ U{0..H-1}, start ~ stride * U{0..(T-c) // stride}; never
-    straddles two histories."""
+    straddles two histories. The first `num_progress` are drawn uniformly from
+    `data.progress` instead (`progress_windows`)."""
     H, T = data.actions.shape
     kh, ks = jax.random.split(key)
     h_B = jax.random.randint(kh, (batch,), 0, H)
     s_B = stride * jax.random.randint(ks, (batch,), 0, (T - context_len) // stride + 1)
+    if num_progress:
+        k_pick = jax.random.fold_in(key, 1)  # the uniform draws stay as without progress windows
+        pick = jax.random.randint(k_pick, (num_progress,), 0, data.progress.shape[0])
+        h_B = h_B.at[:num_progress].set(data.progress[pick, 0])
+        s_B = s_B.at[:num_progress].set(data.progress[pick, 1])
     return jax.vmap(sample_window, (None, 0, 0, None, None))(data, h_B, s_B, context_len,
                                                             num_actions)
 
