@@ -33,6 +33,11 @@ def test_artefacts_and_shapes(runs, name):
         assert ad.shape == (se.num_seeds, se.num_episodes)
         assert res["curves"][se.split]["AD"]["num_tasks"] == se.num_tasks
         assert np.all(ad >= 0) and np.all(ad <= (2 if name == "key_to_door" else 1))
+    head = cfg.eval.splits[0]
+    for t in cfg.eval.also_temperatures:  # AD again at another temperature, headline split
+        other = np.asarray(res["curves"][head.split][f"AD (T={t:g})"]["per_seed"])
+        assert other.shape == (head.num_seeds, head.num_episodes)
+        assert (out / "eval" / f"{head.split}_T{t:g}.json").exists()
     manifest = json.loads((out / "data/learning/manifest.json").read_text())
     assert manifest["num_histories"] > 0
     assert len(manifest["task_ids"]) == cfg.num_train_tasks
@@ -51,7 +56,7 @@ def test_reproduce_reuses_runs_and_writes_the_report(runs, tmp_path, capsys):
     root, _ = runs
     path = reproduce.main(reproduce.Args(preset="tiny", only=tuple(MODULES), runs=root.parent,
                                          publish=tmp_path))
-    assert capsys.readouterr().out.count("already complete, reused") >= 3 * 6
+    assert capsys.readouterr().out.count("already complete, reused") >= 3 * 6 + 1
     report = path.read_text()
     assert path == tmp_path / "tiny" / "REPORT.md"
     for name in MODULES:
@@ -59,6 +64,7 @@ def test_reproduce_reuses_runs_and_writes_the_report(runs, tmp_path, capsys):
         assert f"## {name} (tiny preset)" in report
         assert not (tmp_path / "tiny" / name / "data").exists()  # no datasets published
     assert "| bandit | odd (seen)" in report and "| key_to_door | held-out" in report
+    assert "| darkroom_hard | held-out: 4 × 2 seeds | AD (T=1) |" in report
     assert "> Toy size for smoke tests" in report  # each preset's docstring
 
 
@@ -88,3 +94,10 @@ def test_changed_evaluation_reruns_only_evaluation(runs, capsys):
     wider = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_model=32))
     with pytest.raises(ValueError, match="field 'model' differs"):
         run_experiment(wider, root / "darkroom_hard", preset="tiny", progress=False)
+
+
+def test_sampling_temperatures_must_be_positive():
+    from adjax.experiments.common import EvalConfig
+
+    with pytest.raises(ValueError, match="temperatures must be > 0, got 0.0"):
+        EvalConfig(also_temperatures=(1.0, 0.0))

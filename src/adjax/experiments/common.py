@@ -53,12 +53,20 @@ class SplitEval:
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """In-context evaluation: the splits (the first is the headline), context refresh (None: an
-    episode), sampling temperature, task x seed pairs per compiled call."""
+    episode), sampling temperature, task x seed pairs per compiled call. also_temperatures: AD is
+    evaluated again on the headline split at each of these, reported as the rows "AD (T=x)"
+    (e.g. the paper's temperature 1 beside a preset that samples sharper)."""
 
     splits: tuple[SplitEval, ...] = (SplitEval("test"),)
     refresh_every: int | None = None
     temperature: float = 1.0
     batch_size: int = DEFAULT_BATCH
+    also_temperatures: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        for t in (self.temperature, *self.also_temperatures):
+            if not t > 0:
+                raise ValueError(f"sampling temperatures must be > 0, got {t}")
 
 
 def held_out_and_train(num_episodes: int, num_seeds: int, train_num_seeds: int,

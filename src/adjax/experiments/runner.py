@@ -49,19 +49,22 @@ def _check_config(cfg: ExperimentConfig, out: Path) -> None:
     write_json(path, new)
 
 
-def _evaluated(path: Path, se, ev) -> bool:
-    """An evaluation JSON exists and was made with this split's settings."""
+def _evaluated(path: Path, se, ev, temperature: float | None = None, baselines=None) -> bool:
+    """An evaluation JSON exists and was made with this split's settings (at `temperature`,
+    default the eval's, with these baselines, default the split's)."""
     if not path.exists():
         return False
     try:
         d = json.loads(path.read_text())
         split = d["splits"][se.split]
         want = {"num_episodes": se.num_episodes, "num_seeds": se.num_seeds,
-                "refresh_every": ev.refresh_every, "temperature": ev.temperature}
+                "refresh_every": ev.refresh_every,
+                "temperature": ev.temperature if temperature is None else temperature}
         same = all(d.get(k) == v for k, v in want.items())
         tasks_ok = se.num_tasks is None or split["num_tasks"] == se.num_tasks
         curves = set(split["curves"])
-        return same and tasks_ok and {b for b in se.baselines if b != "optimal"} <= curves
+        baselines = se.baselines if baselines is None else baselines
+        return same and tasks_ok and {b for b in baselines if b != "optimal"} <= curves
     except (KeyError, ValueError, TypeError):
         return False
 
@@ -151,6 +154,18 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
     curves = {}
     for e in evals.values():
         curves.update(report_curves(e, CURVE_NAMES))
+    se = ev.splits[0]
+    for t in ev.also_temperatures:  # AD alone, on the headline split, at another temperature
+        path = out / "eval" / f"{se.split}_T{t:g}.json"
+        e = stages.run(
+            f"evaluate {se.split} tasks, AD at temperature {t:g}",
+            lambda p=path, t=t: evaluate_run(
+                ad_dir, cfg.env, p, splits=(se.split,), num_seeds=se.num_seeds,
+                num_episodes=se.num_episodes, num_tasks=se.num_tasks, baselines=(),
+                **{**opts, "temperature": t}),
+            done=_evaluated(path, se, ev, temperature=t, baselines=()))
+        e = json.loads(path.read_text()) if e is None else e
+        curves[se.split].update(report_curves(e, {"agent": f"AD (T={t:g})"})[se.split])
     results = {
         "experiment": cfg.name, "preset": preset, "env": cfg.env,
         "episode_len": next(iter(evals.values()))["episode_len"], "command": command(),

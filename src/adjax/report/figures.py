@@ -38,7 +38,7 @@ def plot_curves(results: dict, path: str | Path, title: str | None = None) -> Pa
             per_seed = np.asarray(m["per_seed"], dtype=np.float64)
             mean, half = mean_ci(per_seed)
             steps = np.arange(1, per_seed.shape[1] + 1) * ep_len
-            c = COLORS.get(method)
+            c = COLORS.get(method, "tab:orange" if method.startswith("AD (") else None)
             label = f"{method} ({per_seed.shape[0]} seeds × {m.get('num_tasks', '?')} tasks)"
             ax.plot(steps, mean, color=c, label=label, lw=1.5)
             ax.fill_between(steps, mean - half, mean + half, color=c, alpha=0.2, lw=0)

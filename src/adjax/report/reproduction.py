@@ -22,7 +22,8 @@ def _curve_rows(name: str, results: dict) -> list[list[str]]:
     rows = []
     paper = PAPER_CURVES.get(results["env"], {})
     for split, methods in results["curves"].items():
-        for method in ("AD", "ED", "source", "random"):
+        variants = [k for k in methods if k.startswith("AD (")]  # AD at other temperatures
+        for method in ("AD", *variants, "ED", "source", "random"):
             m = methods.get(method)
             if not isinstance(m, dict):
                 continue
