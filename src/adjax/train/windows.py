@@ -8,6 +8,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from adjax.data.dataset import episode_returns
 from adjax.model import StepInputs, step_inputs
 
 
@@ -66,10 +67,9 @@ def progress_windows(rewards_HxT, episode_len: int, context_len: int, stride: in
     """(history, start) int32[F, 2] of the windows `sample_batch` can draw that hold, whole, an
     episode whose return beats every earlier episode of its history (a record: the learner has
     just improved) and the episode after it (what the learner did next)."""
-    rewards_HxT = np.asarray(rewards_HxT, np.float32)
-    H, T = rewards_HxT.shape
+    H, T = np.shape(rewards_HxT)
     L, c = episode_len, context_len
-    returns_HxE = rewards_HxT[:, : T - T % L].reshape(H, -1, L).sum(-1)
+    returns_HxE = episode_returns(rewards_HxT, L)
     best_so_far = np.maximum.accumulate(returns_HxE, axis=1)
     record_HxE = np.zeros(returns_HxE.shape, bool)
     record_HxE[:, 1:] = returns_HxE[:, 1:] > best_so_far[:, :-1]
