@@ -4,7 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PRESET ?= quick
-# Measured on this CPU: huge pages cut small-transformer step time by ~1.6x (PLATFORM.md).
+# Training seeds of `make reproduce` (default each preset's: quick 3, paper 5).
+SEEDS  ?=
+# Measured on this CPU: huge pages cut small-transformer step time by ~1.6x (docs/design.md).
 export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 
 .PHONY: install test test-slow lint bench darkroom reproduce clean
@@ -30,10 +32,10 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 darkroom: $(STAMP)
-	$(PY) -m adjax.experiments.darkroom --preset $(PRESET) --out runs/darkroom
+	$(PY) -m adjax.experiments.darkroom --preset $(PRESET) --out runs/darkroom --seeds 1 --episodes 200
 
 reproduce: $(STAMP)
-	$(PY) -m adjax.experiments.reproduce --preset $(PRESET)
+	$(PY) -m adjax.experiments.reproduce --preset $(PRESET) $(if $(SEEDS),--seeds $(SEEDS))
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -22,7 +22,6 @@ from adjax.train import (
     action_loss,
     fit,
     load_run,
-    progress_windows,
     sample_batch,
     schedule,
 )
@@ -71,40 +70,6 @@ def test_window_stride_starts_windows_at_episode_starts():
     assert sorted(set(starts.tolist())) == [0, 10, 20, 30]
     with pytest.raises(ValueError, match="window_stride"):
         TrainConfig(window_stride=0)
-
-
-def test_progress_windows_hold_a_record_episode_and_the_next():
-    L = 2
-    returns_HxE = np.array([[0, 0, 1, 1, 1, 1],   # first success in episode 2: a record
-                            [1, 1, 1, 1, 1, 1],   # never beats episode 0: no record
-                            [0, 1, 0, 2, 2, 2]])  # records in episodes 1 and 3
-    rewards_HxT = np.repeat(returns_HxE / L, L, axis=1)
-    # windows of 3 episodes at episode starts 0..3: the record and the next episode inside
-    got = progress_windows(rewards_HxT, L, 3 * L, stride=L)
-    assert got.tolist() == [[0, 2], [0, 4], [2, 0], [2, 2], [2, 4], [2, 6]]
-    # any start: a window starting mid-episode 1 holds episodes 2 and 3 whole
-    got = progress_windows(rewards_HxT, L, 3 * L, stride=1)
-    assert [s for h, s in got if h == 0] == [2, 3, 4]
-    assert progress_windows(rewards_HxT, L, L, stride=1).shape == (0, 2)
-
-
-def test_progress_windows_lead_the_batch_and_leave_the_rest_uniform():
-    H, T, c, A, ep = 6, 40, 10, 3, 5
-    t_HxT = np.broadcast_to(np.arange(T), (H, T))
-    h_HxT = np.broadcast_to(np.arange(H)[:, None], (H, T))
-    data = DeviceData(obs=jnp.asarray(np.stack([h_HxT, t_HxT], -1), jnp.int8),
-                      actions=jnp.zeros((H, T), jnp.uint8), rewards=jnp.zeros((H, T), jnp.float16),
-                      progress=jnp.array([[1, 5], [4, 20]], jnp.int32))
-    draw = jax.jit(sample_batch, static_argnums=(2, 3, 4, 5, 6))
-    b = draw(jax.random.key(2), data, 64, c, A, ep, 16)
-    first = np.asarray(b.inputs.obs)[:, 0]
-    assert {tuple(x) for x in first[:16].tolist()} == {(1, 5), (4, 20)}
-    plain = draw(jax.random.key(2), data.replace(progress=None), 64, c, A, ep, 0)
-    np.testing.assert_array_equal(first[16:], np.asarray(plain.inputs.obs)[16:, 0])
-    assert len({tuple(x) for x in first[16:].tolist()}) > 2
-    assert TrainConfig(batch_size=128, progress_frac=0.5).num_progress == 64
-    with pytest.raises(ValueError, match="progress_frac"):
-        TrainConfig(progress_frac=1.5)
 
 
 def test_smoothed_loss_by_hand():
@@ -169,14 +134,6 @@ def test_config_mismatches_are_clear_errors(tmp_path):
     short = MODEL.__class__(**{**MODEL.to_dict(), "context_len": 4})
     with pytest.raises(RunConfigError, match="shorter than one episode"):
         fit(TRAIN, short, toy_arrays(), tmp_path / "short", progress=False)
-    focus = dataclasses.replace(TRAIN, progress_frac=0.5)
-    with pytest.raises(RunConfigError, match="at least two episodes"):
-        fit(focus, MODEL.__class__(**{**MODEL.to_dict(), "context_len": 6}), toy_arrays(),
-            tmp_path / "focus", progress=False)
-    flat = dataclasses.replace(toy_arrays(), rewards=np.zeros((4, 40), np.float16))
-    with pytest.raises(RunConfigError, match="no window"):
-        fit(focus, MODEL, flat, tmp_path / "focus", progress=False)
-    assert not (tmp_path / "focus").exists()
     wrong_obs = MODEL.__class__(**{**MODEL.to_dict(), "obs_dims": (2, 3)})
     with pytest.raises(RunConfigError, match="obs_dims"):
         fit(TRAIN, wrong_obs, toy_arrays(), tmp_path / "obs", progress=False)

@@ -23,25 +23,31 @@ def test_env_names_and_make():
     assert env.observation_space(params).high == 4
 
 
-@pytest.mark.parametrize("name, width, n_train, n_test", [
-    ("darkroom", 9, 65, 16), ("darkroom-hard", 17, 231, 58)])
-def test_grid_splits_exact(name, width, n_train, n_test):
-    train, test = envs.task_split(name)
-    assert train.shape == (n_train, 2) and test.shape == (n_test, 2)
-    assert train.dtype == np.int32 and test.dtype == np.int32
+@pytest.mark.parametrize("name, width, n_train, n_val, n_test", [
+    ("darkroom", 9, 57, 8, 16), ("darkroom-hard", 17, 202, 29, 58)])
+def test_grid_splits_exact(name, width, n_train, n_val, n_test):
+    train, val, test = envs.task_split(name, validation=True)
+    assert train.shape == (n_train, 2) and val.shape == (n_val, 2) and test.shape == (n_test, 2)
+    assert train.dtype == np.int32 and val.dtype == np.int32 and test.dtype == np.int32
     perm = np.random.default_rng(0).permutation(width * width)
-    np.testing.assert_array_equal(test[:, 1] * width + test[:, 0], perm[:n_test])
-    cells = np.concatenate([train, test])
-    idx = cells[:, 1] * width + cells[:, 0]
+
+    def index(t):
+        return t[:, 1] * width + t[:, 0]
+
+    np.testing.assert_array_equal(index(test), perm[:n_test])
+    np.testing.assert_array_equal(index(val), perm[n_test:n_test + n_val])
+    np.testing.assert_array_equal(index(train), perm[n_test + n_val:])
+    idx = index(np.concatenate([train, val, test]))
     assert sorted(idx.tolist()) == list(range(width * width))  # disjoint, covering
-    again = envs.task_split(name)
-    np.testing.assert_array_equal(again[0], train)
-    np.testing.assert_array_equal(again[1], test)
+    two = envs.task_split(name)  # (train, test): train never holds the validation tasks
+    np.testing.assert_array_equal(two[0], train)
+    np.testing.assert_array_equal(two[1], test)
 
 
 def test_key_to_door_split_exact():
-    train, test = envs.task_split("key-to-door")
-    assert train.shape == (5249, 2, 2) and test.shape == (1312, 2, 2)
+    train, val, test = envs.task_split("key-to-door", validation=True)
+    assert train.shape == (4593, 2, 2) and val.shape == (656, 2, 2)
+    assert test.shape == (1312, 2, 2)
 
     def index(t):
         key_cell = t[:, 0, 1] * 9 + t[:, 0, 0]
@@ -50,25 +56,61 @@ def test_key_to_door_split_exact():
 
     perm = np.random.default_rng(0).permutation(6561)
     np.testing.assert_array_equal(index(test), perm[:1312])
-    assert sorted(np.concatenate([index(train), index(test)]).tolist()) == list(range(6561))
+    np.testing.assert_array_equal(index(val), perm[1312:1968])
+    assert sorted(np.concatenate([index(train), index(val), index(test)]).tolist()) == list(
+        range(6561))
     assert np.any(np.all(train[:, 0] == train[:, 1], axis=1))  # coinciding tasks exist
 
 
 def test_bandit_has_no_fixed_split():
     with pytest.raises(ValueError, match="sample_tasks"):
         envs.task_split("bandit")
+    assert not envs.has_task_sets("bandit") and envs.has_task_sets("darkroom")
 
 
 @pytest.mark.parametrize("name", ["darkroom", "darkroom-hard", "key-to-door"])
 def test_sample_tasks_from_the_split(name):
-    train, test = envs.task_split(name)
-    for split, pool in (("train", train), ("test", test)):
+    sets = dict(zip(envs.SPLITS, envs.task_split(name, validation=True), strict=True))
+    for split, pool in sets.items():
         got = np.asarray(envs.sample_tasks(name, KEY, 300, split=split))
         assert got.shape == (300, *pool.shape[1:]) and got.dtype == np.int32
         flat = {tuple(x) for x in pool.reshape(len(pool), -1).tolist()}
         assert all(tuple(x) in flat for x in got.reshape(300, -1).tolist())
+    test = sets["test"]
     distinct = np.asarray(envs.sample_tasks(name, KEY, len(test), split="test", replace=False))
     assert len({tuple(x) for x in distinct.reshape(len(test), -1).tolist()}) == len(test)
+
+
+def _rows(tasks):
+    return {tuple(np.asarray(x).ravel().tolist()) for x in tasks}
+
+
+@pytest.mark.parametrize("name", envs.ENV_NAMES)
+def test_no_evaluation_task_is_a_training_task(name):
+    """tasks_for, the lookup of collection and evaluation: the validation and every evaluation
+    split share no task with the training split (the bandit: its splits' key streams)."""
+    n = None if envs.has_task_sets(name) else 2000
+    train = _rows(envs.tasks_for(name, "train", n)[0])
+    others = ("val", "test") if envs.has_task_sets(name) else ("val", "odd", "even", "uniform")
+    for split in others:
+        tasks, ids = envs.tasks_for(name, split, None if n is None else 200)
+        assert not train & _rows(tasks), split
+        assert ids.dtype == np.int64
+
+
+def test_bandit_tasks_are_stable_per_index():
+    """Task i of a bandit split is the same whether 5 or 50 are drawn, and drawn from that
+    split's own distribution (odd favoured ~95% of the time for train)."""
+    few, _ = envs.tasks_for("bandit", "train", 5)
+    many, ids = envs.tasks_for("bandit", "train", 500)
+    np.testing.assert_array_equal(few, many[:5])
+    assert ids.tolist() == list(range(500))
+    odd_wins = (many[:, 1::2].mean(1) > many[:, 0::2].mean(1)).mean()
+    assert 0.9 < odd_wins < 0.99
+    with pytest.raises(ValueError, match="say how many"):
+        envs.tasks_for("bandit", "train")
+    with pytest.raises(ValueError, match="outside the val set of 8"):
+        envs.tasks_for("darkroom", "val", [8])
 
 
 def test_optimal_return():
@@ -86,7 +128,7 @@ def test_unknown_names_and_splits():
     for fn in (envs.task_split, envs.optimal_return):
         with pytest.raises(ValueError, match="unknown environment"):
             fn("cartpole", *([jnp.zeros(2)] if fn is envs.optimal_return else []))
-    with pytest.raises(ValueError, match="unknown split 'odd'.*train, test"):
+    with pytest.raises(ValueError, match="unknown split 'odd'.*train, val, test"):
         envs.sample_tasks("darkroom", KEY, 3, split="odd")
     with pytest.raises(ValueError, match="unknown split 'test'.*uniform"):
         envs.sample_tasks("bandit", KEY, 3, split="test")

@@ -12,7 +12,8 @@ RESULTS = {
     "episode_len": 20,
     "curves": {
         "test": {
-            "AD": {"per_seed": [[1.0, 5.0, 9.0, 13.0], [3.0, 7.0, 11.0, 15.0]], "num_tasks": 16},
+            "AD": {"per_seed": [[1.0, 5.0, 9.0, 13.0], [3.0, 7.0, 11.0, 15.0]], "num_tasks": 16,
+                   "per_train_seed": [[1.5, 5.0, 9.0, 14.0], [2.5, 7.0, 11.0, 14.0]]},
             "ED": {"per_seed": [[2.0, 2.0, 2.0, 2.0], [2.0, 2.0, 2.0, 2.0]], "num_tasks": 16},
             "optimal": 16.5,
         }
@@ -32,13 +33,18 @@ def test_mean_ci_by_hand():
 
 
 def test_table_is_exactly_as_expected():
+    """AD's cells are over its 2 training seeds (ep 1: 1.5, 2.5 -> sd 0.707, sem 0.5, t 12.706),
+    its evaluation-seed interval beside the last 10%; ED has no training-seed curves, so its
+    cells are over evaluation seeds; the paper's values sit under ours at the same episode."""
     table = results_table(RESULTS)
     expected = (
-        "| split | method | seeds × tasks | ep 1 | ep 4 | last 10% (ep 4-4) | paper (held-out) |\n"
+        "| split | method | train seeds × eval seeds × tasks | ep 1 | ep 4 | last 10% (ep 4-4) "
+        "| ± over eval seeds |\n"
         "|---|---|---|---|---|---|---|\n"
-        "| test | AD | 2 × 16 | 2.00 ± 12.71 | 14.00 ± 12.71 | 14.00 ± 12.71 | "
-        "1.3 @1 → 9.6 @200 → 12.9 @400 → 14.1 @1000 |\n"
-        "| test | ED | 2 × 16 | 2.00 ± 0.00 | 2.00 ± 0.00 | 2.00 ± 0.00 | 2 @1 → 0.75 @1000 |\n"
+        "| test | AD | 2 × 2 × 16 | 2.00 ± 6.35 | 14.00 ± 0.00 | 14.00 ± 0.00 | 14.00 ± 12.71 |\n"
+        "| test | AD, paper | 5 × 20 × – | 1.3 | – | – |  |\n"
+        "| test | ED | – × 2 × 16 | 2.00 ± 0.00 | 2.00 ± 0.00 | 2.00 ± 0.00 | 2.00 ± 0.00 |\n"
+        "| test | ED, paper | 5 × 20 × – | 2 | – | – |  |\n"
         "| test | optimal | | 16.50 | 16.50 | 16.50 | |\n"
     )
     assert table == expected
@@ -105,12 +111,14 @@ def test_score_figure_and_report(tmp_path):
         (tmp_path / name / "timings.json").write_text(json.dumps({"a": 60.0, "b": 30.0}))
         (tmp_path / name / "figures" / f"{name}.png").write_bytes(b"\x89PNG")
     report = write_report(tmp_path, ["bandit", "darkroom", "missing"]).read_text()
-    assert "| bandit | odd (seen): 100 × 2 seeds | AD | normalised score | 0.95 ± 0.64 | 0.98 |" \
-        in report
-    assert "| darkroom | held-out: 16 × 2 seeds | AD | return, episode 1 | 2.00 ± 12.71 | 1.3 |" \
-        in report
-    assert "| darkroom | held-out: 16 × 2 seeds | AD | return, episodes 4-4 | 14.00 ± 12.71 | " \
-        "14.1 (episode 1000) |" in report
+    assert ("| bandit | odd (seen): 100 tasks | AD | normalised score | 0.95 ± 0.64 | "
+            "2 evaluation | 0.98 |") in report
+    assert ("| darkroom | held-out: 16 tasks × 2 × 2 seeds | AD | return, episode 1 | "
+            "2.00 ± 6.35 | training | 1.3 |") in report
+    # the paper gives no number at episode 4: none is set beside ours
+    assert ("| darkroom | held-out: 16 tasks × 2 × 2 seeds | AD | return, episodes 4-4 | "
+            "14.00 ± 0.00 | training | – |") in report
+    assert "| darkroom | held-out: 16 tasks × 2 seeds | ED | return, episode 1 |" in report
     assert "Total compute: 3.0 min" in report and "![darkroom](darkroom/figures/darkroom.png)" \
         in report
     assert "missing" not in report

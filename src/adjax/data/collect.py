@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import adjax
-from adjax import devices, sources
+from adjax import devices, envs, sources
 from adjax.data.dataset import sha256_file
 from adjax.sources.common import obs_dims
 
@@ -26,13 +26,11 @@ ARRAYS = ("obs", "actions", "rewards", "task_index", "seed", "stream", "tasks")
 def _make_env(env, env_kwargs):
     """name or gymnax Environment -> (env, default params)."""
     if isinstance(env, str):
-        from adjax import envs
-
         return envs.make(env, **(env_kwargs or {}))
     return env, env.default_params
 
 
-def _resolve_tasks(env_name, tasks, task_indices, split, task_seed):
+def _resolve_tasks(env_name, tasks, task_indices, split):
     """-> (tasks [n, ...] int32/float32, task ids int64[n]: the identity folded into the keys)."""
     if tasks is not None:
         tasks = np.asarray(tasks)
@@ -40,23 +38,10 @@ def _resolve_tasks(env_name, tasks, task_indices, split, task_seed):
         if len(ids) != len(tasks):
             raise ValueError("task_indices must give one id per row of tasks")
         return tasks, ids.astype(np.int64)
-    from adjax import envs
-
-    try:
-        train, test = envs.task_split(env_name)
-        pool = np.asarray({"train": train, "test": test}[split])
-        ids = np.arange(len(pool)) if task_indices is None else np.asarray(task_indices)
-        return pool[ids], ids.astype(np.int64)
-    except (ValueError, NotImplementedError, KeyError):
-        # Task distributions (the bandit): task i is drawn from its own key, stable when n grows.
-        if task_indices is None:
-            raise ValueError(f"{env_name}: pass task_indices (how many tasks to sample) "
-                             "or tasks explicitly") from None
-        ids = np.asarray(task_indices).astype(np.int64)
-        root = jax.random.key(task_seed)
-        rows = [envs.sample_tasks(env_name, jax.random.fold_in(root, int(i)), 1, split=split)[0]
-                for i in ids]
-        return np.stack([np.asarray(r) for r in rows]), ids
+    if not envs.has_task_sets(env_name) and task_indices is None:
+        raise ValueError(f"{env_name}: pass task_indices (how many tasks to sample) "
+                         "or tasks explicitly")
+    return envs.tasks_for(env_name, split, task_indices)
 
 
 def _obs_dtype(env):
@@ -123,7 +108,6 @@ def collect(
     expert: bool = False,
     expert_episodes: int = 100,
     env_kwargs: dict | None = None,
-    task_seed: int = 0,
     overwrite: bool = False,
     progress: bool = True,
     plot: bool = True,
@@ -142,7 +126,7 @@ def collect(
         raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
     env_obj, params = _make_env(env, env_kwargs)
     env_name = env if isinstance(env, str) else env_obj.name
-    task_arr, task_ids = _resolve_tasks(env_name, tasks, task_indices, split, task_seed)
+    task_arr, task_ids = _resolve_tasks(env_name, tasks, task_indices, split)
     if env_obj.num_actions > 255:
         raise ValueError("actions are stored as uint8")
     seeds = [int(seed)] if seed is not None else [int(s) for s in seeds]

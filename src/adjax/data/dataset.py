@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 REQUIRED = ("obs", "actions", "rewards", "task_index", "tasks")
@@ -171,14 +172,10 @@ def _mean_optimal_return(ds: Dataset):
 
 def plot_learning_curve(ds: Dataset, path=None) -> Path:
     """Mean return per episode with a 10-90% band, saved (default: beside the dataset)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     c = learning_curve(ds)
     path = Path(path) if path is not None else ds.path / "learning_curve.png"
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
     ax.plot(c["episode"], c["mean"], lw=1.2, label="mean")
     ax.fill_between(c["episode"], c["q10"], c["q90"], alpha=0.25, label="10-90%")
     opt = _mean_optimal_return(ds)
@@ -192,5 +189,4 @@ def plot_learning_curve(ds: Dataset, path=None) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

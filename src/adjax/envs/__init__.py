@@ -7,14 +7,18 @@ from adjax.envs.key_to_door import KeyToDoor, KeyToDoorParams, KeyToDoorState
 from adjax.envs.registry import (
     ENV_NAMES,
     GRID_ENVS,
+    SPLITS,
+    has_task_sets,
     make,
     optimal_return,
     sample_tasks,
     task_split,
+    tasks_for,
 )
 
 __all__ = [
     "ENV_NAMES", "GRID_ENVS", "Bandit", "BanditParams", "DarkRoom", "DarkRoomParams",
     "DarkRoomState", "KeyToDoor", "KeyToDoorParams", "KeyToDoorState", "check_action",
-    "checked_step", "make", "optimal_return", "sample_tasks", "task_split",
+    "SPLITS", "checked_step", "has_task_sets", "make", "optimal_return", "sample_tasks",
+    "task_split", "tasks_for",
 ]

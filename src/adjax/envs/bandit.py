@@ -106,20 +106,21 @@ class Bandit(ConfiguredEnv):
         return spaces.Dict({"time": spaces.Discrete(1)})
 
 
-ODD_FAVOURED_PROB = {"train": 0.95, "odd": 0.95, "even": 0.05}
+ODD_FAVOURED_PROB = {"train": 0.95, "val": 0.95, "odd": 0.95, "even": 0.05}
 
 
 def sample_tasks(key: jax.Array, n: int, split: str, num_arms: int = 10) -> jax.Array:
-    """Arm means float32[n, num_arms] for a split of CONVENTIONS.md.
+    """Arm means float32[n, num_arms] for a split.
 
-    train / odd: with probability 0.95 the odd arms (1, 3, ...) are favoured, else the even ones;
-    favoured arms ~ U(0.5, 1), the others ~ U(0, 0.5). even: odd favoured with probability 0.05.
+    train / val / odd: with probability 0.95 the odd arms (1, 3, ...) are favoured, else the even
+    ones; favoured arms ~ U(0.5, 1), the others ~ U(0, 0.5). even: odd favoured with probability
+    0.05.
     uniform: every arm ~ U(0, 1).
     """
     if split == "uniform":
         return jax.random.uniform(key, (n, num_arms), jnp.float32)
     if split not in ODD_FAVOURED_PROB:
-        raise ValueError(f"bandit: unknown split {split!r}; known: train, odd, even, uniform")
+        raise ValueError(f"bandit: unknown split {split!r}; known: train, val, odd, even, uniform")
     k_side, k_mu = jax.random.split(key)
     odd_favoured = jax.random.bernoulli(k_side, ODD_FAVOURED_PROB[split], (n, 1))
     is_odd = (jnp.arange(num_arms) % 2 == 1)[None, :]

@@ -18,7 +18,9 @@ class Args:
 
     run_dir: tyro.conf.Positional[Path]
     env: str | None = None  # default: the env the run was trained on
-    split: str = "test"  # train | test | both (train and test sections), or a sample_tasks split
+    # test | val | train (a grid's fixed sets; choices are made on val, test only reports), both
+    # (train and test), or a bandit distribution: val | odd | even | uniform
+    split: str = "test"
     episodes: int = 100
     seeds: int = 5
     out: Path | None = None  # default RUN_DIR/eval/<env>_<split>.json; the figure goes beside it

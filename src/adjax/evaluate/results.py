@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -13,11 +12,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from adjax import devices
+from adjax import devices, envs
+from adjax.evaluate.agents import load_agent
 from adjax.evaluate.baselines import optimal_returns, random_policy, source_from_scratch
 from adjax.evaluate.loop import in_context
+from adjax.stats import mean_ci
 
 # Task x seed pairs per compiled evaluation call. On this 2-core CPU a transformer agent evaluates
 # fastest in small chunks, whose KV caches stay in cache memory (ms per pair-episode at 8 / 24 /
@@ -79,16 +81,13 @@ def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
 
 def summarize(returns_NxSxE: np.ndarray) -> dict:
     """Mean over tasks x seeds per episode, and the 95% t-interval over seeds (see INTERVAL)."""
-    r = np.asarray(returns_NxSxE, np.float64)
-    per_seed_SxE = r.mean(axis=0)
+    per_seed_SxE = np.asarray(returns_NxSxE, np.float64).mean(axis=0)
     s = per_seed_SxE.shape[0]
-    mean = per_seed_SxE.mean(axis=0)
+    mean, half = mean_ci(per_seed_SxE)
     out = {"mean": mean.tolist(), "lo": None, "hi": None,
-           "final_mean": float(mean[-1]), "num_tasks": int(r.shape[0]), "num_seeds": s}
+           "final_mean": float(mean[-1]), "num_tasks": int(np.shape(returns_NxSxE)[0]),
+           "num_seeds": s}
     if s > 1:
-        from scipy.stats import t as student_t
-
-        half = student_t.ppf(0.975, s - 1) * per_seed_SxE.std(axis=0, ddof=1) / math.sqrt(s)
         out["lo"], out["hi"] = (mean - half).tolist(), (mean + half).tolist()
     return out
 
@@ -109,13 +108,9 @@ def write_json_atomic(path, obj) -> None:
 
 def plot(result: dict, path) -> None:
     """Return per episode, one panel per split: agent mean with its interval, baselines, optimum."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     splits = result["splits"]
-    fig, axes = plt.subplots(1, len(splits), figsize=(6 * len(splits), 4), squeeze=False)
+    fig = Figure(figsize=(6 * len(splits), 4))
+    axes = fig.subplots(1, len(splits), squeeze=False)
     for ax, (split, sec) in zip(axes[0], splits.items(), strict=True):
         for name, entry in sec["curves"].items():
             s = entry["summary"]
@@ -133,22 +128,21 @@ def plot(result: dict, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
-def split_tasks(env_name: str, split: str, key=None, num_tasks: int | None = None):
-    """Task array [N, ...] for a split: `envs.task_split` for train/test, else `sample_tasks`."""
-    from adjax import envs
+def split_tasks(env_name: str, split: str, num_tasks: int | None = None) -> jax.Array:
+    """Task array [N, ...] of a split (`envs.tasks_for`): a grid's fixed set (its first num_tasks
+    tasks, default all) or num_tasks (default 100) draws of a bandit split's own key stream."""
+    if envs.has_task_sets(env_name):
+        ids = None if num_tasks is None else np.arange(num_tasks)
+    else:
+        ids = np.arange(100 if num_tasks is None else num_tasks)
+    return jnp.asarray(envs.tasks_for(env_name, split, ids)[0])
 
-    if split in ("train", "test"):
-        try:
-            train, test = envs.task_split(env_name)
-            tasks = jnp.asarray(train if split == "train" else test)
-            return tasks if num_tasks is None else tasks[:num_tasks]
-        except (ValueError, NotImplementedError):
-            pass
-    key = jax.random.key(0) if key is None else key
-    return jnp.asarray(envs.sample_tasks(env_name, key, num_tasks or 100, split=split))
+
+# Each curve's evaluation keys come from fold_in(root, CURVE_KEYS[name]): fixed per name, so adding
+# or dropping a baseline changes no other curve.
+CURVE_KEYS = {"agent": 100, "ed": 101, "random": 102, "source": 103}
 
 
 def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = ("test",),
@@ -160,16 +154,16 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
                  progress: bool = True) -> dict:
     """Evaluate a run on each split's tasks and write `out` (JSON) and `out` with .png (figure).
 
-    env_name None: the env the run was trained on (config.json "data" -> "env").
+    env_name None: the env the run was trained on (config.json "data" -> "env"). run_dir None:
+    the baselines (and ED) alone, on env_name.
 
     JSON: {"env", "run_dir", settings, "interval", "splits": {split: {"tasks", "num_tasks",
     "curves": {name: {"returns" [N][S][E], "summary"}}, "optimal"}}}; curves are "agent", and the
     baselines asked for: "random", "source" (needs source_cfg, a source Config), "ed" (ed_run_dir).
     """
-    from adjax import envs
-    from adjax.evaluate.agents import load_agent
-
-    agent = load_agent(run_dir)
+    if run_dir is None and env_name is None:
+        raise ValueError("evaluate_run: without a run (baselines only) pass env_name")
+    agent = None if run_dir is None else load_agent(run_dir)
     if env_name is None:
         env_name = (agent.info or {}).get("data", {}).get("env")
         if env_name is None:
@@ -177,7 +171,9 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
     env, params = envs.make(env_name)
     ed = load_agent(ed_run_dir) if ed_run_dir is not None else None
     opts = dict(refresh_every=refresh_every, temperature=temperature, greedy=greedy)
-    fns = {"agent": lambda k, p: in_context(k, agent, env, p, num_episodes, **opts)}
+    fns = {}
+    if agent is not None:
+        fns["agent"] = lambda k, p: in_context(k, agent, env, p, num_episodes, **opts)
     if ed is not None:
         fns["ed"] = lambda k, p: in_context(k, ed, env, p, num_episodes, **opts)
     if "random" in baselines:
@@ -187,20 +183,21 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
             raise ValueError("the source baseline needs source_cfg (a adjax.sources Config)")
         fns["source"] = lambda k, p: source_from_scratch(k, source_cfg, env, p, num_episodes)
     root = jax.random.key(seed)
-    result = {"env": env_name, "run_dir": str(run_dir),
+    result = {"env": env_name, "run_dir": None if run_dir is None else str(run_dir),
               "ed_run_dir": None if ed_run_dir is None else str(ed_run_dir),
               "num_episodes": num_episodes, "num_seeds": num_seeds, "seed": seed,
               "episode_len": int(env.episode_len), "refresh_every": refresh_every,
               "temperature": temperature, "greedy": greedy, "interval": INTERVAL, "splits": {}}
-    tasks_of = {s: split_tasks(env_name, s, jax.random.fold_in(root, 1), num_tasks) for s in splits}
+    tasks_of = {s: split_tasks(env_name, s, num_tasks) for s in splits}
     total = sum(t.shape[0] for t in tasks_of.values()) * num_seeds * len(fns)
     bar = tqdm(total=total, desc="evaluate", unit="pair", disable=not progress)
     for split in splits:
         tasks = tasks_of[split]
         curves = {}
-        for i, (name, fn) in enumerate(fns.items()):
+        for name, fn in fns.items():
             bar.set_postfix_str(f"{split}: {name}")
-            ret = over_tasks_and_seeds(fn, jax.random.fold_in(root, 100 + i), env, params, tasks,
+            key = jax.random.fold_in(root, CURVE_KEYS[name])
+            ret = over_tasks_and_seeds(fn, key, env, params, tasks,
                                        num_seeds, batch_size, on_chunk=bar.update)
             curves[name] = {"returns": np.round(ret, 6).tolist(), "summary": summarize(ret)}
         opt = optimal_returns(env_name, tasks) if "optimal" in baselines else None

@@ -6,10 +6,10 @@ AD and ED are trained on UCB1 trials of the `train` distribution (odd arms favou
 tasks) and evaluated on new tasks of three distributions: `odd` (the training distribution),
 `even` (even arms favoured in 95%: adversarial to a model that memorised "pull odd arms") and
 `uniform`. Scores are normalised per split as (return - random) / (UCB - random), each of random
-and UCB run on the same tasks, over all pulls of a trial (CONVENTIONS.md).
+and UCB run on the same tasks, over all pulls of a trial (docs/conventions.md). Choices are
+made on the `val` split (the training distribution, its own key stream).
 """
 
-import dataclasses
 
 from adjax.experiments.common import (
     EvalConfig,
@@ -24,7 +24,7 @@ from adjax.model import cpu_model, paper_model
 from adjax.sources import ucb
 from adjax.train import TrainConfig
 
-SPLITS = ("odd", "even", "uniform")
+SPLITS = ("odd", "even", "uniform", "val")
 
 
 def _eval(num_tasks: int, num_seeds: int, num_pulls: int, **kw) -> EvalConfig:
@@ -36,19 +36,17 @@ def _eval(num_tasks: int, num_seeds: int, num_pulls: int, **kw) -> EvalConfig:
 
 
 def quick() -> ExperimentConfig:
-    """Tuned for a 2-core CPU. A trial is 100 pulls and the context holds a whole trial, so AD
-    sees the same situation at test time as in every training window. No input-token masking
-    and no attention dropout: UCB's choice depends on every pull's count and reward. With the
-    paper's masking 0.3 (and attention dropout 0.1) AD imitated UCB with 45% accuracy and scored
-    0.99 / 1.22 / 0.79 on odd / even / uniform; without, 69% and 1.00 / 1.00 / 0.99 (20 seeds x
-    100 new tasks per split, 1500 steps both)."""
+    """The 2-core CPU preset: UCB1 trials of 100 pulls on 10,000 tasks of the training
+    distribution, the CPU-sized transformer with a context of one whole trial, 1500 steps for AD
+    and for ED; 100 new tasks x 20 seeds per split. What was tried: experiments/bandit/NOTES.md."""
     source = ucb.Config(num_pulls=100, c=1.0)
     model = cpu_model((1,), 10, context_len=100, layout="one", attn_dropout=0.0,
                       token_mask_prob=0.0)
     train = quick_train()
     return ExperimentConfig(
+        train_seeds=3,
         name="bandit", env="bandit", source=source, model=model, train_ad=train,
-        train_ed=dataclasses.replace(train, num_steps=500, warmup_steps=50),
+        train_ed=train,
         eval=_eval(num_tasks=100, num_seeds=20, num_pulls=100),
         num_train_tasks=10_000, normalise=True, expert_episodes=100, chunk_size=2_000,
     )
@@ -62,8 +60,9 @@ def paper() -> ExperimentConfig:
     train = TrainConfig(batch_size=128, num_steps=50_000, warmup_steps=2_500, log_every=500,
                         ckpt_every=5_000, steps_per_call=50)
     return ExperimentConfig(
+        train_seeds=5,
         name="bandit", env="bandit", source=source, model=model, train_ad=train,
-        train_ed=dataclasses.replace(train, num_steps=10_000),
+        train_ed=train,
         eval=_eval(num_tasks=1_000, num_seeds=20, num_pulls=100, batch_size=1024),
         num_train_tasks=100_000, normalise=True, expert_episodes=100, chunk_size=10_000,
     )

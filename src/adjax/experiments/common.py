@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import platform
 import shlex
 import sys
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import jax
 
 from adjax.evaluate.results import DEFAULT_BATCH
 from adjax.model import ModelConfig, cpu_model
@@ -38,9 +39,10 @@ def tiny_model(obs_dims, num_actions: int, context_len: int, **overrides) -> Mod
 class SplitEval:
     """One evaluation split: its tasks, seeds per task, episodes, and the baselines run on it.
 
-    split: "test" / "train" (a grid env's fixed sets) or a task distribution ("odd", "even",
-    "uniform" for the bandit). num_tasks: the first n tasks of a fixed set (None: all) or the
-    number drawn from a distribution (None: 100). baselines: any of "random", "source", "optimal".
+    split: "test" / "val" / "train" (a grid env's fixed sets) or a task distribution ("val",
+    "odd", "even", "uniform" for the bandit). num_tasks: the first n tasks of a fixed set (None:
+    all) or the number drawn from a distribution (None: 100). baselines: any of "random",
+    "source", "optimal".
     """
 
     split: str
@@ -53,32 +55,28 @@ class SplitEval:
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """In-context evaluation: the splits (the first is the headline), context refresh (None: an
-    episode), sampling temperature, task x seed pairs per compiled call. also_temperatures: AD is
-    evaluated again on the headline split at each of these, reported as the rows "AD (T=x)"
-    (e.g. the paper's temperature 1 beside a preset that samples sharper)."""
+    episode; 1: the paper's queue), sampling temperature, task x seed pairs per compiled call."""
 
     splits: tuple[SplitEval, ...] = (SplitEval("test"),)
     refresh_every: int | None = None
     temperature: float = 1.0
     batch_size: int = DEFAULT_BATCH
-    also_temperatures: tuple[float, ...] = ()
 
     def __post_init__(self):
-        for t in (self.temperature, *self.also_temperatures):
-            if not t > 0:
-                raise ValueError(f"sampling temperatures must be > 0, got {t}")
+        if not self.temperature > 0:
+            raise ValueError(f"EvalConfig.temperature must be > 0, got {self.temperature}")
 
 
-def held_out_and_train(num_episodes: int, num_seeds: int, train_num_seeds: int,
-                       train_num_episodes: int | None = None, num_tasks: int | None = None,
-                       train_num_tasks: int | None = None, **kw) -> EvalConfig:
-    """Grid envs: held-out tasks ("test", with the source baseline) and, reported separately,
-    training tasks (fewer seeds and possibly fewer episodes and tasks)."""
-    return EvalConfig(splits=(
-        SplitEval("test", num_seeds, num_episodes, num_tasks),
-        SplitEval("train", train_num_seeds, train_num_episodes or num_episodes, train_num_tasks,
-                  baselines=("random", "optimal")),
-    ), **kw)
+def grid_splits(num_episodes: int, num_seeds: int, other_seeds: int,
+                other_episodes: int | None = None, num_tasks: int | None = None,
+                other_tasks: int | None = None, **kw) -> EvalConfig:
+    """Grid envs: held-out tasks ("test", the headline, with the source baseline), then the
+    validation tasks ("val": where choices are made) and the training tasks ("train"), each with
+    `other_seeds` seeds, `other_episodes` episodes and at most `other_tasks` tasks."""
+    other = dict(num_seeds=other_seeds, num_episodes=other_episodes or num_episodes,
+                 num_tasks=other_tasks, baselines=("random", "optimal"))
+    return EvalConfig(splits=(SplitEval("test", num_seeds, num_episodes, num_tasks),
+                              SplitEval("val", **other), SplitEval("train", **other)), **kw)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,11 +91,16 @@ class ExperimentConfig:
     train_ed: TrainConfig
     eval: EvalConfig
     data_seeds: tuple[int, ...] = (0,)
+    train_seeds: int = 1  # AD and ED are trained with seeds train.seed + 0 .. train_seeds - 1
     num_train_tasks: int | None = None  # the first n tasks of the training set (None: all)
     normalise: bool = False  # also report scores (return - random) / (source - random)
     subsample_every: int = 1
     expert_episodes: int = 100
     chunk_size: int = 64
+
+    def __post_init__(self):
+        if self.train_seeds < 1:
+            raise ValueError(f"ExperimentConfig.train_seeds must be >= 1, got {self.train_seeds}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -106,11 +109,15 @@ class ExperimentConfig:
         return d
 
 
+SOURCE_NAMES = {"qlearning": "Q-learning", "a2c": "A2C (synchronous A3C)", "ucb": "UCB"}
+
+
+def source_name(source_cfg) -> str:
+    """The source algorithm's name as reports print it."""
+    return SOURCE_NAMES.get(type(source_cfg).NAME, type(source_cfg).NAME)
+
+
 def machine() -> str:
-    import os
-
-    import jax
-
     return (f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
             f"jax {jax.__version__} on {jax.local_device_count()} {jax.default_backend()} "
             "device(s)")
@@ -145,22 +152,6 @@ class Stages:
         tmp.replace(self.path)
         print(f"[{name}] {self.times[name]:.0f} s", flush=True)
         return out
-
-
-def report_curves(eval_json: dict, names: dict[str, str]) -> dict:
-    """evaluate_run JSON -> report schema: {split: {method: {"per_seed": [S][E], "num_tasks"}}}."""
-    curves = {}
-    for split, s in eval_json["splits"].items():
-        curves[split] = {}
-        for key, method in names.items():
-            if key not in s["curves"]:
-                continue
-            ret = np.asarray(s["curves"][key]["returns"], np.float64)  # [N, S, E]
-            curves[split][method] = {"per_seed": ret.mean(axis=0).round(4).tolist(),
-                                     "num_tasks": int(ret.shape[0])}
-        if s.get("optimal"):
-            curves[split]["optimal"] = float(s["optimal"]["mean"])
-    return curves
 
 
 def write_json(path: Path, obj) -> None:

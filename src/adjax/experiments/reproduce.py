@@ -10,8 +10,6 @@ into the published directory, and the report is written from those copies.
 """
 
 import dataclasses
-import importlib
-import inspect
 import shutil
 import time
 from pathlib import Path
@@ -20,18 +18,22 @@ from typing import Literal
 import tyro
 
 from adjax.devices import use_cpu_cores
-from adjax.experiments.runner import run_experiment
+from adjax.experiments import bandit, darkroom, darkroom_hard, key_to_door
+from adjax.experiments.runner import run_experiment, with_overrides
 from adjax.report.reproduction import write_report
 
-EXPERIMENTS = ("bandit", "darkroom", "darkroom_hard", "key_to_door")
+MODULES = {"bandit": bandit, "darkroom": darkroom, "darkroom_hard": darkroom_hard,
+           "key_to_door": key_to_door}
+EXPERIMENTS = tuple(MODULES)
 PUBLISHED = ("results.json", "summary.md", "experiment.json", "timings.json")
+KEPT = ("NOTES.md",)  # written by hand beside the published results; a new publish keeps them
 
 
 def presets(name: str) -> dict:
     """An experiment module's presets: {"quick": fn, "paper": fn, "tiny": fn}."""
-    if name not in EXPERIMENTS:
+    if name not in MODULES:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
-    return importlib.import_module(f"adjax.experiments.{name}").PRESETS
+    return MODULES[name].PRESETS
 
 
 def publish(run_dir: Path, dest: Path) -> None:
@@ -41,6 +43,9 @@ def publish(run_dir: Path, dest: Path) -> None:
     (tmp / "figures").mkdir(parents=True)
     for name in PUBLISHED:
         shutil.copyfile(run_dir / name, tmp / name)
+    for name in KEPT:
+        if (dest / name).exists():
+            shutil.copyfile(dest / name, tmp / name)
     for fig in sorted((run_dir / "figures").glob("*.png")):
         shutil.copyfile(fig, tmp / "figures" / fig.name)
     shutil.rmtree(dest, ignore_errors=True)
@@ -55,6 +60,7 @@ class Args:
     only: tuple[str, ...] = EXPERIMENTS  # a subset of the experiments
     runs: Path = Path("runs")  # run directories: runs/<name> (quick) or runs/<preset>/<name>
     publish: Path = Path("experiments")  # published: experiments/<name> or experiments/<preset>/
+    seeds: int | None = None  # training seeds per experiment (default: each preset's)
 
 
 def main(args: Args) -> Path:
@@ -65,14 +71,14 @@ def main(args: Args) -> Path:
     for name in args.only:
         t0 = time.perf_counter()
         print(f"=== {name} ({args.preset}) ===", flush=True)
-        cfg = presets(name)[args.preset]()
+        cfg = with_overrides(presets(name)[args.preset](), seeds=args.seeds)
         run_experiment(cfg, runs / name, preset=args.preset)
         publish(runs / name, pub / name)
         print(f"=== {name}: {time.perf_counter() - t0:.0f} s ===", flush=True)
     names = [n for n in EXPERIMENTS if (pub / n / "results.json").exists()]
     command = "make reproduce" + ("" if args.preset == "quick" else f" PRESET={args.preset}")
-    notes = {n: inspect.getdoc(presets(n)[args.preset]) or "" for n in names}
-    path = write_report(pub, names, command=command, notes=notes)
+    command += "" if args.seeds is None else f" SEEDS={args.seeds}"
+    path = write_report(pub, names, command=command)
     print(f"report: {path}")
     return path
 

@@ -1,4 +1,11 @@
-"""run_experiment: one ExperimentConfig through every stage into a directory, reusing done ones."""
+"""run_experiment: one ExperimentConfig through its stages into a directory, reusing done ones.
+
+Stages: collect learning histories and expert data (one dataset each, shared by every training
+seed) -> train AD and ED for each training seed k (runs/ad/seed{k}, runs/ed/seed{k}) -> evaluate
+each split: every seed's AD and ED (eval/{split}/seed{k}.json) and the untrained baselines once
+(eval/{split}/baselines.json), all with the same evaluation keys -> results.json, figures,
+summary.md. A stage whose output is complete with the same settings is reused.
+"""
 
 import dataclasses
 import json
@@ -8,22 +15,31 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import tyro
 
 from adjax import data
+from adjax.devices import use_cpu_cores
 from adjax.evaluate import evaluate_run
 from adjax.experiments.common import (
     ExperimentConfig,
+    SplitEval,
     Stages,
     command,
     machine,
-    report_curves,
+    source_name,
     write_json,
 )
 from adjax.model import ModelConfig
-from adjax.report import mean_ci, plot_curves, plot_scores, results_table, scores_table
+from adjax.report import plot_curves, plot_scores, results_table, scores_table
+from adjax.stats import mean_ci, seed_curves, tenth
 from adjax.train import TrainConfig, fit, load_run, with_defaults
+from adjax.train.fit import RunConfigError
 
-CURVE_NAMES = {"agent": "AD", "ed": "ED", "source": "source", "random": "random"}
+TRAINED = {"agent": "AD", "ed": "ED"}  # eval JSON curve name -> report method
+BASELINES = {"source": "source", "random": "random"}
+# Config fields that may change between invocations on one directory: more training seeds add
+# runs; other evaluation settings redo the evaluations (training and data are reused).
+RESUMABLE = {"train_seeds", "eval"}
 
 
 def _check_config(cfg: ExperimentConfig, out: Path) -> None:
@@ -42,58 +58,82 @@ def _check_config(cfg: ExperimentConfig, out: Path) -> None:
             if key == "eval":
                 print(f"{path}: evaluation settings changed; evaluations made with the old ones "
                       "are redone, training is reused", flush=True)
-            else:
+            elif key not in RESUMABLE:
                 raise ValueError(
                     f"{path}: field {key!r} differs from this run's configuration "
                     f"({old.get(key)!r} != {new.get(key)!r}); use another --out or delete {out}")
     write_json(path, new)
 
 
-def _evaluated(path: Path, se, ev, temperature: float | None = None, baselines=None) -> bool:
-    """An evaluation JSON exists and was made with this split's settings (at `temperature`,
-    default the eval's, with these baselines, default the split's)."""
+def _evaluated(path: Path, se: SplitEval, cfg: ExperimentConfig, curves) -> bool:
+    """An evaluation JSON exists, was made with this split's settings and holds these curves."""
     if not path.exists():
         return False
-    try:
-        d = json.loads(path.read_text())
-        split = d["splits"][se.split]
-        want = {"num_episodes": se.num_episodes, "num_seeds": se.num_seeds,
-                "refresh_every": ev.refresh_every,
-                "temperature": ev.temperature if temperature is None else temperature}
-        same = all(d.get(k) == v for k, v in want.items())
-        tasks_ok = se.num_tasks is None or split["num_tasks"] == se.num_tasks
-        curves = set(split["curves"])
-        baselines = se.baselines if baselines is None else baselines
-        return same and tasks_ok and {b for b in baselines if b != "optimal"} <= curves
-    except (KeyError, ValueError, TypeError):
-        return False
+    d = json.loads(path.read_text())
+    want = {"num_episodes": se.num_episodes, "num_seeds": se.num_seeds,
+            "refresh_every": cfg.eval.refresh_every, "temperature": cfg.eval.temperature}
+    split = d.get("splits", {}).get(se.split)
+    return (split is not None and all(d.get(k) == v for k, v in want.items())
+            and (se.num_tasks is None or split["num_tasks"] == se.num_tasks)
+            and set(curves) <= set(split["curves"]))
 
 
 def _trained(run_dir: Path, num_steps: int) -> bool:
+    if not (run_dir / "config.json").exists():
+        return False
     try:
         return load_run(run_dir)[2]["step"] >= num_steps
-    except Exception:  # noqa: BLE001 - any unreadable run is simply not finished
+    except RunConfigError:  # no checkpoint yet
         return False
 
 
+def _curves(per_run: list[dict], split: str, names: dict) -> dict:
+    """Eval JSONs (one per training seed, or one for the baselines) -> report curves of a split:
+    {method: {"per_seed" [S][E] (evaluation seeds, averaged over training seeds and tasks),
+    "per_train_seed" [K][E] (trained methods), "num_tasks"}}."""
+    out = {}
+    for key, method in names.items():
+        runs = [np.asarray(e["splits"][split]["curves"][key]["returns"], np.float64)
+                for e in per_run if key in e["splits"][split]["curves"]]  # each [N, S, E]
+        if not runs:
+            continue
+        r = np.stack(runs)  # [K, N, S, E]
+        out[method] = {"per_seed": r.mean(axis=(0, 1)).round(4).tolist(),
+                       "num_tasks": int(r.shape[1])}
+        if key in TRAINED:
+            out[method]["per_train_seed"] = r.mean(axis=(1, 2)).round(4).tolist()
+    opt = per_run[0]["splits"][split].get("optimal")
+    if opt:
+        out["optimal"] = float(opt["mean"])
+    return out
+
+
 def _summary(curves: dict, split: str, method: str) -> dict | None:
+    """First / last 10% of a curve: mean, the 95% interval over training seeds (evaluation seeds
+    when there is one training seed) and, beside it, the interval over evaluation seeds."""
     m = curves.get(split, {}).get(method)
-    if m is None:
+    if not isinstance(m, dict):
         return None
-    per_seed = np.asarray(m["per_seed"])
-    n = per_seed.shape[1]
-    k = max(1, n // 10)
-    first, first_h = mean_ci(per_seed[:, :k].mean(axis=1))
-    last, last_h = mean_ci(per_seed[:, n - k:].mean(axis=1))
-    return {"first_10pct": round(float(first), 3), "first_10pct_ci95": round(float(first_h), 3),
-            "last_10pct": round(float(last), 3), "last_10pct_ci95": round(float(last_h), 3),
-            "episodes": n, "seeds": int(per_seed.shape[0]), "tasks": m["num_tasks"]}
+    runs, unit = seed_curves(m)
+    evals = np.asarray(m["per_seed"], np.float64)
+    n = runs.shape[1]
+    k = tenth(n)
+    out = {"episodes": n, "tasks": m["num_tasks"], "eval_seeds": int(evals.shape[0]),
+           "train_seeds": len(m.get("per_train_seed", [])) or None, "interval_over": unit}
+    for name, part in (("first_10pct", slice(0, k)), ("last_10pct", slice(n - k, n))):
+        mean, half = mean_ci(runs[:, part].mean(axis=1))
+        _, eval_half = mean_ci(evals[:, part].mean(axis=1))
+        out[name] = round(float(mean), 3)
+        out[f"{name}_ci95"] = round(float(half), 3)
+        out[f"{name}_eval_ci95"] = round(float(eval_half), 3)
+    return out
 
 
 def normalised_scores(curves: dict) -> dict:
-    """{split: {method: {"per_seed", "mean", "ci95"}}}: each seed's mean return over all episodes,
-    as (x - random) / (source - random), random and source averaged over all their seeds (the
-    paper's bandit score: 0 is random, 1 the source algorithm on the same tasks)."""
+    """{split: {method: {"per_seed", "mean", "ci95"}}}: each training seed's (or, with one, each
+    evaluation seed's) mean return over all episodes as (x - random) / (source - random), random
+    and source averaged over all their seeds (the paper's bandit score: 0 is random, 1 the source
+    algorithm on the same tasks)."""
     scores = {}
     for split, methods in curves.items():
         if "random" not in methods or "source" not in methods:
@@ -103,25 +143,25 @@ def normalised_scores(curves: dict) -> dict:
         scores[split] = {"random_return": round(lo, 4), "source_return": round(hi, 4)}
         if hi - lo < 1e-6:  # e.g. toy runs: the scale is undefined, so no score
             continue
-        for method in ("AD", "ED"):
+        for method in TRAINED.values():
             if method in methods:
-                per_seed = (np.asarray(methods[method]["per_seed"]).mean(axis=1) - lo) / (hi - lo)
+                runs, unit = seed_curves(methods[method])
+                per_seed = (runs.mean(axis=1) - lo) / (hi - lo)
                 mean, half = mean_ci(per_seed)
                 scores[split][method] = {"per_seed": per_seed.round(4).tolist(),
-                                         "mean": round(float(mean), 4),
+                                         "interval_over": unit, "mean": round(float(mean), 4),
                                          "ci95": round(float(half), 4)}
     return scores
 
 
 def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress: bool = True):
-    """Collect -> train AD, ED -> evaluate on held-out and training tasks -> results, figure."""
+    """Collect -> train AD, ED (each training seed) -> evaluate every split -> results, figures."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, out)
     t_start = time.perf_counter()
     stages = Stages(out)
     learn_dir, expert_dir = out / "data" / "learning", out / "data" / "expert"
-    ad_dir, ed_dir = out / "runs" / "ad", out / "runs" / "ed"
     tasks = None if cfg.num_train_tasks is None else list(range(cfg.num_train_tasks))
     common = dict(split="train", seeds=cfg.data_seeds, chunk_size=cfg.chunk_size,
                   task_indices=tasks, progress=progress)
@@ -131,74 +171,96 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
     stages.run("collect expert data", lambda: data.collect(
         cfg.source, cfg.env, expert_dir, expert=True, expert_episodes=cfg.expert_episodes,
         **common), done=expert_dir.exists())
-    for name, run_dir, tcfg, path in (("train AD", ad_dir, cfg.train_ad, learn_dir),
-                                      ("train ED", ed_dir, cfg.train_ed, expert_dir)):
-        stages.run(name, lambda r=run_dir, t=tcfg, p=path: fit(
-            t, cfg.model, data.load(p, env=cfg.env, quiet=True), r, progress=progress),
-            done=_trained(run_dir, tcfg.num_steps))
+
+    seeds = range(cfg.train_seeds)
+    run_dirs = {(m, k): out / "runs" / m / f"seed{k}" for m in ("ad", "ed") for k in seeds}
+    for k in seeds:
+        for m, tcfg, path in (("ad", cfg.train_ad, learn_dir), ("ed", cfg.train_ed, expert_dir)):
+            tcfg = dataclasses.replace(tcfg, seed=tcfg.seed + k)
+            stages.run(f"train {m.upper()} seed {k}", lambda r=run_dirs[m, k], t=tcfg, p=path: fit(
+                t, cfg.model, data.load(p, env=cfg.env, quiet=True), r, progress=progress),
+                done=_trained(run_dirs[m, k], tcfg.num_steps))
+
     ev = cfg.eval
-    opts = dict(refresh_every=ev.refresh_every, temperature=ev.temperature,
+    opts = dict(num_tasks=None, refresh_every=ev.refresh_every, temperature=ev.temperature,
                 batch_size=ev.batch_size, figure=False, progress=progress)
-    evals = {}
-    for se in ev.splits:
-        path = out / "eval" / f"{se.split}.json"
-        evals[se.split] = stages.run(
-            f"evaluate {se.split} tasks",
-            lambda p=path, se=se: evaluate_run(
-                ad_dir, cfg.env, p, splits=(se.split,), num_seeds=se.num_seeds,
-                num_episodes=se.num_episodes, num_tasks=se.num_tasks, baselines=se.baselines,
-                ed_run_dir=ed_dir, source_cfg=cfg.source, **opts),
-            done=_evaluated(path, se, ev))
-        if evals[se.split] is None:
-            evals[se.split] = json.loads(path.read_text())
     curves = {}
-    for e in evals.values():
-        curves.update(report_curves(e, CURVE_NAMES))
-    se = ev.splits[0]
-    for t in ev.also_temperatures:  # AD alone, on the headline split, at another temperature
-        path = out / "eval" / f"{se.split}_T{t:g}.json"
-        e = stages.run(
-            f"evaluate {se.split} tasks, AD at temperature {t:g}",
-            lambda p=path, t=t: evaluate_run(
-                ad_dir, cfg.env, p, splits=(se.split,), num_seeds=se.num_seeds,
-                num_episodes=se.num_episodes, num_tasks=se.num_tasks, baselines=(),
-                **{**opts, "temperature": t}),
-            done=_evaluated(path, se, ev, temperature=t, baselines=()))
-        e = json.loads(path.read_text()) if e is None else e
-        curves[se.split].update(report_curves(e, {"agent": f"AD (T={t:g})"})[se.split])
+    for se in ev.splits:
+        split_opts = {**opts, "splits": (se.split,), "num_seeds": se.num_seeds,
+                      "num_episodes": se.num_episodes, "num_tasks": se.num_tasks}
+        files = []
+        for k in seeds:
+            path = out / "eval" / se.split / f"seed{k}.json"
+            stages.run(f"evaluate {se.split} tasks, AD and ED seed {k}",
+                       lambda p=path, k=k, o=split_opts: evaluate_run(
+                           run_dirs["ad", k], cfg.env, p, ed_run_dir=run_dirs["ed", k],
+                           baselines=(), **o),
+                       done=_evaluated(path, se, cfg, TRAINED))
+            files.append(path)
+        path = out / "eval" / se.split / "baselines.json"
+        wanted = [b for b in se.baselines if b in BASELINES]
+        stages.run(f"evaluate {se.split} tasks, baselines",
+                   lambda p=path, b=se.baselines, o=split_opts: evaluate_run(
+                       None, cfg.env, p, baselines=b, source_cfg=cfg.source, **o),
+                   done=_evaluated(path, se, cfg, wanted))
+        files.append(path)
+        per_run = [json.loads(f.read_text()) for f in files]
+        curves[se.split] = _curves(per_run, se.split, {**TRAINED, **BASELINES})
+
     results = {
         "experiment": cfg.name, "preset": preset, "env": cfg.env,
-        "episode_len": next(iter(evals.values()))["episode_len"], "command": command(),
-        "machine": machine(), "wall_time_s": {**stages.times,
-                                              "this_invocation": round(time.perf_counter()
-                                                                       - t_start, 1)},
+        "source_name": source_name(cfg.source), "train_seeds": cfg.train_seeds,
+        "episode_len": per_run[0]["episode_len"], "command": command(), "machine": machine(),
+        "wall_time_s": {**stages.times,
+                        "this_invocation": round(time.perf_counter() - t_start, 1)},
         "curves": curves,
-        "summary": {f"{m} {s}": _summary(curves, s, m) for s in curves for m in
-                    ("AD", "ED", "source", "random") if _summary(curves, s, m)},
+        "summary": {f"{m} {s}": _summary(curves, s, m) for s in curves
+                    for m in ("AD", "ED", "source", "random") if _summary(curves, s, m)},
     }
     if cfg.normalise:
         results["scores"] = normalised_scores(curves)
     write_json(out / "results.json", results)
-    figs = [plot_curves(results, out / "figures" / f"{cfg.name}.png",
-                        title=f"{cfg.name} ({preset} preset): in-context return per episode")]
+    _write_summary(results, out, learn_dir, stages.times)
+    return results
+
+
+def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict) -> None:
+    name, preset = results["experiment"], results["preset"]
+    figs = [plot_curves(results, out / "figures" / f"{name}.png",
+                        title=f"{name} ({preset} preset): in-context return per episode")]
     table = results_table(results)
     if "scores" in results:
-        figs.insert(0, plot_scores(results, out / "figures" / f"{cfg.name}_scores.png",
-                                   title=f"{cfg.name} ({preset} preset): normalised score"))
+        figs.insert(0, plot_scores(results, out / "figures" / f"{name}_scores.png",
+                                   title=f"{name} ({preset} preset): normalised score"))
         table = f"{scores_table(results)}\n{table}"
     curve = learn_dir / "learning_curve.png"
     if curve.exists():
         shutil.copyfile(curve, out / "figures" / "source_learning_curve.png")
     images = "".join(f"![{f.stem}](figures/{f.name})\n" for f in figs)
-    (out / "summary.md").write_text(
-        f"# {cfg.name} ({preset} preset)\n\nCommand: `{results['command']}`\n\n"
-        f"Machine: {results['machine']}\n\nWall time per stage (s): "
-        f"{json.dumps(stages.times)}\n\n{table}\n{images}"
+    tmp = out / "summary.md.tmp"
+    tmp.write_text(
+        f"# {name} ({preset} preset)\n\nCommand: `{results['command']}`\n\n"
+        f"Machine: {results['machine']}\n\nSource algorithm: {results['source_name']}; "
+        f"training seeds: {results['train_seeds']}.\n\nWall time per stage (s): "
+        f"{json.dumps(times)}\n\n{table}\n{images}"
         "![source learning curve](figures/source_learning_curve.png)\n")
+    tmp.replace(out / "summary.md")
     print(f"\nfigures: {', '.join(map(str, figs))}\nsummary: {out / 'summary.md'}\n"
           f"results: {out / 'results.json'}\n")
     print(table)
-    return results
+
+
+def with_overrides(cfg: ExperimentConfig, seeds: int | None = None,
+                   episodes: int | None = None) -> ExperimentConfig:
+    """The preset with `seeds` training seeds and/or `episodes` evaluation episodes on its
+    headline split (the first)."""
+    if seeds is not None:
+        cfg = dataclasses.replace(cfg, train_seeds=seeds)
+    if episodes is not None:
+        head = dataclasses.replace(cfg.eval.splits[0], num_episodes=episodes)
+        cfg = dataclasses.replace(cfg, eval=dataclasses.replace(
+            cfg.eval, splits=(head, *cfg.eval.splits[1:])))
+    return cfg
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,17 +269,15 @@ class Args:
 
     preset: Literal["quick", "paper", "tiny"] = "quick"  # quick: 2-core CPU; paper: accelerator
     out: Path | None = None  # the run directory (default runs/<experiment>)
+    seeds: int | None = None  # training seeds (default: the preset's)
+    episodes: int | None = None  # evaluation episodes on the held-out split (default: preset's)
 
 
 def cli(name: str, presets: dict, argv=None) -> dict:
-    """`python -m adjax.experiments.<name> [--preset P] [--out DIR]`: one preset end to end."""
-    import tyro
-
-    from adjax.devices import use_cpu_cores
-
+    """`python -m adjax.experiments.<name> [--preset P] [--out DIR] [--seeds N]`."""
     use_cpu_cores()
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
-    results = run_experiment(presets[args.preset](), args.out or Path("runs") / name,
-                             preset=args.preset)
+    cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes)
+    results = run_experiment(cfg, args.out or Path("runs") / name, preset=args.preset)
     print(json.dumps(results["summary"], indent=1))
     return results

@@ -2,13 +2,11 @@
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from adjax.report.stats import mean_ci  # noqa: E402
+from adjax.report.paper import PAPER_SCORES
+from adjax.stats import mean_ci, seed_curves
 
 COLORS = {"AD": "tab:red", "ED": "tab:blue", "source": "tab:green", "random": "tab:gray"}
 
@@ -20,7 +18,6 @@ def _save(fig, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
     tmp.replace(path)
     return path
 
@@ -29,17 +26,23 @@ def plot_curves(results: dict, path: str | Path, title: str | None = None) -> Pa
     """One panel per split (e.g. held-out, train) of results["curves"]; writes a PNG to `path`."""
     splits = results["curves"]
     ep_len = int(results.get("episode_len", 1))
-    fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 4), squeeze=False,
+    fig = Figure(figsize=(5.5 * len(splits), 4))
+    axes = fig.subplots(1, len(splits), squeeze=False,
                              sharey=True)
     for ax, (split, methods) in zip(axes[0], splits.items(), strict=True):
         for method, m in methods.items():
             if not isinstance(m, dict):
                 continue
-            per_seed = np.asarray(m["per_seed"], dtype=np.float64)
-            mean, half = mean_ci(per_seed)
-            steps = np.arange(1, per_seed.shape[1] + 1) * ep_len
-            c = COLORS.get(method, "tab:orange" if method.startswith("AD (") else None)
-            label = f"{method} ({per_seed.shape[0]} seeds × {m.get('num_tasks', '?')} tasks)"
+            runs, unit = seed_curves(m)
+            mean, half = mean_ci(runs)
+            steps = np.arange(1, runs.shape[1] + 1) * ep_len
+            c = COLORS.get(method)
+            name = (f"source: {results['source_name']}" if method == "source"
+                    and results.get("source_name") else method)
+            label = f"{name} ({runs.shape[0]} {unit} seeds × {m.get('num_tasks', '?')} tasks)"
+            if unit == "training":  # each training seed's curve, faintly, under the mean
+                for run in runs:
+                    ax.plot(steps, run, color=c, lw=0.6, alpha=0.35)
             ax.plot(steps, mean, color=c, label=label, lw=1.5)
             ax.fill_between(steps, mean - half, mean + half, color=c, alpha=0.2, lw=0)
         if "optimal" in methods:
@@ -57,14 +60,13 @@ def plot_curves(results: dict, path: str | Path, title: str | None = None) -> Pa
 def plot_scores(results: dict, path: str | Path, title: str | None = None) -> Path:
     """Fig. 3 style bars: normalised score per split (results["scores"]) for AD and ED with their
     95% intervals over seeds; the paper's AD and ED scores as markers. Writes a PNG to `path`."""
-    from adjax.report.paper import PAPER_SCORES
-
     scores = results["scores"]
     splits = list(scores)
     methods = [m for m in ("AD", "ED") if any(m in scores[s] for s in splits)]
     paper = PAPER_SCORES.get(results["env"], {})
     width = 0.8 / max(1, len(methods))
-    fig, ax = plt.subplots(figsize=(1.8 * len(splits) + 2.5, 3.8))
+    fig = Figure(figsize=(1.8 * len(splits) + 2.5, 3.8))
+    ax = fig.subplots()
     x = np.arange(len(splits))
     for i, method in enumerate(methods):
         mean = [scores[s].get(method, {}).get("mean", np.nan) for s in splits]

@@ -3,25 +3,35 @@
 import numpy as np
 
 from adjax.report.paper import PAPER_CURVES, PAPER_SCORES, paper_value
-from adjax.report.stats import mean_ci
+from adjax.stats import mean_ci, seed_curves, tenth
 
 CHECKPOINTS = (1, 200, 400, 1000)  # episodes the paper reports
 
 
-def _cell(per_seed: np.ndarray, episodes: slice | int) -> str:
-    x = per_seed[:, episodes]
+def _cell(runs: np.ndarray, episodes: slice | int) -> str:
+    x = runs[:, episodes]
     x = x.mean(axis=1) if x.ndim == 2 else x
     mean, half = mean_ci(x)
     return f"{float(mean):.2f} ± {float(half):.2f}"
 
 
-def results_table(results: dict) -> str:
-    """Markdown table: every split × method, returns at the paper's checkpoints and the last 10%.
+def paper_method(results: dict, method: str) -> str | None:
+    """The paper's curve to set beside ours: AD and ED always; the source only when ours is the
+    paper's algorithm (A3C, which we run synchronously as A2C)."""
+    if method == "source":
+        return "source" if results.get("source_name", "").startswith("A2C") else None
+    return method if method in ("AD", "ED") else None
 
-    `results` follows the experiment results schema: results["env"], and
-    results["curves"][split][method]["per_seed"] = float[seeds, episodes] (each seed averaged over
-    the split's tasks). Cells are mean ± 95% t-interval half-width over seeds; paper numbers are
-    held-out.
+
+def results_table(results: dict) -> str:
+    """Markdown table: every split × method, returns at the paper's checkpoints and the last 10%,
+    with the paper's value at the same episode in a row under ours (held-out tasks only).
+
+    `results` follows the experiment results schema (`adjax.experiments.runner`): each
+    results["curves"][split][method] has "per_seed" [S][E] (evaluation seeds) and, for trained
+    methods, "per_train_seed" [K][E]. Cells are mean ± 95% t-interval half-width over training
+    seeds (over evaluation seeds when there is one training seed); the last column gives the
+    evaluation-seed interval of the last 10% beside it.
     """
     env = results["env"]
     splits = results["curves"]
@@ -31,24 +41,34 @@ def results_table(results: dict) -> str:
     cps = [e for e in CHECKPOINTS if e <= num_eps]
     if num_eps not in cps:
         cps.append(num_eps)
-    last_head = (f"last 10% (ep {num_eps - max(1, num_eps // 10) + 1}-{num_eps})"
-                 if len(lengths) == 1 else "last 10% of the row's episodes")
-    head = ["split", "method", "seeds × tasks"] + [f"ep {e}" for e in cps] + [
-        last_head, "paper (held-out)"]
+    k = tenth(num_eps)
+    last_head = (f"last 10% (ep {num_eps - k + 1}-{num_eps})" if len(lengths) == 1
+                 else "last 10% of the row's episodes")
+    head = ["split", "method", "train seeds × eval seeds × tasks"] + [
+        f"ep {e}" for e in cps] + [last_head, "± over eval seeds"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    source = results.get("source_name")
     for split, methods in splits.items():
         for method, m in methods.items():
             if not isinstance(m, dict):
                 continue
-            per_seed = np.asarray(m["per_seed"], dtype=np.float64)
-            n = per_seed.shape[1]
-            cells = [_cell(per_seed, e - 1) if e <= n else "–" for e in cps]
-            last = _cell(per_seed, slice(n - max(1, n // 10), n))
-            # the paper reports held-out tasks only
-            paper = PAPER_CURVES.get(env, {}).get(method, {}) if split == "test" else {}
-            ptxt = " → ".join(f"{v:g} @{e}" for e, v in paper.items()) if paper else "–"
-            size = f"{per_seed.shape[0]} × {m.get('num_tasks', '?')}"
-            rows.append("| " + " | ".join([split, method, size, *cells, last, ptxt]) + " |")
+            runs, _ = seed_curves(m)
+            evals = np.asarray(m["per_seed"], np.float64)
+            n = runs.shape[1]
+            cells = [_cell(runs, e - 1) if e <= n else "–" for e in cps]
+            last = slice(n - tenth(n), n)
+            k_seeds = len(m.get("per_train_seed", [])) or "–"
+            size = f"{k_seeds} × {evals.shape[0]} × {m.get('num_tasks', '?')}"
+            label = f"source ({source})" if method == "source" and source else method
+            rows.append("| " + " | ".join([split, label, size, *cells, _cell(runs, last),
+                                           _cell(evals, last)]) + " |")
+            ref = paper_method(results, method)
+            paper = PAPER_CURVES.get(env, {}).get(ref, {}) if split == "test" and ref else {}
+            if paper:
+                vals = [f"{paper[e]:g}" if e in paper else "–" for e in cps]
+                rows.append("| " + " | ".join([split, f"{label}, paper", "5 × 20 × –", *vals,
+                                               f"{paper[n]:g} (ep {n})" if n in paper else "–",
+                                               ""]) + " |")
         if "optimal" in methods:
             rows.append(f"| {split} | optimal | | " + " | ".join(
                 [f"{methods['optimal']:.2f}"] * len(cps)) + f" | {methods['optimal']:.2f} | |")
@@ -77,4 +97,4 @@ def scores_table(results: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
-__all__ = ["results_table", "paper_value", "scores_table"]
+__all__ = ["paper_method", "paper_value", "results_table", "scores_table"]

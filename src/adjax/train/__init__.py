@@ -8,10 +8,9 @@ from adjax.train.windows import (
     Batch,
     DeviceData,
     action_loss,
-    progress_windows,
     sample_batch,
 )
 
 __all__ = ["Arrays", "Batch", "DeviceData", "RunConfigError", "TrainConfig", "TrainState",
            "action_loss", "fit", "init_state", "load_run", "make_train_chunk", "optimizer",
-           "paper_train", "progress_windows", "sample_batch", "schedule", "with_defaults"]
+           "paper_train", "sample_batch", "schedule", "with_defaults"]

@@ -21,12 +21,6 @@ class TrainConfig:
       episode start, as evaluation's refreshed contexts are (`adjax.evaluate`: the last c - b
       steps re-encoded every b = episode steps), so a step's position in the window tells its
       step within the episode, which the observation alone may not (Key-to-Door's random start).
-    progress_frac: share of each batch drawn from the windows that hold a learning step: an
-      episode whose return beats every earlier one of its history, and the episode after it
-      (`adjax.train.windows.progress_windows`); the rest are uniform. 0 (the paper) draws every
-      window uniformly. Reweighting windows leaves the best prediction of the source's action
-      given a context unchanged; it spends more of a small model and a short run on the rare
-      contexts in which the source has just improved, where AD learns to exploit what it found.
     """
 
     batch_size: int = 128
@@ -46,7 +40,6 @@ class TrainConfig:
     seed: int = 0
     allow_short_context: bool = False
     window_stride: int = 1
-    progress_frac: float = 0.0
 
     def __post_init__(self):
         for name in ("batch_size", "num_steps", "log_every", "ckpt_every", "steps_per_call",
@@ -55,13 +48,6 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0.0 <= self.progress_frac <= 1.0:
-            raise ValueError(f"progress_frac must be in [0, 1], got {self.progress_frac}")
-
-    @property
-    def num_progress(self) -> int:
-        """Windows per batch drawn from the progress windows."""
-        return round(self.progress_frac * self.batch_size)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

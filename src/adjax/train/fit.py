@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from adjax.model import ModelConfig
 from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule, with_defaults
 from adjax.train.step import TrainState, cached_train_chunk, data_mesh, init_state, to_device
-from adjax.train.windows import Arrays, as_arrays, progress_windows
+from adjax.train.windows import Arrays, as_arrays
 
 
 class RunConfigError(ValueError):
@@ -50,22 +50,6 @@ def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig) -
     n = jax.local_device_count()
     if train_cfg.batch_size % n:
         raise RunConfigError(f"batch_size {train_cfg.batch_size} is not divisible by {n} devices")
-
-
-def progress_of(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig):
-    """The progress windows train_cfg asks for (None if none): RunConfigError if there are none."""
-    if not train_cfg.num_progress:
-        return None
-    c, ep = model_cfg.context_len, arrays.episode_len
-    if c < 2 * ep:
-        raise RunConfigError(f"progress_frac {train_cfg.progress_frac} needs a context of at least "
-                             f"two episodes ({2 * ep} steps), got context_len {c}")
-    found = progress_windows(arrays.rewards, ep, c, train_cfg.window_stride)
-    if not len(found):
-        raise RunConfigError(f"progress_frac {train_cfg.progress_frac}: no window of this "
-                             f"{arrays.kind} data holds an episode that beats every earlier one "
-                             "of its history and the episode after it")
-    return found
 
 
 def write_or_check_config(run_dir: Path, config: dict) -> None:
@@ -129,7 +113,6 @@ def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_a
     """
     arrays, run_dir = as_arrays(data), Path(run_dir)
     check_data(arrays, model_cfg, train_cfg)
-    windows = progress_of(arrays, model_cfg, train_cfg)
     write_or_check_config(run_dir, {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
                                     "data": data_summary(arrays, model_cfg)})
     n_dev = jax.local_device_count()
@@ -145,7 +128,7 @@ def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_a
         state = init_state(model_cfg, train_cfg)
         _truncate_metrics(metrics_path, -1)
     state = jax.device_put(state, repl) if repl is not None else state
-    device_data = to_device(arrays, mesh, windows)
+    device_data = to_device(arrays, mesh)
     end = min(train_cfg.num_steps, stop_at or train_cfg.num_steps)
     step = int(state.step)
     lr_fn, tokens_per_step = schedule(train_cfg), (

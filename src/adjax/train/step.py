@@ -47,11 +47,10 @@ def replicate(tree, mesh):
     return jax.device_put(tree, NamedSharding(mesh, P()))
 
 
-def to_device(arrays, mesh, progress=None) -> DeviceData:
-    """Host histories (and progress windows, if any) -> replicated device arrays in their
-    dataset dtypes."""
+def to_device(arrays, mesh) -> DeviceData:
+    """Host histories -> replicated device arrays in their dataset dtypes."""
     return replicate(DeviceData(obs=np.asarray(arrays.obs), actions=np.asarray(arrays.actions),
-                                rewards=np.asarray(arrays.rewards), progress=progress), mesh)
+                                rewards=np.asarray(arrays.rewards)), mesh)
 
 
 def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
@@ -73,8 +72,7 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
     def one_step(state: TrainState, data: DeviceData):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
         k_batch, k_drop = jax.random.split(key)
-        batch = sample_batch(k_batch, data, B, c, A, train_cfg.window_stride,
-                             train_cfg.num_progress)
+        batch = sample_batch(k_batch, data, B, c, A, train_cfg.window_stride)
         if batch_sharding is not None:
             batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
         (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, k_drop)

@@ -8,7 +8,6 @@ import numpy as np
 import optax
 from flax import struct
 
-from adjax.data.dataset import episode_returns
 from adjax.model import StepInputs, step_inputs
 
 
@@ -51,37 +50,11 @@ def as_arrays(data) -> Arrays:
 
 @struct.dataclass
 class DeviceData:
-    """Device-resident histories, dataset dtypes kept (int8 / uint8 / float16): [H, T, ...].
-
-    progress: int32[F, 2], (history, start step) of the windows `progress_windows` finds, or
-    None when batches are drawn uniformly.
-    """
+    """Device-resident histories, dataset dtypes kept (int8 / uint8 / float16): [H, T, ...]."""
 
     obs: jax.Array
     actions: jax.Array
     rewards: jax.Array
-    progress: jax.Array | None = None
-
-
-def progress_windows(rewards_HxT, episode_len: int, context_len: int, stride: int = 1):
-    """(history, start) int32[F, 2] of the windows `sample_batch` can draw that hold, whole, an
-    episode whose return beats every earlier episode of its history (a record: the learner has
-    just improved) and the episode after it (what the learner did next)."""
-    H, T = np.shape(rewards_HxT)
-    L, c = episode_len, context_len
-    returns_HxE = episode_returns(rewards_HxT, L)
-    best_so_far = np.maximum.accumulate(returns_HxE, axis=1)
-    record_HxE = np.zeros(returns_HxE.shape, bool)
-    record_HxE[:, 1:] = returns_HxE[:, 1:] > best_so_far[:, :-1]
-    count = np.concatenate([np.zeros((H, 1), int), np.cumsum(record_HxE, 1)], 1)
-    starts = stride * np.arange((T - c) // stride + 1)
-    first = -(-starts // L)  # the first episode that starts inside the window
-    last = (starts + c) // L - 2  # the last one whose next episode ends inside it too
-    ok = last >= first
-    first, last = first[ok], last[ok]
-    hit_HxS = count[:, last + 1] - count[:, first] > 0
-    h, i = np.nonzero(hit_HxS)
-    return np.stack([h, starts[ok][i]], -1).astype(np.int32)
 
 
 @struct.dataclass
@@ -105,19 +78,13 @@ def sample_window(data: DeviceData, h, s, context_len: int, num_actions: int) ->
 
 
 def sample_batch(key, data: DeviceData, batch: int, context_len: int, num_actions: int,
-                 stride: int = 1, num_progress: int = 0) -> Batch:
+                 stride: int = 1) -> Batch:
     """`batch` windows: history ~ U{0..H-1}, start ~ stride * U{0..(T-c) // stride}; never
-    straddles two histories. The first `num_progress` are drawn uniformly from
-    `data.progress` instead (`progress_windows`)."""
+    straddles two histories."""
     H, T = data.actions.shape
     kh, ks = jax.random.split(key)
     h_B = jax.random.randint(kh, (batch,), 0, H)
     s_B = stride * jax.random.randint(ks, (batch,), 0, (T - context_len) // stride + 1)
-    if num_progress:
-        k_pick = jax.random.fold_in(key, 1)  # the uniform draws stay as without progress windows
-        pick = jax.random.randint(k_pick, (num_progress,), 0, data.progress.shape[0])
-        h_B = h_B.at[:num_progress].set(data.progress[pick, 0])
-        s_B = s_B.at[:num_progress].set(data.progress[pick, 1])
     return jax.vmap(sample_window, (None, 0, 0, None, None))(data, h_B, s_B, context_len,
                                                             num_actions)
 

@@ -1,0 +1,37 @@
+"""Shared numerics of results: 95% t-intervals over seeds, the first / last 10% of a curve."""
+
+import numpy as np
+from scipy import stats
+
+
+def mean_ci(x, axis: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and half-width of the `level` t-interval of `x` along `axis` (half-width 0 for n = 1).
+
+    x: one value per seed along `axis` (e.g. float[seeds, episodes], each seed already averaged
+    over tasks). Returns (mean, half_width) with `axis` removed.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[axis]
+    if n == 0:
+        raise ValueError("mean_ci needs at least one seed")
+    mean = x.mean(axis=axis)
+    if n == 1:
+        return mean, np.zeros_like(mean)
+    sem = x.std(axis=axis, ddof=1) / np.sqrt(n)
+    return mean, sem * stats.t.ppf(0.5 + level / 2, n - 1)
+
+
+def tenth(num_episodes: int) -> int:
+    """How many episodes "the first / last 10%" of a curve of num_episodes covers (at least 1)."""
+    return max(1, num_episodes // 10)
+
+
+def seed_curves(curve: dict) -> tuple[np.ndarray, str]:
+    """The per-seed curves an interval is taken over, from a results curve entry: its training
+    seeds' curves ("per_train_seed" [K][E], each averaged over evaluation seeds and tasks) when
+    there are at least 2, else its evaluation seeds' ("per_seed" [S][E]). -> (float64[U, E],
+    "training" | "evaluation")."""
+    runs = curve.get("per_train_seed")
+    if runs is not None and len(runs) >= 2:
+        return np.asarray(runs, np.float64), "training"
+    return np.asarray(curve["per_seed"], np.float64), "evaluation"
