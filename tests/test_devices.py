@@ -47,7 +47,7 @@ def collect_and_evaluate(out_dir):
     collect(CFG, "darkroom", f"{out_dir}/data", tasks=TASKS, chunk_size=3, progress=False,
             plot=False)
     env, params = envs.make("darkroom")
-    fn = lambda k, p: random_policy(k, env, p, 2)
+    fn = lambda a, k, p: random_policy(k, env, p, 2)
     return over_tasks_and_seeds(fn, jax.random.key(0), env, params, jnp.asarray(TASKS), 3,
                                 batch_size=5)
 

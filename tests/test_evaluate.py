@@ -256,7 +256,7 @@ def test_chunk_size_does_not_change_results(tiny, tiny_agents):
     from adjax.evaluate.results import over_tasks_and_seeds
 
     env, params = tiny
-    fn = lambda k, p: in_context(k, tiny_agents["one"], env, p, 3, refresh_every=5)
+    fn = lambda a, k, p: in_context(k, tiny_agents["one"], env, p, 3, refresh_every=5)
     goals = jnp.array([[0, 0], [8, 8], [4, 3], [6, 2], [1, 7]], jnp.int32)
 
     class Env:  # the `with_task` our envs have

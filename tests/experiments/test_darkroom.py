@@ -1,62 +1,119 @@
 """Smoke test of the whole Dark Room pipeline at toy size: every artefact made and well-formed."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from adjax.experiments import darkroom
-from adjax.experiments.runner import run_experiment
+from adjax.experiments.runner import refresh_check, run_experiment
+
+
+def tiny():
+    """The tiny preset with two training seeds (the multi-seed path)."""
+    return dataclasses.replace(darkroom.tiny(), train_seeds=2)
 
 
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("darkroom")
-    results = run_experiment(darkroom.tiny(), out, preset="tiny", progress=False)
+    results = run_experiment(tiny(), out, preset="tiny", progress=False)
     return out, results
 
 
 def test_every_artefact_is_produced(toy_run):
     out, results = toy_run
     for rel in ("experiment.json", "timings.json", "results.json", "summary.md",
-                "figures/darkroom.png", "eval/test.json", "eval/train.json",
-                "data/learning/manifest.json", "data/expert/manifest.json",
-                "runs/ad/config.json", "runs/ad/metrics.jsonl", "runs/ed/config.json"):
+                "figures/darkroom.png", "data/learning/manifest.json",
+                "data/expert/manifest.json"):
         assert (out / rel).exists(), rel
-    assert (out / "runs/ad/checkpoints").is_dir()
+    for k in (0, 1):
+        for rel in ("runs/ad/seed{k}/config.json", "runs/ad/seed{k}/metrics.jsonl",
+                    "runs/ed/seed{k}/config.json", "eval/test/seed{k}.json",
+                    "eval/val/seed{k}.json", "eval/train/seed{k}.json"):
+            assert (out / rel.format(k=k)).exists(), rel
+        assert (out / f"runs/ad/seed{k}/checkpoints").is_dir()
+    for split in ("test", "val", "train"):
+        assert (out / f"eval/{split}/baselines.json").exists()
+    seeds = [json.loads((out / f"runs/ad/seed{k}/config.json").read_text())["train"]["seed"]
+             for k in (0, 1)]
+    assert seeds == [0, 1]
     assert json.loads((out / "data/expert/manifest.json").read_text())["kind"] == "expert"
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["summary"] == results["summary"]
 
 
 def test_results_are_well_formed(toy_run):
-    _, results = toy_run
-    cfg = darkroom.tiny()
-    test, train = results["curves"]["test"], results["curves"]["train"]
+    """Trained methods carry one curve per training seed (the mean of their evaluation seeds and
+    tasks); the evaluation-seed curves average both training seeds; baselines have none."""
+    out, results = toy_run
+    cfg = tiny()
+    test, val, train = (results["curves"][s] for s in ("test", "val", "train"))
+    head = cfg.eval.splits[0]
     for method in ("AD", "ED", "source", "random"):
         per_seed = np.asarray(test[method]["per_seed"])
-        test_eval = cfg.eval.splits[0]
-        assert per_seed.shape == (test_eval.num_seeds, test_eval.num_episodes), method
+        assert per_seed.shape == (head.num_seeds, head.num_episodes), method
         assert np.all((per_seed >= 0) & (per_seed <= 20))
         assert test[method]["num_tasks"] == 16
-    assert np.asarray(train["AD"]["per_seed"]).shape == (1, cfg.eval.splits[1].num_episodes)
-    assert train["AD"]["num_tasks"] == 65
+    for method in ("AD", "ED"):
+        runs = np.asarray(test[method]["per_train_seed"])
+        assert runs.shape == (2, head.num_episodes)
+        np.testing.assert_allclose(runs.mean(0), np.asarray(test[method]["per_seed"]).mean(0),
+                                   atol=1e-3)
+        one = json.loads((out / "eval/test/seed1.json").read_text())
+        key = "agent" if method == "AD" else "ed"
+        np.testing.assert_allclose(runs[1], np.asarray(
+            one["splits"]["test"]["curves"][key]["returns"]).mean((0, 1)), atol=1e-4)
+    assert "per_train_seed" not in test["random"]
+    assert results["summary"]["AD test"]["interval_over"] == "training"
+    assert results["summary"]["random test"]["interval_over"] == "evaluation"
+    assert np.asarray(train["AD"]["per_seed"]).shape == (1, cfg.eval.splits[2].num_episodes)
+    assert train["AD"]["num_tasks"] == 57 and val["AD"]["num_tasks"] == 8
     assert 0 < test["optimal"] <= 20
-    assert "| test | AD |" in (results and open(toy_run[0] / "summary.md").read())
+    assert results["source_name"] == "Q-learning"
+    check = results["refresh"]
+    assert check["all"]["pairs"] == 16 and check["episodes"] == 2
+    for mode, b in (("block", None), ("queue", 1)):
+        assert json.loads((out / f"eval/refresh/{mode}.json").read_text())["refresh_every"] == b
+    assert "| test | source (Q-learning) |" in (out / "summary.md").read_text()
+
+
+def test_more_training_seeds_reuse_the_first(toy_run, tmp_path):
+    """Asking for fewer seeds later reuses the trained ones and reports only those."""
+    out, _ = toy_run
+    one = run_experiment(dataclasses.replace(tiny(), train_seeds=1), out, preset="tiny",
+                         progress=False)
+    assert len(one["curves"]["test"]["AD"]["per_train_seed"]) == 1
+    assert one["summary"]["AD test"]["interval_over"] == "evaluation"
 
 
 def test_rerun_reuses_every_stage(toy_run, capsys):
     out, results = toy_run
-    again = run_experiment(darkroom.tiny(), out, preset="tiny", progress=False)
+    again = run_experiment(tiny(), out, preset="tiny", progress=False)
     assert again["curves"] == results["curves"]
     printed = capsys.readouterr().out
-    assert printed.count("already complete, reused") == 6
+    # 2 collections, 2 x 2 trainings, 3 splits x (2 seeds + baselines) evaluations
+    assert printed.count("already complete, reused") == 2 + 4 + 9 + 2  # + the refresh check
 
 
 def test_mixing_configs_in_one_directory_is_refused(toy_run):
-    import dataclasses
-
     out, _ = toy_run
-    other = dataclasses.replace(darkroom.tiny(), expert_episodes=3)
+    other = dataclasses.replace(tiny(), expert_episodes=3)
     with pytest.raises(ValueError, match="expert_episodes"):
         run_experiment(other, out, progress=False)
+
+
+def test_refresh_check_by_hand():
+    """Paired differences over task x seed pairs: pair means 1, 3 (block) and 2, 6 (queue) ->
+    differences 1 and 3: mean 2, sd 1.414, sem 1, t(0.975, 1) = 12.706."""
+    def run(returns, b):
+        return {"refresh_every": b,
+                "splits": {"test": {"curves": {"agent": {"returns": returns}}}}}
+
+    block = run([[[0.0, 2.0]], [[2.0, 4.0]]], None)  # [N=2, S=1, E=2]
+    queue = run([[[2.0, 2.0]], [[6.0, 6.0]]], 1)
+    r = refresh_check(block, queue, "test")
+    assert r["all"] == {"block": 2.0, "queue": 4.0, "queue_minus_block": 2.0, "ci95": 12.706,
+                        "pairs": 2}
+    assert r["last_10pct"]["block"] == 3.0 and r["last_10pct"]["queue"] == 4.0

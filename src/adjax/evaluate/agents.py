@@ -66,11 +66,12 @@ class TransformerAgent(Agent):
 
     params: Any
     cfg: ModelConfig = struct.field(pytree_node=False)
-    info: dict | None = struct.field(pytree_node=False, default=None, compare=False, hash=False)
 
     @classmethod
-    def create(cls, cfg: ModelConfig, params, info: dict | None = None) -> TransformerAgent:
-        return cls(spec=model_spec(cfg), params=params, cfg=cfg, info=info)
+    def create(cls, cfg: ModelConfig, params) -> TransformerAgent:
+        # Only the config is static: two agents of one config (training seeds, AD and ED) share
+        # every compiled evaluation.
+        return cls(spec=model_spec(cfg), params=params, cfg=cfg)
 
     def encode(self, obs_KxO, prev_act_K, prev_rew_K, valid_K) -> Cache:
         cache = init_cache(self.cfg, 1)
@@ -97,5 +98,5 @@ def load_agent(run_dir) -> TransformerAgent:
     """A trained AD or ED model from a run directory (config.json + latest orbax checkpoint)."""
     from adjax.train import load_run
 
-    model_cfg, params, config = load_run(run_dir)
-    return TransformerAgent.create(model_cfg, params, info={"run_dir": str(run_dir), **config})
+    model_cfg, params, _ = load_run(run_dir)
+    return TransformerAgent.create(model_cfg, params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -57,22 +58,32 @@ def chunks(total: int, batch_size: int = DEFAULT_BATCH) -> list[tuple[jax.Array,
             for start in range(0, total, size)]
 
 
+@functools.cache
+def _batched(fn: Callable, env) -> Callable:
+    """jit(vmap(fn)) over (key, task) pairs, the agent shared; memoised per (fn, env), so a
+    second agent of the same shapes (another training seed, ED) reuses the compiled code."""
+    return jax.jit(jax.vmap(lambda agent, k, params, t: fn(agent, k, env.with_task(params, t)),
+                            in_axes=(None, 0, None, 0)))
+
+
 def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
                          batch_size: int = DEFAULT_BATCH,
-                         on_chunk: Callable[[int], Any] | None = None) -> np.ndarray:
-    """fn(key, env_params) -> float32[E], for every task x seed -> float32[N, S, E].
+                         on_chunk: Callable[[int], Any] | None = None, agent=None) -> np.ndarray:
+    """fn(agent, key, env_params) -> float32[E], for every task x seed -> float32[N, S, E].
 
-    Pairs run in the jitted vmapped `chunks(pairs, batch_size)`. `on_chunk(k)` is called after
+    Pairs run in the jitted vmapped `chunks(pairs, batch_size)`; pass the same `fn` object
+    (e.g. from `policy_fn`) to reuse compiled code across calls. `on_chunk(k)` is called after
     each chunk with its number of real pairs (a progress bar's update).
     """
     n = tasks.shape[0]
     keys = pair_keys(key, n, num_seeds).reshape(-1)
     task_idx = jnp.repeat(jnp.arange(n), num_seeds)
-    run = jax.jit(jax.vmap(lambda k, t: fn(k, env.with_task(params, t))))
+    run = _batched(fn, env)
     total = n * num_seeds
     outs = []
     for idx, real in chunks(total, batch_size):
-        outs.append(np.asarray(run(*devices.shard_tasks((keys[idx], tasks[task_idx[idx]])))))
+        k_idx, t_idx = devices.shard_tasks((keys[idx], tasks[task_idx[idx]]))
+        outs.append(np.asarray(run(agent, k_idx, params, t_idx)))
         if on_chunk is not None:
             on_chunk(real)
     out = np.concatenate(outs)[:total]
@@ -140,6 +151,25 @@ def split_tasks(env_name: str, split: str, num_tasks: int | None = None) -> jax.
     return jnp.asarray(envs.tasks_for(env_name, split, ids)[0])
 
 
+@functools.cache
+def policy_fn(kind: str, env, num_episodes: int, refresh_every: int | None = None,
+              temperature: float = 1.0, greedy: bool = False, source_cfg=None) -> Callable:
+    """fn(agent, key, env_params) -> float32[num_episodes] returns for a curve kind: "agent"
+    (an AD or ED agent in-context), "random", or "source" (source_cfg's learner from scratch);
+    memoised, so equal settings give the same function (and compiled code)."""
+    if kind == "agent":
+        return lambda agent, k, p: in_context(k, agent, env, p, num_episodes,
+                                              refresh_every=refresh_every,
+                                              temperature=temperature, greedy=greedy)
+    if kind == "random":
+        return lambda agent, k, p: random_policy(k, env, p, num_episodes)
+    if kind == "source":
+        if source_cfg is None:
+            raise ValueError("the source baseline needs source_cfg (a adjax.sources Config)")
+        return lambda agent, k, p: source_from_scratch(k, source_cfg, env, p, num_episodes)
+    raise ValueError(f"unknown curve kind {kind!r}; known: agent, random, source")
+
+
 # Each curve's evaluation keys come from fold_in(root, CURVE_KEYS[name]): fixed per name, so adding
 # or dropping a baseline changes no other curve.
 CURVE_KEYS = {"agent": 100, "ed": 101, "random": 102, "source": 103}
@@ -165,23 +195,20 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
         raise ValueError("evaluate_run: without a run (baselines only) pass env_name")
     agent = None if run_dir is None else load_agent(run_dir)
     if env_name is None:
-        env_name = (agent.info or {}).get("data", {}).get("env")
+        env_name = json.loads((Path(run_dir) / "config.json").read_text())["data"].get("env")
         if env_name is None:
             raise ValueError(f"{run_dir}: config.json names no env; pass env_name")
     env, params = envs.make(env_name)
     ed = load_agent(ed_run_dir) if ed_run_dir is not None else None
-    opts = dict(refresh_every=refresh_every, temperature=temperature, greedy=greedy)
-    fns = {}
+    act = policy_fn("agent", env, num_episodes, refresh_every, temperature, greedy)
+    fns = {}  # curve name -> (fn, agent)
     if agent is not None:
-        fns["agent"] = lambda k, p: in_context(k, agent, env, p, num_episodes, **opts)
+        fns["agent"] = (act, agent)
     if ed is not None:
-        fns["ed"] = lambda k, p: in_context(k, ed, env, p, num_episodes, **opts)
-    if "random" in baselines:
-        fns["random"] = lambda k, p: random_policy(k, env, p, num_episodes)
-    if "source" in baselines:
-        if source_cfg is None:
-            raise ValueError("the source baseline needs source_cfg (a adjax.sources Config)")
-        fns["source"] = lambda k, p: source_from_scratch(k, source_cfg, env, p, num_episodes)
+        fns["ed"] = (act, ed)
+    for name in ("random", "source"):
+        if name in baselines:
+            fns[name] = (policy_fn(name, env, num_episodes, source_cfg=source_cfg), None)
     root = jax.random.key(seed)
     result = {"env": env_name, "run_dir": None if run_dir is None else str(run_dir),
               "ed_run_dir": None if ed_run_dir is None else str(ed_run_dir),
@@ -194,11 +221,11 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
     for split in splits:
         tasks = tasks_of[split]
         curves = {}
-        for name, fn in fns.items():
+        for name, (fn, who) in fns.items():
             bar.set_postfix_str(f"{split}: {name}")
             key = jax.random.fold_in(root, CURVE_KEYS[name])
-            ret = over_tasks_and_seeds(fn, key, env, params, tasks,
-                                       num_seeds, batch_size, on_chunk=bar.update)
+            ret = over_tasks_and_seeds(fn, key, env, params, tasks, num_seeds, batch_size,
+                                       on_chunk=bar.update, agent=who)
             curves[name] = {"returns": np.round(ret, 6).tolist(), "summary": summarize(ret)}
         opt = optimal_returns(env_name, tasks) if "optimal" in baselines else None
         result["splits"][split] = {

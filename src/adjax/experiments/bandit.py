@@ -75,7 +75,7 @@ def tiny() -> ExperimentConfig:
     train = tiny_train()
     return ExperimentConfig(
         name="bandit", env="bandit", source=source, model=model, train_ad=train, train_ed=train,
-        eval=_eval(num_tasks=4, num_seeds=2, num_pulls=20, batch_size=64),
+        eval=_eval(num_tasks=4, num_seeds=2, num_pulls=20, batch_size=8),
         num_train_tasks=16, normalise=True, expert_episodes=20, chunk_size=16,
     )
 

@@ -6,6 +6,7 @@
 
 from adjax.experiments.common import (
     ExperimentConfig,
+    SplitEval,
     grid_splits,
     quick_train,
     tiny_model,
@@ -34,7 +35,8 @@ def quick(env: str = "darkroom") -> ExperimentConfig:
         train_seeds=3,
         name="darkroom", env=env, source=source, model=model, train_ad=train,
         train_ed=train,
-        eval=grid_splits(num_episodes=1000, num_seeds=20, other_seeds=5, other_episodes=200),
+        eval=grid_splits(num_episodes=1000, num_seeds=20, other_seeds=5, other_episodes=200,
+                         refresh_check=SplitEval("test", num_seeds=5, num_episodes=200)),
         expert_episodes=50, chunk_size=65,
     )
 
@@ -64,7 +66,8 @@ def tiny(env: str = "darkroom") -> ExperimentConfig:
     train = tiny_train()
     return ExperimentConfig(
         name="darkroom", env=env, source=source, model=model, train_ad=train, train_ed=train,
-        eval=grid_splits(num_episodes=4, num_seeds=2, other_seeds=1, batch_size=64),
+        eval=grid_splits(num_episodes=4, num_seeds=2, other_seeds=1, batch_size=8,
+                         refresh_check=SplitEval("test", num_seeds=1, num_episodes=2)),
         expert_episodes=2, chunk_size=65,
     )
 

@@ -10,6 +10,7 @@ episodes that find the goal; the sparse reward is what makes this the exploratio
 
 from adjax.experiments.common import (
     ExperimentConfig,
+    SplitEval,
     grid_splits,
     quick_train,
     tiny_model,
@@ -40,7 +41,8 @@ def quick() -> ExperimentConfig:
         name="darkroom_hard", env=ENV, source=source, model=model, train_ad=train,
         train_ed=train,
         eval=grid_splits(num_episodes=1000, num_seeds=20, other_seeds=5, other_episodes=200,
-                         other_tasks=29),
+                         other_tasks=29,
+                         refresh_check=SplitEval("test", num_seeds=5, num_episodes=200)),
         expert_episodes=20, chunk_size=77,
     )
 
@@ -73,7 +75,7 @@ def tiny() -> ExperimentConfig:
         name="darkroom_hard", env=ENV, source=source, model=model, train_ad=train,
         train_ed=train, num_train_tasks=8,
         eval=grid_splits(num_episodes=4, num_seeds=2, other_seeds=1, num_tasks=4, other_tasks=4,
-                         batch_size=64),
+                         batch_size=8),
         expert_episodes=2, chunk_size=8,
     )
 

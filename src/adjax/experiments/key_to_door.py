@@ -73,7 +73,7 @@ def tiny() -> ExperimentConfig:
         name="key_to_door", env=ENV, source=source, model=model, train_ad=train,
         train_ed=train, num_train_tasks=8,
         eval=grid_splits(num_episodes=3, num_seeds=2, other_seeds=1, num_tasks=4, other_tasks=4,
-                         batch_size=64),
+                         batch_size=8),
         expert_episodes=2, chunk_size=8,
     )
 

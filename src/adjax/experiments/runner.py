@@ -65,17 +65,36 @@ def _check_config(cfg: ExperimentConfig, out: Path) -> None:
     write_json(path, new)
 
 
-def _evaluated(path: Path, se: SplitEval, cfg: ExperimentConfig, curves) -> bool:
-    """An evaluation JSON exists, was made with this split's settings and holds these curves."""
+def _evaluated(path: Path, se: SplitEval, curves, refresh_every, temperature) -> bool:
+    """An evaluation JSON exists, was made with these settings and holds these curves."""
     if not path.exists():
         return False
     d = json.loads(path.read_text())
     want = {"num_episodes": se.num_episodes, "num_seeds": se.num_seeds,
-            "refresh_every": cfg.eval.refresh_every, "temperature": cfg.eval.temperature}
+            "refresh_every": refresh_every, "temperature": temperature}
     split = d.get("splits", {}).get(se.split)
     return (split is not None and all(d.get(k) == v for k, v in want.items())
             and (se.num_tasks is None or split["num_tasks"] == se.num_tasks)
             and set(curves) <= set(split["curves"]))
+
+
+def refresh_check(block: dict, queue: dict, split: str) -> dict:
+    """The same AD, tasks and keys evaluated with the block refresh and with the paper's queue
+    (refresh every step) -> per-pair mean returns of each (all episodes, last 10%) and their
+    paired difference (queue - block) with a 95% t-interval over the task x seed pairs."""
+    out = {"split": split}
+    runs = {name: np.asarray(e["splits"][split]["curves"]["agent"]["returns"], np.float64)
+            for name, e in (("block", block), ("queue", queue))}  # [N, S, E]
+    n = runs["block"].shape[-1]
+    for part, sl in (("all", slice(0, n)), ("last_10pct", slice(n - tenth(n), n))):
+        pair = {k: r[..., sl].mean(-1).reshape(-1) for k, r in runs.items()}
+        diff, half = mean_ci(pair["queue"] - pair["block"])
+        out[part] = {**{k: round(float(v.mean()), 3) for k, v in pair.items()},
+                     "queue_minus_block": round(float(diff), 3),
+                     "ci95": round(float(half), 3), "pairs": int(pair["block"].size)}
+    out["episodes"] = n
+    out["refresh_every_block"] = block["refresh_every"]
+    return out
 
 
 def _trained(run_dir: Path, num_steps: int) -> bool:
@@ -102,7 +121,8 @@ def _curves(per_run: list[dict], split: str, names: dict) -> dict:
                        "num_tasks": int(r.shape[1])}
         if key in TRAINED:
             out[method]["per_train_seed"] = r.mean(axis=(1, 2)).round(4).tolist()
-    opt = per_run[0]["splits"][split].get("optimal")
+    opt = next((e["splits"][split]["optimal"] for e in per_run
+                if e["splits"][split].get("optimal")), None)  # the baselines file has it
     if opt:
         out["optimal"] = float(opt["mean"])
     return out
@@ -195,17 +215,31 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
                        lambda p=path, k=k, o=split_opts: evaluate_run(
                            run_dirs["ad", k], cfg.env, p, ed_run_dir=run_dirs["ed", k],
                            baselines=(), **o),
-                       done=_evaluated(path, se, cfg, TRAINED))
+                       done=_evaluated(path, se, TRAINED, ev.refresh_every, ev.temperature))
             files.append(path)
         path = out / "eval" / se.split / "baselines.json"
         wanted = [b for b in se.baselines if b in BASELINES]
         stages.run(f"evaluate {se.split} tasks, baselines",
                    lambda p=path, b=se.baselines, o=split_opts: evaluate_run(
                        None, cfg.env, p, baselines=b, source_cfg=cfg.source, **o),
-                   done=_evaluated(path, se, cfg, wanted))
+                   done=_evaluated(path, se, wanted, ev.refresh_every, ev.temperature))
         files.append(path)
         per_run = [json.loads(f.read_text()) for f in files]
         curves[se.split] = _curves(per_run, se.split, {**TRAINED, **BASELINES})
+
+    checks = {}
+    if ev.refresh_check is not None:  # the paper's queue against the block refresh, AD seed 0
+        se = ev.refresh_check
+        for mode, b in (("block", ev.refresh_every), ("queue", 1)):
+            path = out / "eval" / "refresh" / f"{mode}.json"
+            stages.run(f"evaluate {se.split} tasks, AD seed 0, {mode} refresh",
+                       lambda p=path, b=b: evaluate_run(
+                           run_dirs["ad", 0], cfg.env, p, splits=(se.split,), baselines=(),
+                           **{**opts, "num_seeds": se.num_seeds, "num_episodes": se.num_episodes,
+                              "num_tasks": se.num_tasks, "refresh_every": b}),
+                       done=_evaluated(path, se, ("agent",), b, ev.temperature))
+            checks[mode] = json.loads(path.read_text())
+        checks = {"refresh": refresh_check(checks["block"], checks["queue"], se.split)}
 
     results = {
         "experiment": cfg.name, "preset": preset, "env": cfg.env,
@@ -214,6 +248,7 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
         "wall_time_s": {**stages.times,
                         "this_invocation": round(time.perf_counter() - t_start, 1)},
         "curves": curves,
+        **checks,
         "summary": {f"{m} {s}": _summary(curves, s, m) for s in curves
                     for m in ("AD", "ED", "source", "random") if _summary(curves, s, m)},
     }

@@ -1,5 +1,6 @@
 """Train state and the jitted, data-parallel training step (several steps scanned per call)."""
 
+import dataclasses
 import functools
 
 import jax
@@ -90,7 +91,12 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
     return jax.jit(chunk, static_argnums=2, out_shardings=(repl, repl))
 
 
-@functools.cache
 def cached_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, num_devices: int):
-    """make_train_chunk memoised by config (fit calls share compiled code within a process)."""
+    """make_train_chunk memoised by config (fit calls share compiled code within a process);
+    the seed only sets the initial state, so runs that differ in it share one."""
+    return _train_chunk(model_cfg, dataclasses.replace(train_cfg, seed=0), num_devices)
+
+
+@functools.cache
+def _train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, num_devices: int):
     return make_train_chunk(model_cfg, train_cfg, data_mesh(num_devices))
