@@ -31,6 +31,7 @@ from adjax.experiments.common import (
 )
 from adjax.model import ModelConfig
 from adjax.report import plot_curves, plot_scores, results_table, scores_table
+from adjax.report.reproduction import refresh_line
 from adjax.stats import mean_ci, seed_curves, tenth
 from adjax.train import TrainConfig, fit, load_run, with_defaults
 from adjax.train.fit import RunConfigError
@@ -271,6 +272,8 @@ def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict) -> No
     curve = learn_dir / "learning_curve.png"
     if curve.exists():
         shutil.copyfile(curve, out / "figures" / "source_learning_curve.png")
+    if "refresh" in results:
+        table += f"\n{refresh_line(results['refresh'])}\n"
     images = "".join(f"![{f.stem}](figures/{f.name})\n" for f in figs)
     tmp = out / "summary.md.tmp"
     tmp.write_text(

@@ -1,6 +1,7 @@
-"""The paper's numbers (Laskin et al. 2023, read off Figs. 3-4; ../shared/spec/PAPER.md) as data."""
+"""The paper's numbers (Laskin et al. 2023, read off Figs. 3-4, about ±1% of the axis)."""
 
-# env -> method -> {episode (1-based): mean return on held-out tasks}
+# env -> method -> {episode (1-based): mean return on held-out tasks}; "source" is the paper's
+# A3C (set beside ours only when our source is A2C, its synchronous form)
 PAPER_CURVES: dict[str, dict[str, dict[int, float]]] = {
     "darkroom": {
         "AD": {1: 1.3, 200: 9.6, 400: 12.9, 1000: 14.1},

@@ -107,6 +107,18 @@ def _target_rows(found: list, root: Path) -> list[str]:
     return rows if len(rows) > 2 else []
 
 
+def refresh_line(r: dict) -> str:
+    """One sentence on the refresh check (`adjax.experiments.runner.refresh_check`)."""
+    a, last = r["all"], r["last_10pct"]
+    n = r["episodes"]
+    return (f"Context refresh (AD, training seed 0, {SPLIT_NAMES.get(r['split'], r['split'])} "
+            f"tasks, {a['pairs']} task × seed pairs, {n} episodes, same keys): block refresh "
+            f"{a['block']:.2f}, the paper's queue {a['queue']:.2f} over all episodes, difference "
+            f"(queue − block) {a['queue_minus_block']:+.2f} ± {a['ci95']:.2f}; over episodes "
+            f"{n - tenth(n) + 1}-{n} {last['block']:.2f} vs {last['queue']:.2f}, "
+            f"{last['queue_minus_block']:+.2f} ± {last['ci95']:.2f} (95% interval over pairs).")
+
+
 def _wall_time(exp_dir: Path) -> float:
     """Seconds of compute of the reference run: the sum of its stages (reruns reuse stages)."""
     path = exp_dir / "timings.json"
@@ -167,6 +179,8 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
                   f"Command: `{res.get('command', '?')}`; wall time {_minutes(_wall_time(exp))} "
                   f"(stages: {json.dumps(res.get('wall_time_s', {}))}). "
                   f"Details: [{name}/summary.md]({name}/summary.md).", ""]
+        if "refresh" in res:
+            lines += [refresh_line(res["refresh"]), ""]
         if (exp / "NOTES.md").exists():
             lines += [f"What was tried, and the history of this preset: "
                       f"[{name}/NOTES.md]({name}/NOTES.md).", ""]

@@ -144,7 +144,7 @@ def make_train(cfg: Config, env):
         return (state.replace(env_state=env_state, obs=obs), env_params), tr
 
     L, U = env.episode_len, cfg.unroll
-    # Fixed-length episodes (CONVENTIONS.md) started together: when unroll is a multiple of the
+    # Fixed-length episodes (docs/conventions.md) started together: when unroll is a multiple of the
     # episode length, the steps that end an episode are the static rows L-1, 2L-1, ..., and only
     # they need V(pre-reset observation); elsewhere that value is V(obs[t + 1]), already computed.
     end_rows = np.arange(L - 1, U, L) if U % L == 0 else None
