@@ -105,12 +105,15 @@ def test_score_figure_and_report(tmp_path):
     from adjax.report.reproduction import write_report
 
     assert plot_scores(SCORES, tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
-    for name, res in (("bandit", SCORES), ("darkroom", RESULTS)):
+    old_schema = {k: v for k, v in RESULTS.items()}  # no "train_seeds": before the protocol
+    for name, res in (("bandit", {**SCORES, "train_seeds": 1}),
+                      ("darkroom", {**RESULTS, "train_seeds": 2}), ("legacy", old_schema)):
         (tmp_path / name / "figures").mkdir(parents=True)
         (tmp_path / name / "results.json").write_text(json.dumps({**res, "preset": "quick"}))
         (tmp_path / name / "timings.json").write_text(json.dumps({"a": 60.0, "b": 30.0}))
         (tmp_path / name / "figures" / f"{name}.png").write_bytes(b"\x89PNG")
-    report = write_report(tmp_path, ["bandit", "darkroom", "missing"]).read_text()
+    report = write_report(tmp_path, ["bandit", "darkroom", "legacy", "missing"]).read_text()
+    assert "| legacy |" not in report and "- legacy: [old summary](legacy/summary.md)" in report
     assert ("| bandit | odd (seen): 100 tasks | AD | normalised score | 0.95 ± 0.64 | "
             "2 evaluation | 0.98 |") in report
     assert ("| darkroom | held-out: 16 tasks × 2 × 2 seeds | AD | return, episode 1 | "
