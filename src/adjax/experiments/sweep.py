@@ -1,0 +1,95 @@
+"""Choices on the validation tasks: a preset's variants, each evaluated on "val" only, as JSON.
+
+    python -m adjax.experiments.sweep darkroom --name peak_lr \
+        --set train_ad.peak_lr=3e-4 train_ad.peak_lr=1e-3
+
+Each `--set FIELD.PATH=VALUE` is one variant of the preset (a nested `ExperimentConfig` field; the
+value is read as JSON, else kept as a string). A variant runs into runs/sweeps/<experiment>/<name>/
+with its evaluation cut down to the validation split, so a sweep never touches the held-out tasks;
+the validation summaries go to experiments/<experiment>/sweeps/<name>.json, beside the results of
+the preset that used them.
+"""
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+import tyro
+
+from adjax.devices import use_cpu_cores
+from adjax.experiments.common import ExperimentConfig, command, write_json
+from adjax.experiments.reproduce import presets
+from adjax.experiments.runner import run_experiment, with_overrides
+
+
+def override(cfg, path: str, value):
+    """cfg with the nested dataclass field `path` ("train_ad.peak_lr") set to value."""
+    head, _, rest = path.partition(".")
+    if not dataclasses.is_dataclass(cfg) or head not in {f.name for f in dataclasses.fields(cfg)}:
+        raise ValueError(f"--set {path}: {type(cfg).__name__} has no field {head!r}")
+    new = override(getattr(cfg, head), rest, value) if rest else value
+    return dataclasses.replace(cfg, **{head: new})
+
+
+def parse(assignment: str) -> tuple[str, object]:
+    """"train_ad.peak_lr=1e-3" -> ("train_ad.peak_lr", 0.001); values are JSON, else strings."""
+    path, sep, text = assignment.partition("=")
+    if not sep or not path:
+        raise ValueError(f"--set {assignment!r}: expected FIELD.PATH=VALUE")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    return path, tuple(value) if isinstance(value, list) else value
+
+
+def validation_only(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The config evaluated on its "val" split alone (an error if it has none)."""
+    val = [se for se in cfg.eval.splits if se.split == "val"]
+    if not val:
+        raise ValueError(f"{cfg.name}: the preset evaluates no 'val' split to choose on")
+    return dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, splits=tuple(val),
+                                                             refresh_check=None))
+
+
+def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds: int = 1,
+          runs: Path = Path("runs/sweeps"), publish: Path = Path("experiments"),
+          progress: bool = True) -> Path:
+    """Run every variant (checked before any compute) and write the validation summaries."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"--name {name!r}: use letters, digits, '_', '-', '.'")
+    base = with_overrides(presets(experiment)[preset](), seeds=seeds)
+    variants = []
+    for a in assignments:
+        path, value = parse(a)
+        variants.append((a, validation_only(override(base, path, value))))
+    rows = []
+    for a, cfg in variants:
+        slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", a)
+        res = run_experiment(cfg, runs / experiment / name / slug, preset=preset,
+                             progress=progress)
+        rows.append({"set": a, "summary": {k: v for k, v in res["summary"].items()
+                                           if k.endswith(" val")}})
+    out = publish / experiment / "sweeps" / f"{name}.json"
+    write_json(out, {"experiment": experiment, "preset": preset, "train_seeds": seeds,
+                     "split": "val", "command": command(), "variants": rows})
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Run a preset's variants on the validation tasks and write their summaries as JSON."""
+
+    experiment: tyro.conf.Positional[str]
+    name: str  # the sweep's name: experiments/<experiment>/sweeps/<name>.json
+    set: tuple[str, ...]  # one FIELD.PATH=VALUE per variant
+    preset: Literal["quick", "paper", "tiny"] = "quick"
+    seeds: int = 1  # training seeds per variant
+
+
+if __name__ == "__main__":
+    use_cpu_cores()
+    args = tyro.cli(Args)
+    print(sweep(args.experiment, args.name, args.set, args.preset, args.seeds))

@@ -1,0 +1,46 @@
+"""The validation sweep: variants of a preset, evaluated on "val" only, summaries as JSON."""
+
+import dataclasses
+import json
+
+import pytest
+
+from adjax.experiments import darkroom
+from adjax.experiments.sweep import override, parse, sweep, validation_only
+
+
+def test_override_and_parse():
+    cfg = darkroom.tiny()
+    path, value = parse("train_ad.peak_lr=1e-3")
+    assert (path, value) == ("train_ad.peak_lr", 0.001)
+    assert override(cfg, path, value).train_ad.peak_lr == 0.001
+    assert override(cfg, "train_ad.peak_lr", 0.001).train_ed == cfg.train_ed
+    assert parse("model.layout=one") == ("model.layout", "one")
+    with pytest.raises(ValueError, match="has no field 'peak'"):
+        override(cfg, "train_ad.peak", 1)
+    with pytest.raises(ValueError, match="expected FIELD.PATH=VALUE"):
+        parse("train_ad.peak_lr")
+
+
+def test_validation_only_drops_every_other_split():
+    cfg = darkroom.tiny()
+    val = validation_only(cfg)
+    assert [se.split for se in val.eval.splits] == ["val"] and val.eval.refresh_check is None
+    head_only = dataclasses.replace(cfg.eval, splits=cfg.eval.splits[:1])
+    no_val = dataclasses.replace(cfg, eval=head_only)
+    with pytest.raises(ValueError, match="no 'val' split"):
+        validation_only(no_val)
+
+
+@pytest.mark.slow  # three minutes on a shared 2-core CPU
+def test_sweep_touches_only_the_validation_tasks(tmp_path):
+    out = sweep("darkroom", "steps", ["train_ad.num_steps=2", "train_ad.num_steps=4"],
+                preset="tiny", runs=tmp_path / "runs", publish=tmp_path / "pub", progress=False)
+    d = json.loads(out.read_text())
+    assert out == tmp_path / "pub" / "darkroom" / "sweeps" / "steps.json"
+    assert [v["set"] for v in d["variants"]] == ["train_ad.num_steps=2", "train_ad.num_steps=4"]
+    for v in d["variants"]:
+        assert set(v["summary"]) == {"AD val", "ED val", "random val"}
+    runs = tmp_path / "runs" / "darkroom" / "steps"
+    evaluated = {p.parent.name for p in runs.rglob("eval/*/*.json")}
+    assert evaluated == {"val"}  # never the held-out tasks
