@@ -15,7 +15,7 @@ from adjax.train import TrainConfig, init_state, make_train_chunk
 from adjax.train.step import data_mesh, replicate, to_device
 from adjax.train.windows import Arrays
 
-TORCH_SCRIPT = Path("/work/shared/bench/torch_ad_step.py")
+TORCH_SCRIPT = Path(__file__).with_name("torch_ad_step.py")  # our own PyTorch reference
 CONTEXT = 80  # steps: 4 Dark Room episodes
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from adjax import devices, envs
+from adjax.atomic import save_figure, write_json
 from adjax.evaluate.agents import load_agent
 from adjax.evaluate.baselines import optimal_returns, random_policy, source_from_scratch
 from adjax.evaluate.loop import in_context
@@ -103,20 +102,6 @@ def summarize(returns_NxSxE: np.ndarray) -> dict:
     return out
 
 
-def write_json_atomic(path, obj) -> None:
-    """Write JSON to a temporary sibling, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def plot(result: dict, path) -> None:
     """Return per episode, one panel per split: agent mean with its interval, baselines, optimum."""
     splits = result["splits"]
@@ -136,9 +121,7 @@ def plot(result: dict, path) -> None:
         ax.set_ylabel("return")
         ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
 
 
 def split_tasks(env_name: str, split: str, num_tasks: int | None = None) -> jax.Array:
@@ -234,7 +217,7 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
                                                  "mean": float(opt.mean())},
         }
     bar.close()
-    write_json_atomic(out, result)
+    write_json(out, result, indent=None)
     if figure:
         plot(result, Path(out).with_suffix(".png"))
     return result

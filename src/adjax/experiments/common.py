@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 
+from adjax.atomic import write_json
 from adjax.evaluate.results import DEFAULT_BATCH
 from adjax.model import ModelConfig, cpu_model
 from adjax.train import TrainConfig
@@ -150,15 +151,9 @@ class Stages:
         t0 = time.perf_counter()
         out = fn()
         self.times[name] = round(time.perf_counter() - t0, 1)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.times, indent=2))
-        tmp.replace(self.path)
+        write_json(self.path, self.times, indent=2)
         print(f"[{name}] {self.times[name]:.0f} s", flush=True)
         return out
 
 
-def write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    tmp.replace(path)
+

@@ -18,6 +18,7 @@ import numpy as np
 import tyro
 
 from adjax import data
+from adjax.atomic import write_json, write_text
 from adjax.devices import use_cpu_cores
 from adjax.evaluate import evaluate_run
 from adjax.experiments.common import (
@@ -27,7 +28,6 @@ from adjax.experiments.common import (
     command,
     machine,
     source_name,
-    write_json,
 )
 from adjax.model import ModelConfig
 from adjax.report import plot_curves, plot_scores, results_table, scores_table
@@ -275,14 +275,12 @@ def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict) -> No
     if "refresh" in results:
         table += f"\n{refresh_line(results['refresh'])}\n"
     images = "".join(f"![{f.stem}](figures/{f.name})\n" for f in figs)
-    tmp = out / "summary.md.tmp"
-    tmp.write_text(
+    write_text(out / "summary.md",
         f"# {name} ({preset} preset)\n\nCommand: `{results['command']}`\n\n"
         f"Machine: {results['machine']}\n\nSource algorithm: {results['source_name']}; "
         f"training seeds: {results['train_seeds']}.\n\nWall time per stage (s): "
         f"{json.dumps(times)}\n\n{table}\n{images}"
         "![source learning curve](figures/source_learning_curve.png)\n")
-    tmp.replace(out / "summary.md")
     print(f"\nfigures: {', '.join(map(str, figs))}\nsummary: {out / 'summary.md'}\n"
           f"results: {out / 'results.json'}\n")
     print(table)

@@ -18,8 +18,9 @@ from typing import Literal
 
 import tyro
 
+from adjax.atomic import write_json
 from adjax.devices import use_cpu_cores
-from adjax.experiments.common import ExperimentConfig, command, write_json
+from adjax.experiments.common import ExperimentConfig, command
 from adjax.experiments.reproduce import presets
 from adjax.experiments.runner import run_experiment, with_overrides
 

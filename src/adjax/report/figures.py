@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from adjax.atomic import save_figure
 from adjax.report.paper import PAPER_SCORES
 from adjax.stats import mean_ci, seed_curves
 
@@ -14,12 +15,7 @@ COLORS = {"AD": "tab:red", "ED": "tab:blue", "source": "tab:green", "random": "t
 def _save(fig, path) -> Path:
     """Write `fig` to `path` as PNG atomically (temporary file, then rename) and close it."""
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_curves(results: dict, path: str | Path, title: str | None = None) -> Path:

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from adjax.atomic import write_text
 from adjax.report.paper import PAPER_CURVES, PAPER_SCORES
 from adjax.report.tables import paper_method
 from adjax.stats import mean_ci, seed_curves, tenth
@@ -202,8 +203,4 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
                       f"[{name}/NOTES.md]({name}/NOTES.md).", ""]
         lines += [f"![{name}]({name}/figures/{f.name})" for f in
                   sorted((exp / "figures").glob("*.png"))] + [""]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(path)
-    return path
+    return write_text(path, "\n".join(lines))
