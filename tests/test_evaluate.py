@@ -295,10 +295,10 @@ def test_darkroom_oracle_and_noop(darkroom):
 def test_evaluate_run_writes_json_and_figure(darkroom, tmp_path, monkeypatch):
     import json
 
-    from adjax.evaluate import agents
+    from adjax.evaluate import results
 
     agent = UniformAgent(AgentSpec((2,), "int32", 5, 20))
-    monkeypatch.setattr(agents, "load_agent", lambda run_dir: agent)
+    monkeypatch.setattr(results, "load_agent", lambda run_dir: agent)
     out = tmp_path / "eval" / "dr.json"
     res = evaluate.evaluate_run("RUN", "darkroom", out, splits=("train", "test"), num_episodes=3,
                                 num_seeds=2, num_tasks=3, baselines=("random", "optimal"))
