@@ -12,7 +12,7 @@ import jax
 
 from adjax.devices import use_cpu_cores
 
-MODULES = ("bench_envs", "bench_sources", "bench_train", "bench_evaluate")
+MODULES = ("bench_envs", "bench_watermaze", "bench_sources", "bench_train", "bench_evaluate")
 
 
 def main() -> None:
