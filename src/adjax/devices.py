@@ -83,3 +83,13 @@ def shard_tasks(tree):
     if mesh is None or not leaves or np.shape(leaves[0])[0] % mesh.size:
         return tree
     return jax.device_put(tree, NamedSharding(mesh, P("tasks")))
+
+
+def replicate(tree):
+    """A copy of `tree` on every local device (as is with one device): the shared operands
+    (parameters, env params) of a call whose other inputs `shard_tasks` split. An array
+    committed to one device (e.g. a restored checkpoint) beside sharded ones is an error in jit."""
+    mesh = local_mesh("tasks")
+    if mesh is None or not jax.tree.leaves(tree):
+        return tree
+    return jax.device_put(tree, NamedSharding(mesh, P()))

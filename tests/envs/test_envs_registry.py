@@ -12,7 +12,7 @@ KEY = jax.random.key(0)
 
 
 def test_env_names_and_make():
-    assert envs.ENV_NAMES == ("darkroom", "darkroom-hard", "key-to-door", "bandit")
+    assert envs.ENV_NAMES == ("darkroom", "darkroom-hard", "key-to-door", "bandit", "watermaze")
     for name in envs.ENV_NAMES:
         env, params = envs.make(name)
         assert env.name == name and isinstance(env.episode_len, int)
@@ -92,6 +92,7 @@ def test_no_evaluation_task_is_a_training_task(name):
     n = None if envs.has_task_sets(name) else 2000
     train = _rows(envs.tasks_for(name, "train", n)[0])
     others = ("val", "test") if envs.has_task_sets(name) else ("val", "odd", "even", "uniform")
+    # Watermaze's float platforms are compared exactly: three seeds' draws share none
     for split in others:
         tasks, ids = envs.tasks_for(name, split, None if n is None else 200)
         assert not train & _rows(tasks), split

@@ -15,10 +15,11 @@ from adjax.envs.registry import (
     task_split,
     tasks_for,
 )
+from adjax.envs.watermaze import Watermaze, WatermazeParams, WatermazeState
 
 __all__ = [
     "ENV_NAMES", "GRID_ENVS", "Bandit", "BanditParams", "DarkRoom", "DarkRoomParams",
     "DarkRoomState", "KeyToDoor", "KeyToDoorParams", "KeyToDoorState", "check_action",
     "SPLITS", "checked_step", "has_task_sets", "make", "optimal_return", "sample_tasks",
-    "task_split", "tasks_for",
+    "task_split", "tasks_for", "Watermaze", "WatermazeParams", "WatermazeState",
 ]

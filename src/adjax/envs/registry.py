@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adjax.envs import bandit, darkroom, key_to_door
+from adjax.envs import bandit, darkroom, key_to_door, watermaze
 
-ENV_NAMES = ("darkroom", "darkroom-hard", "key-to-door", "bandit")
+ENV_NAMES = ("darkroom", "darkroom-hard", "key-to-door", "bandit", "watermaze")
 GRID_ENVS = ("darkroom", "darkroom-hard", "key-to-door")
 
 # name -> (constructor, default static config, (test, val) counts of a fixed task set)
@@ -15,6 +15,7 @@ _SPECS = {
     "darkroom-hard": (darkroom.DarkRoom, {"size": 17, "episode_len": 20, "hard": True}, (58, 29)),
     "key-to-door": (key_to_door.KeyToDoor, {"size": 9, "episode_len": 50}, (1312, 656)),
     "bandit": (bandit.Bandit, {"num_arms": 10}, None),
+    "watermaze": (watermaze.Watermaze, {"height": 72, "width": 96, "episode_len": 50}, (100, 100)),
 }
 _FIXED = {"hard"}  # config keys that define the env and cannot be overridden
 SPLITS = ("train", "val", "test")  # the fixed task sets of the grid envs
@@ -61,16 +62,22 @@ def has_task_sets(name: str) -> bool:
 
 
 def task_split(name: str, validation: bool = False):
-    """-> (train, test), or (train, val, test) with validation=True: disjoint int32 task arrays of
-    the default config (first axis = task). With `perm = default_rng(0).permutation(num_tasks)`:
-    test = perm[:n], val = the next v, train = all the others (docs/conventions.md), each in
-    permutation order (so any prefix is a uniformly random subset). Train never holds val tasks."""
+    """-> (train, test), or (train, val, test) with validation=True: disjoint task arrays of the
+    default config (first axis = task; int32 cells for the grids). With
+    `perm = default_rng(0).permutation(num_tasks)`: test = perm[:n], val = the next v, train = all
+    the others (docs/conventions.md), each in permutation order (so any prefix is a uniformly
+    random subset). Train never holds val tasks. Watermaze: float32 platform centres, train 4000
+    from seed 0, test 100 from seed 1, val 100 from seed 2 (`watermaze.task_sets`)."""
     _, cfg, counts = _spec(name)
     if counts is None:
         raise ValueError(f"{name} tasks come from distributions, not a fixed set: use "
                          f"adjax.envs.sample_tasks({name!r}, key, n, split=...) or "
                          f"adjax.envs.tasks_for({name!r}, split, n) (splits: "
                          f"{', '.join(BANDIT_STREAMS)})")
+    if name == "watermaze":  # continuous platforms from their own seeds, not a permutation
+        sets = watermaze.task_sets()
+        train, val, test = sets["train"], sets["val"], sets["test"]
+        return (train, val, test) if validation else (train, test)
     (n, v), w = counts, cfg["size"]
     num_tasks = (w * w) ** 2 if name == "key-to-door" else w * w
     perm = np.random.default_rng(0).permutation(num_tasks)
@@ -136,5 +143,8 @@ def optimal_return(name: str, task) -> jax.Array:
         return darkroom.optimal_return(task, **cfg)
     if name == "bandit":
         return jnp.max(jnp.asarray(task, jnp.float32))
+    if name == "watermaze":
+        raise NotImplementedError("watermaze: no closed-form optimal return (it depends on the "
+                                  "random heading at reset; at most 1)")
     raise NotImplementedError(f"{name}: no closed-form optimal return (it depends on the random "
                               "start cell of each episode; at most 2)")

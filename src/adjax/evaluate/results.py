@@ -78,6 +78,7 @@ def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
     keys = pair_keys(key, n, num_seeds).reshape(-1)
     task_idx = jnp.repeat(jnp.arange(n), num_seeds)
     run = _batched(fn, env)
+    agent, params = devices.replicate((agent, params))
     total = n * num_seeds
     outs = []
     for idx, real in chunks(total, batch_size):
