@@ -165,16 +165,20 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
         "# Reproduction report",
         "",
         f"Regenerate everything here with `{command}` (every experiment's preset, reusing complete "
-        "stages, then this report). One training seed per experiment; intervals are 95% "
-        "t-intervals over evaluation seeds (each seed averaged over its tasks). The paper's "
+        "stages, then this report). Each experiment's choices were made on its validation "
+        "tasks; the table reports its test (held-out) tasks, sampling at temperature 1. "
+        "Intervals are 95% t-intervals over training seeds (each training seed's return averaged "
+        "over its tasks and 20 evaluation seeds), or over evaluation seeds where the column says "
+        "so (one training seed). The paper's "
         "numbers are read off its figures (Laskin et al. 2023, Figs. 3-4; ±1% of the axis) and "
         "are means over 5 training seeds × 20 evaluation seeds on held-out tasks.",
         "",
-        f"Machine: {_machines(found)}. Total compute: {_minutes(total)}.",
+        f"Machine: {_machines(found) if found else 'no result yet'}. "
+        f"Total compute: {_minutes(total)}.",
         "",
         "## Every reproduced number",
         "",
-        *table,
+        *(table if found else ["No experiment has been rerun under this protocol yet."]),
         "",
     ]
     if legacy:
