@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 import adjax
 from adjax import devices, envs, sources
-from adjax.data.dataset import sha256_file
+from adjax.data.dataset import load, plot_learning_curve, sha256_file
 from adjax.sources.common import obs_dims
 
 FORMAT_VERSION = 1
@@ -186,8 +186,6 @@ def collect(
     bar.close()
     _assemble(tmp, spec, units, task_arr, n_chunks, env_obj.episode_len)
     if plot:
-        from adjax.data.dataset import load, plot_learning_curve
-
         plot_learning_curve(load(tmp, verify=False, quiet=True), tmp / "learning_curve.png")
     shutil.rmtree(tmp / "chunks")
     if out.exists():

@@ -7,8 +7,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import numpy as np
 from matplotlib.figure import Figure
+
+from adjax import envs
 
 log = logging.getLogger(__name__)
 REQUIRED = ("obs", "actions", "rewards", "task_index", "tasks")
@@ -158,15 +161,11 @@ def learning_curve(ds: Dataset, max_histories: int = 4096) -> dict:
 def _mean_optimal_return(ds: Dataset):
     """Mean optimal return over the histories' tasks, or None when the env has no closed form."""
     try:
-        import jax
-
-        from adjax import envs
-
         if ds.manifest["env_config"].get("kwargs"):
             return None  # optimal_return knows the default config only
         opt = jax.vmap(lambda t: envs.optimal_return(ds.env_name, t))(np.asarray(ds.tasks))
         return float(np.asarray(opt)[np.asarray(ds.task_index)].mean())
-    except (NotImplementedError, ValueError, ImportError):
+    except (NotImplementedError, ValueError):
         return None
 
 

@@ -12,6 +12,7 @@ from jax.custom_batching import custom_vmap
 
 from adjax.evaluate.loop import Agent, AgentSpec
 from adjax.model import ADTransformer, Cache, ModelConfig, init_cache
+from adjax.train import load_run
 
 
 def model_spec(cfg: ModelConfig) -> AgentSpec:
@@ -96,7 +97,5 @@ class TransformerAgent(Agent):
 
 def load_agent(run_dir) -> TransformerAgent:
     """A trained AD or ED model from a run directory (config.json + latest orbax checkpoint)."""
-    from adjax.train import load_run
-
     model_cfg, params, _ = load_run(run_dir)
     return TransformerAgent.create(model_cfg, params)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from adjax import envs
 from adjax.evaluate.loop import Agent, AgentSpec, episode_length, in_context
 
 
@@ -69,8 +70,6 @@ def source_from_scratch(key, cfg, env, env_params, num_episodes: int, *, stream:
 
 def optimal_returns(env_name: str, tasks) -> np.ndarray | None:
     """Optimal return per task (float[N]) where `adjax.envs.optimal_return` knows it, else None."""
-    from adjax import envs
-
     fn = getattr(envs, "optimal_return", None)
     if fn is None:
         return None

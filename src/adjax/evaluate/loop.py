@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from adjax.model import step_inputs
+
 
 @dataclass(frozen=True)
 class AgentSpec:
@@ -96,8 +98,6 @@ class _Carry:
 
 def prompt_inputs(prompt: Prompt, num_actions: int) -> tuple[StepInputs, jax.Array, jax.Array]:
     """Step inputs of a prompt's P steps, and the previous action and reward of the step after."""
-    from adjax.model import step_inputs
-
     assert prompt.actions.ndim == 1, f"one prompt of P steps, got actions {prompt.actions.shape}"
     x = step_inputs(prompt.obs, prompt.actions, prompt.rewards, num_actions, 0.0)
     steps = StepInputs(x.obs, x.prev_action, x.prev_reward, jnp.ones(prompt.actions.shape, bool))

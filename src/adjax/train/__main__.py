@@ -6,6 +6,7 @@ from typing import Literal
 
 import tyro
 
+from adjax.data import load
 from adjax.devices import use_cpu_cores
 from adjax.model import cpu_model, paper_model
 from adjax.train.config import TrainConfig
@@ -32,8 +33,6 @@ class Args:
 
 
 def main(args: Args) -> None:
-    from adjax.data import load
-
     ds = load(args.data, verify=args.verify)
     env_cfg = ds.manifest["env_config"]
     c = args.context_len or max(1, round(args.context_episodes * ds.episode_len))
