@@ -56,7 +56,13 @@ def _text(nb) -> str:
                    for o in _outputs(nb))
 
 
-@pytest.mark.parametrize("name", sorted(PRODUCTS))
+# Over the 40 s a notebook may take at the tiny size on a 2-core CPU alone: run by `make test-slow`;
+# `make test` runs their first part instead (test_notebook_first_part).
+SLOW = {"your_environment"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in sorted(PRODUCTS)])
 def test_notebook_runs(name, tmp_path, monkeypatch):
     nb = _run(name, tmp_path, monkeypatch)
     outputs = _outputs(nb)
@@ -77,6 +83,24 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
         m = json.loads((tmp_path / "data/corridor/manifest.json").read_text())
         assert (m["env"], m["source"], m["env_config"]["obs_dims"]) == (
             "dark-corridor", "qlearning", [21])
+
+
+@pytest.mark.parametrize("name", sorted(SLOW))
+def test_notebook_first_part(name, tmp_path, monkeypatch):
+    """A slow notebook up to its training cell: the user-written environment, its learning
+    histories collected by an adjax source, and the dataset they make."""
+    monkeypatch.setenv("ADJAX_NOTEBOOK_SIZE", "tiny")
+    _this_checkout_first(monkeypatch)
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    cut = next(i for i, c in enumerate(nb.cells)
+               if c.cell_type == "code" and "fit(" in c.source)
+    nb.cells = nb.cells[:cut]
+    _execute(nb, tmp_path)
+    assert not [o for o in _outputs(nb) if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in _outputs(nb))  # the learning curve
+    m = json.loads((tmp_path / "data/corridor/manifest.json").read_text())
+    assert (m["env"], m["source"], m["num_histories"]) == ("dark-corridor", "qlearning", 3)
+    assert "3 histories of 6 episodes" in _text(nb)
 
 
 def test_kernel_imports_this_checkout(tmp_path, monkeypatch):
