@@ -56,9 +56,13 @@ def _text(nb) -> str:
                    for o in _outputs(nb))
 
 
-# Over the 40 s a notebook may take at the tiny size on a 2-core CPU alone: run by `make test-slow`;
-# `make test` runs their first part instead (test_notebook_first_part).
-SLOW = {"your_environment"}
+# Over the 40 s a notebook may take at the tiny size on a 2-core CPU alone (mostly compiling: the
+# model's eager initialisation, the train step, the in-context scan): run by `make test-slow`;
+# `make test` runs their first part instead, up to the dataset (test_notebook_first_part).
+SLOW = {"your_environment", "your_histories"}
+# The dataset each slow notebook's first part writes: directory, env, source, histories, episodes.
+DATASETS = {"your_histories": ("data/my-histories", "darkroom", "numpy-q-learning", 4, 6),
+            "your_environment": ("data/corridor", "dark-corridor", "qlearning", 3, 6)}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
@@ -87,8 +91,8 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", sorted(SLOW))
 def test_notebook_first_part(name, tmp_path, monkeypatch):
-    """A slow notebook up to its training cell: the user-written environment, its learning
-    histories collected by an adjax source, and the dataset they make."""
+    """A slow notebook up to its training cell: the learning histories (a numpy learner's, or an
+    adjax source's on the user-written environment) and the dataset they make."""
     monkeypatch.setenv("ADJAX_NOTEBOOK_SIZE", "tiny")
     _this_checkout_first(monkeypatch)
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -98,9 +102,15 @@ def test_notebook_first_part(name, tmp_path, monkeypatch):
     _execute(nb, tmp_path)
     assert not [o for o in _outputs(nb) if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in _outputs(nb))  # the learning curve
-    m = json.loads((tmp_path / "data/corridor/manifest.json").read_text())
-    assert (m["env"], m["source"], m["num_histories"]) == ("dark-corridor", "qlearning", 3)
-    assert "3 histories of 6 episodes" in _text(nb)
+    path, env, source, histories, episodes = DATASETS[name]
+    m = json.loads((tmp_path / path / "manifest.json").read_text())
+    assert (m["env"], m["source"], m["num_histories"]) == (env, source, histories)
+    assert f"{histories} histories of {episodes} episodes" in _text(nb)
+    assert (tmp_path / path / "learning_curve.png").exists()
+
+
+def test_slow_notebooks_have_a_first_part():
+    assert set(DATASETS) == SLOW and SLOW <= set(PRODUCTS)
 
 
 def test_kernel_imports_this_checkout(tmp_path, monkeypatch):
