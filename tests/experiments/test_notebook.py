@@ -1,21 +1,123 @@
-"""The Colab quickstart notebook executes top to bottom (tiny setting) so it cannot rot."""
+"""Every notebook under experiments/notebooks executes top to bottom (tiny setting) so none can rot.
 
+The kernel gets this checkout's `src` first on its PYTHONPATH: the notebooks are checked against
+the code beside them, not against whatever adjax is installed.
+"""
+
+import json
 import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "experiments" / "notebooks" / "quickstart.ipynb"
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "experiments" / "notebooks"
+
+# What each notebook must leave behind in its working directory (beyond running without error).
+PRODUCTS = {
+    "quickstart": ["runs/notebook/figures/darkroom.png"],
+    "your_histories": ["data/my-histories/manifest.json", "data/my-histories/learning_curve.png",
+                       "runs/my-ad/config.json"],
+    "your_environment": ["data/corridor/manifest.json", "data/corridor/learning_curve.png",
+                         "runs/corridor-ad/config.json"],
+}
 
 
-def test_quickstart_notebook_runs(tmp_path, monkeypatch):
+def test_every_notebook_is_tested():
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(PRODUCTS)
+
+
+def _this_checkout_first(monkeypatch) -> None:
+    """Kernels started from now on import adjax from this checkout's src."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]))
+
+
+def _execute(nb, cwd: Path, timeout: int = 600) -> nbformat.NotebookNode:
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def _run(name: str, cwd: Path, monkeypatch) -> nbformat.NotebookNode:
     monkeypatch.setenv("ADJAX_NOTEBOOK_SIZE", "tiny")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    assert (tmp_path / "runs/notebook/figures/darkroom.png").exists()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    _this_checkout_first(monkeypatch)
+    return _execute(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4), cwd)
+
+
+def _outputs(nb):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def _text(nb) -> str:
+    return "".join(o.get("text", "") + "".join(o.get("data", {}).get("text/plain", ""))
+                   for o in _outputs(nb))
+
+
+# Over the 40 s a notebook may take at the tiny size on a 2-core CPU alone (mostly compiling: the
+# model's eager initialisation, the train step, the in-context scan): run by `make test-slow`;
+# `make test` runs their first part instead, up to the dataset (test_notebook_first_part).
+SLOW = {"your_environment", "your_histories"}
+# The dataset each slow notebook's first part writes: directory, env, source, histories, episodes.
+DATASETS = {"your_histories": ("data/my-histories", "darkroom", "numpy-q-learning", 4, 6),
+            "your_environment": ("data/corridor", "dark-corridor", "qlearning", 3, 6)}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in sorted(PRODUCTS)])
+def test_notebook_runs(name, tmp_path, monkeypatch):
+    nb = _run(name, tmp_path, monkeypatch)
+    outputs = _outputs(nb)
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
-    assert os.environ["ADJAX_NOTEBOOK_SIZE"] == "tiny"
+    for product in PRODUCTS[name]:
+        assert (tmp_path / product).exists(), product
+    # Colab-ready: the first code cell installs adjax, only when it is not importable.
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert "find_spec(\"adjax\") is None" in first.source and "pip" in first.source
+    if name == "your_histories":
+        m = json.loads((tmp_path / "data/my-histories/manifest.json").read_text())
+        assert (m["env"], m["source"], m["num_tasks"]) == ("darkroom", "numpy-q-learning", 4)
+    if name in ("your_histories", "your_environment"):
+        text = _text(nb)
+        assert "AD: episode 1" in text and "last episode" in text
+    if name == "your_environment":
+        m = json.loads((tmp_path / "data/corridor/manifest.json").read_text())
+        assert (m["env"], m["source"], m["env_config"]["obs_dims"]) == (
+            "dark-corridor", "qlearning", [21])
+
+
+@pytest.mark.parametrize("name", sorted(SLOW))
+def test_notebook_first_part(name, tmp_path, monkeypatch):
+    """A slow notebook up to its training cell: the learning histories (a numpy learner's, or an
+    adjax source's on the user-written environment) and the dataset they make."""
+    monkeypatch.setenv("ADJAX_NOTEBOOK_SIZE", "tiny")
+    _this_checkout_first(monkeypatch)
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    cut = next(i for i, c in enumerate(nb.cells)
+               if c.cell_type == "code" and "fit(" in c.source)
+    nb.cells = nb.cells[:cut]
+    _execute(nb, tmp_path)
+    assert not [o for o in _outputs(nb) if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in _outputs(nb))  # the learning curve
+    path, env, source, histories, episodes = DATASETS[name]
+    m = json.loads((tmp_path / path / "manifest.json").read_text())
+    assert (m["env"], m["source"], m["num_histories"]) == (env, source, histories)
+    assert f"{histories} histories of {episodes} episodes" in _text(nb)
+    assert (tmp_path / path / "learning_curve.png").exists()
+
+
+def test_slow_notebooks_have_a_first_part():
+    assert set(DATASETS) == SLOW and SLOW <= set(PRODUCTS)
+
+
+def test_kernel_imports_this_checkout(tmp_path, monkeypatch):
+    """The PYTHONPATH given to notebook kernels puts this checkout's adjax first."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import adjax; print(adjax.__file__)")])
+    monkeypatch.setenv("PYTHONPATH", "/nonexistent")  # kept, but after this checkout
+    _this_checkout_first(monkeypatch)
+    _execute(nb, tmp_path, timeout=120)
+    assert _text(nb).strip() == str(ROOT / "src" / "adjax" / "__init__.py")

@@ -14,12 +14,17 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-import adjax
 from adjax import devices, envs, sources
-from adjax.data.dataset import load, plot_learning_curve, sha256_file
+from adjax.data.dataset import (
+    FORMAT_VERSION,
+    load,
+    obs_storage_dtype,
+    plot_learning_curve,
+    publish,
+    write_manifest,
+)
 from adjax.sources.common import obs_dims
 
-FORMAT_VERSION = 1
 ARRAYS = ("obs", "actions", "rewards", "task_index", "seed", "stream", "tasks")
 
 
@@ -44,11 +49,6 @@ def _resolve_tasks(env_name, tasks, task_indices, split):
     return envs.tasks_for(env_name, split, task_indices)
 
 
-def _obs_dtype(env):
-    hi = max(obs_dims(env)) - 1
-    return np.int8 if hi <= 127 else np.int16 if hi <= 32767 else np.int32
-
-
 def env_config(env, env_kwargs) -> dict:
     """JSON-able static description of an env (its make kwargs, sizes, spaces)."""
     space = env.observation_space(env.default_params)
@@ -70,7 +70,7 @@ def _chunk_fn(source_cfg, env, subsample_every, keep_streams, expert, expert_epi
     train = mod.make_train(source_cfg, env)
     expert_fn = mod.make_expert(source_cfg, env, expert_episodes) if expert else None
     L, k = env.episode_len, subsample_every
-    obs_dtype = _obs_dtype(env)
+    obs_dtype = obs_storage_dtype(obs_dims(env))
 
     def one(key, env_params):
         state, hist = train(key, env_params)
@@ -188,10 +188,7 @@ def collect(
     if plot:
         plot_learning_curve(load(tmp, verify=False, quiet=True), tmp / "learning_curve.png")
     shutil.rmtree(tmp / "chunks")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    return out
+    return publish(tmp, out, overwrite=overwrite)
 
 
 def _assemble(tmp: Path, spec: dict, units, task_arr, n_chunks: int, episode_len: int) -> None:
@@ -220,12 +217,7 @@ def _assemble(tmp: Path, spec: dict, units, task_arr, n_chunks: int, episode_len
     np.save(tmp / "seed.npy", np.repeat([u[1] for u in units], S).astype(np.int32))
     np.save(tmp / "stream.npy", np.tile(np.asarray(streams, np.int32), len(units)))
     np.save(tmp / "tasks.npy", np.ascontiguousarray(task_arr))
-    arrays = {}
-    for name in ARRAYS:
-        a = np.load(tmp / f"{name}.npy", mmap_mode="r")
-        arrays[name] = {"shape": list(a.shape), "dtype": a.dtype.str,
-                        "sha256": sha256_file(tmp / f"{name}.npy")}
-    manifest = {
+    fields = {
         **{k: v for k, v in spec.items() if k not in ("seeds", "chunk_size")},
         "seed": spec["seeds"][0] if len(spec["seeds"]) == 1 else spec["seeds"],
         "seeds": spec["seeds"],
@@ -234,7 +226,5 @@ def _assemble(tmp: Path, spec: dict, units, task_arr, n_chunks: int, episode_len
         "history_len": int(T),
         "episode_len": episode_len,
         "num_episodes": int(T) // episode_len,
-        "arrays": arrays,
-        "adjax_version": adjax.__version__,
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_manifest(tmp, fields, ARRAYS)

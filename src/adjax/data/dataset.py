@@ -1,9 +1,14 @@
-"""Load a dataset directory (memory-mapped, verified against its manifest); learning curves."""
+"""Load a dataset directory (memory-mapped, verified against its manifest); learning curves; the
+pieces every writer shares (storage dtypes, checksummed manifest, atomic publication)."""
 
 import hashlib
 import json
 import logging
+import os
+import shutil
+import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +19,7 @@ from matplotlib.figure import Figure
 from adjax import envs
 
 log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
 REQUIRED = ("obs", "actions", "rewards", "task_index", "tasks")
 
 
@@ -74,6 +80,49 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def obs_storage_dtype(obs_dims: Sequence[int]) -> type:
+    """The smallest signed integer type holding observations in [0, max(obs_dims))."""
+    hi = max(int(d) for d in obs_dims) - 1
+    return np.int8 if hi <= 127 else np.int16 if hi <= 32767 else np.int32
+
+
+def write_manifest(directory: Path, fields: dict, names: Sequence[str]) -> dict:
+    """Write `directory/manifest.json`: `fields`, then `arrays` (shape, dtype and sha256 of each
+    `directory/NAME.npy` in `names`) and `adjax_version`. Returns the manifest."""
+    import adjax
+
+    arrays = {}
+    for name in names:
+        f = directory / f"{name}.npy"
+        a = np.load(f, mmap_mode="r")
+        arrays[name] = {"shape": list(a.shape), "dtype": a.dtype.str, "sha256": sha256_file(f)}
+        del a
+    manifest = {**fields, "arrays": arrays, "adjax_version": adjax.__version__}
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def publish(staging: Path, out: Path, overwrite: bool = False) -> Path:
+    """Rename the complete dataset directory `staging` to `out`, its sibling. An existing `out` is
+    an error unless `overwrite`; then it is moved aside first and removed only once the new one is
+    in place, so `out` is never a partial dataset and never lost to a failed write."""
+    staging, out = Path(staging), Path(out)
+    if not (out.exists() or out.is_symlink()):
+        os.replace(staging, out)
+        return out
+    if not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    os.replace(out, old)
+    try:
+        os.replace(staging, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old) if old.is_dir() else old.unlink()
+    return out
+
+
 def _check_env(manifest: dict, env, path: Path) -> None:
     want = env if isinstance(env, str) else getattr(env, "name", None)
     if want != manifest["env"]:
@@ -99,7 +148,7 @@ def load(path, env=None, verify: bool = True, quiet: bool = False) -> Dataset:
         manifest = json.loads(mpath.read_text())
     except json.JSONDecodeError as e:
         raise DatasetError(f"{mpath}: unreadable manifest ({e})") from e
-    if manifest.get("format_version") != 1:
+    if manifest.get("format_version") != FORMAT_VERSION:
         raise DatasetError(f"{mpath}: unsupported format_version {manifest.get('format_version')}")
     if env is not None:
         _check_env(manifest, env, path)
@@ -165,8 +214,8 @@ def _mean_optimal_return(ds: Dataset):
             return None  # optimal_return knows the default config only
         opt = jax.vmap(lambda t: envs.optimal_return(ds.env_name, t))(np.asarray(ds.tasks))
         return float(np.asarray(opt)[np.asarray(ds.task_index)].mean())
-    except (NotImplementedError, ValueError):
-        return None
+    except (NotImplementedError, ValueError, TypeError, KeyError):
+        return None  # an env outside the registry, or tasks given only as ids
 
 
 def plot_learning_curve(ds: Dataset, path=None) -> Path:
