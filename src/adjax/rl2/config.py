@@ -81,4 +81,4 @@ def preset(name: str, env: str = "darkroom", **overrides) -> Config:
     }
     if name not in presets:
         raise ValueError(f"unknown rl2 preset {name!r}; known: {', '.join(presets)}")
-    return Config(env=env, episodes_per_trial=per_trial, **{**presets[name], **overrides})
+    return Config(**{"env": env, "episodes_per_trial": per_trial, **presets[name], **overrides})

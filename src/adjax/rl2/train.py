@@ -177,7 +177,7 @@ class Trainer:
         E = cfg.episodes_per_trial
         r_mean = tr.reward.mean(axis=1)  # [U]
         metrics = {"loss": loss, "pg_loss": pg, "vf_loss": vf, "entropy": ent,
-                   "grad_norm": optax.global_norm(grads), "reward": r_mean.mean(),
+                   "grad_norm": optax.tree.norm(grads), "reward": r_mean.mean(),
                    "ep_reward": jnp.zeros(E).at[tr.episode].add(r_mean),
                    "ep_steps": jnp.zeros(E).at[tr.episode].add(1.0)}
         rs2 = rs2.replace(params=params, opt_state=opt_state, update=rs.update + 1)
