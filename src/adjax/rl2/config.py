@@ -1,0 +1,84 @@
+"""RL² configuration and its presets (paper, quick, tiny)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+# Fields that may change when a run is resumed (they change no computed value).
+RESUMABLE_FIELDS = ("num_updates", "log_every", "ckpt_every", "max_to_keep")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Meta-training of an LSTM actor-critic with A2C over trials of `episodes_per_trial` episodes.
+
+    The paper's Dark Room RL² (A3C): lr 3e-4, batch 256 trials, unroll 20, 2 LSTM layers of 256,
+    10 episodes per trial; the bandit's trial is 100 pulls (100 one-pull episodes). gamma,
+    gae_lambda, the loss coefficients, the gradient clip and Adam's eps are ours (the paper does
+    not give them). One update = one unroll of `unroll` steps from all `num_trials` parallel
+    trials, then one Adam step; trials start together, so every trial has the same step index.
+    """
+
+    env: str = "darkroom"
+    hidden: tuple[int, ...] = (256, 256)  # LSTM layers
+    num_trials: int = 256  # parallel trials (the batch)
+    episodes_per_trial: int = 10
+    unroll: int = 20
+    num_updates: int = 10_000
+    lr: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 1.0
+    adam_eps: float = 1e-6
+    num_train_tasks: int | None = None  # grids: a prefix of the train set (None: all of it);
+    # bandit: the number of training tasks drawn (envs.tasks_for(..., "train", n); default 10_000)
+    seed: int = 0
+    log_every: int = 50  # updates
+    ckpt_every: int = 500  # updates
+    max_to_keep: int = 2
+
+    def __post_init__(self):
+        for name in ("num_trials", "episodes_per_trial", "unroll", "num_updates", "log_every",
+                     "ckpt_every", "max_to_keep"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"rl2.Config.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"rl2.Config.hidden needs at least one layer, got {self.hidden}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    def trial_len(self, episode_len: int) -> int:
+        """Steps per trial."""
+        return self.episodes_per_trial * episode_len
+
+    def steps_per_update(self) -> int:
+        return self.num_trials * self.unroll
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Config:
+        d = dict(d)
+        d["hidden"] = tuple(d["hidden"])
+        return cls(**d)
+
+    def core(self) -> Config:
+        """This config with the resumable fields at fixed values: what compiled code depends on."""
+        return dataclasses.replace(self, num_updates=1, log_every=1, ckpt_every=1, max_to_keep=1)
+
+
+def preset(name: str, env: str = "darkroom", **overrides) -> Config:
+    """paper: the paper's RL² (2 x 256 LSTM, 256 trials; for an accelerator); quick: a CPU-sized
+    2 x 64 LSTM; tiny: a few seconds, for tests and smoke runs. Bandit trials are 100 pulls."""
+    per_trial = {"bandit": 100}.get(env, 10)
+    presets = {
+        "paper": dict(hidden=(256, 256), num_trials=256, num_updates=200_000),
+        "quick": dict(hidden=(64, 64), num_trials=64, num_updates=4_000),
+        "tiny": dict(hidden=(16,), num_trials=8, num_updates=20, log_every=5, ckpt_every=10),
+    }
+    if name not in presets:
+        raise ValueError(f"unknown rl2 preset {name!r}; known: {', '.join(presets)}")
+    return Config(**{"env": env, "episodes_per_trial": per_trial, **presets[name], **overrides})

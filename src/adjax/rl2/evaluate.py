@@ -1,0 +1,129 @@
+"""RL² evaluation with AD's protocol: frozen weights, one trial of N episodes per (task, seed) with
+the LSTM state kept across its episodes, actions sampled at temperature 1; results in the form of
+`adjax.evaluate.evaluate_run`'s JSON (curve "rl2" beside "random" and the optimum)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from adjax import envs
+from adjax.atomic import write_json
+from adjax.evaluate.baselines import optimal_returns
+from adjax.evaluate.results import (
+    CURVE_KEYS,
+    INTERVAL,
+    over_tasks_and_seeds,
+    plot,
+    policy_fn,
+    split_tasks,
+    summarize,
+)
+from adjax.rl2.network import RL2Net, step, step_input, zero_carry
+from adjax.rl2.train import load_run
+from adjax.sources.common import obs_dims
+
+# The RL² curve's evaluation keys: fold_in(root, RL2_CURVE_KEY), beside adjax.evaluate's
+# CURVE_KEYS (agent 100, ed 101, random 102, source 103), so its random baseline is AD's.
+RL2_CURVE_KEY = 104
+# Task x seed pairs per compiled call: an LSTM's state is small, so larger chunks pay on a CPU.
+DEFAULT_BATCH = 320
+
+
+def default_splits(env_name: str) -> tuple[str, ...]:
+    """Validation and held-out tasks: grids "val", "test"; bandit "val" and its test
+    distributions "odd", "even", "uniform"."""
+    return ("val", "test") if envs.has_task_sets(env_name) else ("val", "odd", "even", "uniform")
+
+
+@functools.cache
+def trial_fn(hidden: tuple[int, ...], env, num_episodes: int, temperature: float = 1.0):
+    """fn(params, key, env_params) -> float32[num_episodes]: the returns of one trial of
+    num_episodes episodes on one task, the LSTM state carried across them (memoised, so equal
+    settings share compiled code; vmap over keys and env params)."""
+    net = RL2Net(env.num_actions, hidden)
+    dims, L, A = obs_dims(env), env.episode_len, env.num_actions
+
+    def fn(params, key, env_params):
+        k_reset, k_run = jax.random.split(key)
+        obs, env_state = env.reset(k_reset, env_params)
+
+        def body(c, inp):
+            carry, obs, env_state, prev_a, prev_r = c
+            t, k = inp
+            k_act, k_env = jax.random.split(k)
+            x = step_input(obs, prev_a, prev_r, t % L == 0, dims, A)
+            carry, logits, _ = step(net, params, carry, x, jnp.bool_(False))
+            action = jax.random.categorical(k_act, logits / temperature).astype(jnp.int32)
+            obs, env_state, reward, _, _, _ = env.step(k_env, env_state, action, env_params)
+            reward = reward.astype(jnp.float32)
+            return (carry, obs, env_state, action, reward), reward
+
+        init = (zero_carry(hidden), obs, env_state, jnp.int32(A), jnp.float32(0.0))
+        T = num_episodes * L
+        _, rewards = jax.lax.scan(body, init, (jnp.arange(T), jax.random.split(k_run, T)))
+        return rewards.reshape(num_episodes, L).sum(axis=1)
+
+    return fn
+
+
+def evaluate(run_dir, out, *, splits: Sequence[str] | None = None, num_episodes: int | None = None,
+             num_seeds: int = 20, seed: int = 0, num_tasks: int | None = None,
+             baselines: Sequence[str] = ("random", "optimal"), batch_size: int = DEFAULT_BATCH,
+             keep_returns: bool = True, figure: bool = True, progress: bool = True) -> dict:
+    """Evaluate an RL² run's latest checkpoint on each split and write `out` (JSON; figure beside).
+
+    num_episodes: episodes per evaluation trial (default: the training trial's). The JSON has
+    `adjax.evaluate.evaluate_run`'s form: {"env", "run_dir", settings, "interval", "splits":
+    {split: {"tasks", "num_tasks", "curves": {"rl2" | "random": {"returns" [N][S][E] (unless
+    keep_returns=False), "summary"}}, "optimal"}}} plus "rl2" (config, update, env steps).
+    """
+    cfg, env, params, config = load_run(run_dir)
+    env_name = cfg.env
+    splits = tuple(splits or default_splits(env_name))
+    num_episodes = num_episodes or cfg.episodes_per_trial
+    env_params = env.default_params
+    fns = {"rl2": (trial_fn(cfg.hidden, env, num_episodes), params, RL2_CURVE_KEY)}
+    if "random" in baselines:
+        fns["random"] = (policy_fn("random", env, num_episodes), None, CURVE_KEYS["random"])
+    root = jax.random.key(seed)
+    result = {"env": env_name, "run_dir": str(run_dir), "ed_run_dir": None,
+              "num_episodes": num_episodes, "num_seeds": num_seeds, "seed": seed,
+              "episode_len": int(env.episode_len), "refresh_every": None, "temperature": 1.0,
+              "greedy": False, "interval": INTERVAL,
+              "rl2": {"config": cfg.to_dict(), "update": config["update"],
+                      "env_steps": config["update"] * cfg.steps_per_update(),
+                      "trial_episodes": cfg.episodes_per_trial},
+              "splits": {}}
+    tasks_of = {s: split_tasks(env_name, s, num_tasks) for s in splits}
+    total = sum(t.shape[0] for t in tasks_of.values()) * num_seeds * len(fns)
+    bar = tqdm(total=total, desc="evaluate rl2", unit="pair", disable=not progress)
+    for split in splits:
+        tasks = tasks_of[split]
+        curves = {}
+        for name, (fn, who, stream) in fns.items():
+            bar.set_postfix_str(f"{split}: {name}")
+            ret = over_tasks_and_seeds(fn, jax.random.fold_in(root, stream), env, env_params,
+                                       tasks, num_seeds, batch_size, on_chunk=bar.update,
+                                       agent=who)
+            curves[name] = {"summary": summarize(ret)}
+            if keep_returns:
+                curves[name]["returns"] = np.round(ret, 6).tolist()
+        opt = optimal_returns(env_name, tasks) if "optimal" in baselines else None
+        result["splits"][split] = {
+            "tasks": np.asarray(tasks).tolist(), "num_tasks": int(tasks.shape[0]),
+            "curves": curves,
+            "optimal": None if opt is None else {"per_task": opt.tolist(),
+                                                 "mean": float(opt.mean())},
+        }
+    bar.close()
+    write_json(out, result, indent=None)
+    if figure:
+        plot(result, Path(out).with_suffix(".png"))
+    return result

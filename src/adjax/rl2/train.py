@@ -1,0 +1,341 @@
+"""RL² meta-training: A2C on an LSTM over parallel trials, purejaxrl style; run dir, checkpoints.
+
+One update (`Trainer.update`, a pure function of the state and the training task pool; its key is
+fold_in(fold_in(key(seed), 1), update), so a resumed run draws the same numbers): `unroll` steps
+of all trials in a `lax.scan` (tasks are drawn from the pool, env, LSTM state and a_{t-1}, r_{t-1}
+reset at the first step of every trial), GAE over the unroll (the trial end is terminal, episode
+ends inside a trial are not), the loss replays the unroll from the LSTM state it started with
+(truncated BPTT over the unroll), one Adam step. `Trainer.chunk` scans `n` updates in one jit call;
+`fit` runs chunks between logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax import struct
+from tqdm.auto import tqdm
+
+from adjax import envs
+from adjax.rl2.config import RESUMABLE_FIELDS, Config
+from adjax.rl2.network import RL2Net, input_dim, replay, step, step_input, zero_carry
+from adjax.sources.a2c import a2c_loss, gae
+from adjax.sources.common import obs_dims
+
+
+class RunConfigError(ValueError):
+    """The run directory and the config do not fit together."""
+
+
+@struct.dataclass
+class RL2State:
+    """Everything a resumed run needs: update count, learner, and every trial's live state (all
+    trials share the step index t within the trial)."""
+
+    update: jax.Array  # int32[]
+    params: dict
+    opt_state: optax.OptState
+    env_state: struct.PyTreeNode  # batched over trials [N]
+    obs: jax.Array  # int32[N, O], o_t of the next step
+    prev_action: jax.Array  # int32[N]
+    prev_reward: jax.Array  # float32[N]
+    carry: tuple  # LSTM state, one (c, h) pair of float32[N, H] per layer
+    tasks: jax.Array  # [N, *task_shape], the task of each trial
+    t: jax.Array  # int32[], step within the trial of the next step
+
+
+@struct.dataclass
+class Transition:
+    x: jax.Array  # float32[N, D], network input
+    reset: jax.Array  # bool[N], first step of a trial (LSTM state zeroed before it)
+    action: jax.Array  # int32[N]
+    reward: jax.Array  # float32[N]
+    done: jax.Array  # float32[N], last step of a trial
+    value: jax.Array  # float32[N]
+    episode: jax.Array  # int32[], episode index within the trial
+
+
+def advantages(rewards_TxN, values_TxN, last_value_N, done_TxN, gamma: float, lam: float):
+    """GAE over an unroll of N trials -> (advantages [T, N], value targets [T, N]).
+
+    values_TxN[t] = V(input t); last_value_N = V of the input after the unroll. A trial's last step
+    (done) is terminal: no bootstrap and the recursion cut there."""
+    next_values = jnp.concatenate([values_TxN[1:], last_value_N[None]], axis=0)
+    return jax.vmap(gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1)(
+        rewards_TxN, values_TxN, next_values, done_TxN, done_TxN, gamma, lam)
+
+
+def task_pool(cfg: Config) -> np.ndarray:
+    """The training tasks trials are drawn from: the grid's train set (or its first
+    num_train_tasks), or num_train_tasks (default 10_000) bandit draws of the train split."""
+    if envs.has_task_sets(cfg.env):
+        ids = None if cfg.num_train_tasks is None else np.arange(cfg.num_train_tasks)
+    else:
+        ids = np.arange(10_000 if cfg.num_train_tasks is None else cfg.num_train_tasks)
+    return envs.tasks_for(cfg.env, "train", ids)[0]
+
+
+class Trainer:
+    """Compiled pieces of one (config, env): `init(pool) -> state`, `chunk(state, pool, n)`."""
+
+    def __init__(self, cfg: Config, env):
+        self.cfg, self.env = cfg, env
+        self.dims = obs_dims(env)
+        self.L = env.episode_len
+        self.T = cfg.trial_len(self.L)
+        self.net = RL2Net(env.num_actions, cfg.hidden)
+        self.tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
+                              optax.adam(cfg.lr, eps=cfg.adam_eps))
+        self.init = jax.jit(self._init)
+        self.chunk = jax.jit(self._chunk, static_argnums=2)
+
+    # -- pieces --------------------------------------------------------------------------------
+    def inputs(self, obs_NxO, prev_a, prev_r, first):
+        return jax.vmap(step_input, in_axes=(0, 0, 0, None, None, None))(
+            obs_NxO, prev_a, prev_r, first, self.dims, self.env.num_actions)
+
+    def _params_of(self, tasks):
+        base = self.env.default_params
+        return jax.vmap(lambda t: self.env.with_task(base, t))(tasks)
+
+    def _init(self, pool):
+        cfg, N = self.cfg, self.cfg.num_trials
+        root = jax.random.key(cfg.seed)
+        params = self.net.init(jax.random.fold_in(root, 0), zero_carry(cfg.hidden),
+                               jnp.zeros((input_dim(self.dims, self.env.num_actions),)))
+        tasks = jnp.zeros((N, *pool.shape[1:]), pool.dtype)  # replaced at the first step (t = 0)
+        obs, env_state = jax.vmap(self.env.reset)(
+            jax.random.split(jax.random.fold_in(root, 2), N), self._params_of(tasks))
+        return RL2State(update=jnp.int32(0), params=params, opt_state=self.tx.init(params),
+                        env_state=env_state, obs=obs,
+                        prev_action=jnp.full((N,), self.env.num_actions, jnp.int32),
+                        prev_reward=jnp.zeros((N,), jnp.float32),
+                        carry=zero_carry(cfg.hidden, (N,)), tasks=tasks, t=jnp.int32(0))
+
+    def env_step(self, params, pool, rs: RL2State, key):
+        """One step of every trial -> (state, Transition); a trial starts where rs.t == 0."""
+        N, A = self.cfg.num_trials, self.env.num_actions
+        k_task, k_reset, k_act, k_env = jax.random.split(key, 4)
+        start = rs.t == 0
+        new_tasks = pool[jax.random.randint(k_task, (N,), 0, pool.shape[0])]
+        tasks = jnp.where(start, new_tasks, rs.tasks)
+        env_params = self._params_of(tasks)
+        obs0, es0 = jax.vmap(self.env.reset)(jax.random.split(k_reset, N), env_params)
+        env_state = jax.tree.map(lambda a, b: jnp.where(start, a, b), es0, rs.env_state)
+        obs = jnp.where(start, obs0, rs.obs)
+        prev_a = jnp.where(start, A, rs.prev_action)
+        prev_r = jnp.where(start, 0.0, rs.prev_reward)
+        x = self.inputs(obs, prev_a, prev_r, rs.t % self.L == 0)
+        reset = jnp.broadcast_to(start, (N,))
+        carry, logits, value = step(self.net, params, rs.carry, x, reset)
+        action = jax.random.categorical(k_act, logits).astype(jnp.int32)
+        obs2, env_state, reward, _, _, _ = jax.vmap(self.env.step)(
+            jax.random.split(k_env, N), env_state, action, env_params)
+        reward = reward.astype(jnp.float32)
+        t2 = (rs.t + 1) % self.T
+        tr = Transition(x=x, reset=reset, action=action, reward=reward,
+                        done=jnp.broadcast_to(t2 == 0, (N,)).astype(jnp.float32), value=value,
+                        episode=rs.t // self.L)
+        rs = rs.replace(env_state=env_state, obs=obs2, prev_action=action, prev_reward=reward,
+                        carry=carry, tasks=tasks, t=t2)
+        return rs, tr
+
+    def rollout(self, rs: RL2State, pool, key):
+        """`unroll` steps -> (state after, Transition [U, N], V of the next input [N])."""
+        rs2, tr = jax.lax.scan(lambda s, k: self.env_step(rs.params, pool, s, k), rs,
+                               jax.random.split(key, self.cfg.unroll))
+        x_next = self.inputs(rs2.obs, rs2.prev_action, rs2.prev_reward, rs2.t % self.L == 0)
+        _, _, last_value = step(self.net, rs.params, rs2.carry, x_next,
+                                jnp.zeros((self.cfg.num_trials,), bool))
+        return rs2, tr, last_value
+
+    def loss(self, params, carry0, tr: Transition, adv, targets):
+        """A2C loss of an unroll replayed from the LSTM state it started with."""
+        _, logits, values = replay(self.net, params, carry0, tr.x, tr.reset)
+        A = logits.shape[-1]
+        return a2c_loss(logits.reshape(-1, A), values.reshape(-1), tr.action.reshape(-1),
+                        adv.reshape(-1), targets.reshape(-1), self.cfg.ent_coef, self.cfg.vf_coef)
+
+    def update(self, rs: RL2State, pool):
+        cfg = self.cfg
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(cfg.seed), 1), rs.update)
+        rs2, tr, last_value = self.rollout(rs, pool, key)
+        adv, targets = advantages(tr.reward, tr.value, last_value, tr.done, cfg.gamma,
+                                  cfg.gae_lambda)
+        (loss, (pg, vf, ent)), grads = jax.value_and_grad(self.loss, has_aux=True)(
+            rs.params, rs.carry, tr, adv, targets)
+        updates, opt_state = self.tx.update(grads, rs.opt_state, rs.params)
+        params = optax.apply_updates(rs.params, updates)
+        E = cfg.episodes_per_trial
+        r_mean = tr.reward.mean(axis=1)  # [U]
+        metrics = {"loss": loss, "pg_loss": pg, "vf_loss": vf, "entropy": ent,
+                   "grad_norm": optax.tree.norm(grads), "reward": r_mean.mean(),
+                   "ep_reward": jnp.zeros(E).at[tr.episode].add(r_mean),
+                   "ep_steps": jnp.zeros(E).at[tr.episode].add(1.0)}
+        rs2 = rs2.replace(params=params, opt_state=opt_state, update=rs.update + 1)
+        return rs2, metrics
+
+    def _chunk(self, rs: RL2State, pool, n: int):
+        return jax.lax.scan(lambda s, _: self.update(s, pool), rs, None, length=n)
+
+
+@functools.cache
+def _trainer(core: Config, env) -> Trainer:
+    return Trainer(core, env)
+
+
+def trainer(cfg: Config, env=None) -> Trainer:
+    """The (memoised) Trainer of a config: runs differing only in resumable fields share it."""
+    return _trainer(cfg.core(), env if env is not None else envs.make(cfg.env)[0])
+
+
+# -- run directory -----------------------------------------------------------------------------
+def _write_or_check_config(run_dir: Path, config: dict) -> None:
+    path = run_dir / "config.json"
+    config = json.loads(json.dumps(config))
+    if not path.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=2) + "\n")
+        return
+    old = json.loads(path.read_text())
+    diff = {k: (old["rl2"].get(k), v) for k, v in config["rl2"].items()
+            if k not in RESUMABLE_FIELDS and old["rl2"].get(k) != v}
+    if diff or old.get("env_config") != config["env_config"]:
+        raise RunConfigError(f"{path}: resuming with another config (old, new): {diff}")
+    if old != config:
+        path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def checkpoint_manager(run_dir: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
+        (Path(run_dir) / "checkpoints").absolute(),
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+
+def _truncate_metrics(path: Path, last: int) -> None:
+    if path.exists():
+        lines = [ln for ln in path.read_text().splitlines()
+                 if ln.strip() and json.loads(ln)["update"] <= last]
+        path.write_text("".join(ln + "\n" for ln in lines))
+
+
+def _record(cfg: Config, episode_len: int, update: int, ms: list[dict], dt: float) -> dict:
+    n = sum(len(m["loss"]) for m in ms)
+    cat = {k: np.concatenate([m[k] for m in ms]) for k in ms[0]}
+    ep = cat["ep_reward"].sum(0) / np.maximum(cat["ep_steps"].sum(0), 1) * episode_len
+    seen = cat["ep_steps"].sum(0) > 0
+    rec = {"update": update, "env_steps": update * cfg.steps_per_update(), "time": time.time(),
+           "env_steps_per_s": n * cfg.steps_per_update() / dt,
+           "return": float(cat["reward"].mean() * episode_len)}
+    for k in ("loss", "pg_loss", "vf_loss", "entropy", "grad_norm"):
+        rec[k] = float(cat[k].mean())
+    rec["return_by_episode"] = [round(float(v), 4) if s else None for v, s in zip(ep, seen,
+                                                                                  strict=True)]
+    return rec
+
+
+def fit(cfg: Config, run_dir, *, stop_at: int | None = None, progress: bool = True, env=None,
+        pool=None) -> RL2State:
+    """Meta-train (or resume) in run_dir until cfg.num_updates (or stop_at) -> final state.
+
+    env / pool: another env object or training task pool (tests); default `envs.make(cfg.env)`
+    and `task_pool(cfg)`. Writes config.json, metrics.jsonl (one record per log_every updates:
+    mean return per episode over the window, per episode of the trial, losses, env-steps/s) and
+    orbax checkpoints every ckpt_every updates and at the end; resumes from the latest.
+    """
+    run_dir = Path(run_dir)
+    env = env if env is not None else envs.make(cfg.env)[0]
+    pool = jnp.asarray(task_pool(cfg) if pool is None else pool)
+    _write_or_check_config(run_dir, {"rl2": cfg.to_dict(), "env_config": env.config(),
+                                     "num_pool_tasks": int(pool.shape[0]),
+                                     "episode_len": env.episode_len,
+                                     "num_actions": env.num_actions})
+    tr = trainer(cfg, env)
+    mgr = checkpoint_manager(run_dir, cfg.max_to_keep)
+    metrics_path = run_dir / "metrics.jsonl"
+    if mgr.latest_step() is not None:
+        state = restore(mgr, mgr.latest_step(), tr, pool.shape[1:], pool.dtype)
+        _truncate_metrics(metrics_path, mgr.latest_step())
+    else:
+        state = tr.init(pool)
+        _truncate_metrics(metrics_path, -1)
+    end = min(cfg.num_updates, stop_at or cfg.num_updates)
+    update = int(state.update)
+    bar = tqdm(total=end, initial=update, disable=not progress, desc="rl2", unit="update",
+               mininterval=1.0)
+    acc, t_log = [], time.perf_counter()
+    try:
+        while update < end:
+            nxt = min(end, (update // cfg.log_every + 1) * cfg.log_every,
+                      (update // cfg.ckpt_every + 1) * cfg.ckpt_every)
+            new_state, m = tr.chunk(state, pool, nxt - update)
+            m = jax.tree.map(np.asarray, m)
+            if not (np.all(np.isfinite(m["loss"])) and np.all(np.isfinite(m["grad_norm"]))):
+                mgr.wait_until_finished()
+                raise FloatingPointError(
+                    f"non-finite loss/gradient between updates {update} and {nxt}; stopped, the "
+                    f"last good checkpoint ({mgr.latest_step()}) is kept")
+            state, update = new_state, nxt
+            acc.append(m)
+            bar.update(len(m["loss"]))
+            bar.set_postfix(ret=f"{m['reward'].mean() * env.episode_len:.2f}")
+            if update % cfg.log_every == 0 or update == end:
+                rec = _record(cfg, env.episode_len, update, acc, time.perf_counter() - t_log)
+                with metrics_path.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                acc, t_log = [], time.perf_counter()
+            if update % cfg.ckpt_every == 0 or update == end:
+                mgr.save(update, args=ocp.args.StandardSave(state))
+    finally:
+        bar.close()
+        mgr.wait_until_finished()
+        mgr.close()
+    return state
+
+
+def restore(mgr, step_: int, tr: Trainer, task_shape, task_dtype) -> RL2State:
+    abstract = jax.eval_shape(tr.init, jax.ShapeDtypeStruct((1, *task_shape), task_dtype))
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                            abstract)
+    try:
+        return mgr.restore(step_, args=ocp.args.StandardRestore(abstract))
+    except (ValueError, KeyError) as e:
+        raise RunConfigError(f"checkpoint {step_} in {mgr.directory} does not fit: {e}") from e
+
+
+def env_of(config: dict):
+    """The env a run was trained on, from its config.json dict."""
+    name = config["rl2"]["env"]
+    env, _ = envs.make(name)
+    if env.config() != config["env_config"]:
+        env, _ = envs.make(name, **{k: v for k, v in config["env_config"].items()
+                                    if k != "hard"})
+    return env
+
+
+def load_run(run_dir, step_: int | None = None):
+    """-> (Config, env, params, config.json dict with "update") of a run's latest checkpoint."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.exists():
+        raise RunConfigError(f"{path}: not an RL² run directory (no config.json)")
+    config = json.loads(path.read_text())
+    cfg = Config.from_dict(config["rl2"])
+    env = env_of(config)
+    mgr = checkpoint_manager(run_dir, cfg.max_to_keep)
+    step_ = mgr.latest_step() if step_ is None else step_
+    if step_ is None:
+        raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
+    task = env.default_params.task
+    state = restore(mgr, step_, trainer(cfg, env), task.shape, task.dtype)
+    mgr.close()
+    return cfg, env, state.params, {**config, "update": step_}

@@ -1,0 +1,26 @@
+"""End to end: `python -m adjax.rl2` on Dark Room's tiny preset (slow: compiles Dark Room's
+update and evaluation)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from adjax.rl2.__main__ import main
+
+
+@pytest.mark.slow
+def test_cli_trains_and_evaluates_darkroom(tmp_path):
+    main(["--env", "darkroom", "--preset", "tiny", "--out", str(tmp_path), "--updates", "4",
+          "--eval-seeds", "2", "--set", "episodes_per_trial=2"])
+    res = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert res["env"] == "darkroom" and res["temperature"] == 1.0 and res["rl2"]["update"] == 4
+    assert set(res["splits"]) == {"val", "test"}
+    test = res["splits"]["test"]
+    assert test["num_tasks"] == 16 and set(test["curves"]) == {"rl2", "random"}
+    assert np.shape(test["curves"]["rl2"]["returns"]) == (16, 2, 2)
+    assert test["optimal"]["mean"] > 0
+    assert (tmp_path / "eval" / "results.png").exists()
+    cfg = json.loads((tmp_path / "config.json").read_text())["rl2"]
+    assert cfg["episodes_per_trial"] == 2 and cfg["env"] == "darkroom"
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
