@@ -12,7 +12,8 @@ import jax
 
 from adjax.devices import use_cpu_cores
 
-MODULES = ("bench_envs", "bench_watermaze", "bench_sources", "bench_train", "bench_evaluate")
+MODULES = ("bench_envs", "bench_watermaze", "bench_sources", "bench_train", "bench_evaluate",
+           "bench_rl2")
 
 
 def main() -> None:
