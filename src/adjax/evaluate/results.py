@@ -90,6 +90,15 @@ def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
     return out.reshape(n, num_seeds, -1)
 
 
+def split_record(env_name: str, tasks, curves: dict, with_optimal: bool) -> dict:
+    """One split of a results JSON: its tasks, curves and (where known) per-task optimum."""
+    opt = optimal_returns(env_name, tasks) if with_optimal else None
+    return {"tasks": np.asarray(tasks).tolist(), "num_tasks": int(tasks.shape[0]),
+            "curves": curves,
+            "optimal": None if opt is None else {"per_task": opt.tolist(),
+                                                 "mean": float(opt.mean())}}
+
+
 def summarize(returns_NxSxE: np.ndarray) -> dict:
     """Mean over tasks x seeds per episode, and the 95% t-interval over seeds (see INTERVAL)."""
     per_seed_SxE = np.asarray(returns_NxSxE, np.float64).mean(axis=0)
@@ -211,12 +220,8 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
             ret = over_tasks_and_seeds(fn, key, env, params, tasks, num_seeds, batch_size,
                                        on_chunk=bar.update, agent=who)
             curves[name] = {"returns": np.round(ret, 6).tolist(), "summary": summarize(ret)}
-        opt = optimal_returns(env_name, tasks) if "optimal" in baselines else None
-        result["splits"][split] = {
-            "tasks": np.asarray(tasks).tolist(), "num_tasks": int(tasks.shape[0]), "curves": curves,
-            "optimal": None if opt is None else {"per_task": opt.tolist(),
-                                                 "mean": float(opt.mean())},
-        }
+        result["splits"][split] = split_record(env_name, tasks, curves,
+                                               with_optimal="optimal" in baselines)
     bar.close()
     write_json(out, result, indent=None)
     if figure:

@@ -15,13 +15,13 @@ from tqdm.auto import tqdm
 
 from adjax import envs
 from adjax.atomic import write_json
-from adjax.evaluate.baselines import optimal_returns
 from adjax.evaluate.results import (
     CURVE_KEYS,
     INTERVAL,
     over_tasks_and_seeds,
     plot,
     policy_fn,
+    split_record,
     split_tasks,
     summarize,
 )
@@ -115,13 +115,8 @@ def evaluate(run_dir, out, *, splits: Sequence[str] | None = None, num_episodes:
             curves[name] = {"summary": summarize(ret)}
             if keep_returns:
                 curves[name]["returns"] = np.round(ret, 6).tolist()
-        opt = optimal_returns(env_name, tasks) if "optimal" in baselines else None
-        result["splits"][split] = {
-            "tasks": np.asarray(tasks).tolist(), "num_tasks": int(tasks.shape[0]),
-            "curves": curves,
-            "optimal": None if opt is None else {"per_task": opt.tolist(),
-                                                 "mean": float(opt.mean())},
-        }
+        result["splits"][split] = split_record(env_name, tasks, curves,
+                                               with_optimal="optimal" in baselines)
     bar.close()
     write_json(out, result, indent=None)
     if figure:
