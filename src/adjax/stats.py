@@ -35,3 +35,20 @@ def seed_curves(curve: dict) -> tuple[np.ndarray, str]:
     if runs is not None and len(runs) >= 2:
         return np.asarray(runs, np.float64), "training"
     return np.asarray(curve["per_seed"], np.float64), "evaluation"
+
+
+def log_bins(curves_SxE, steps_per_episode: int, num_bins: int = 60):
+    """Per-episode curves on an env-step axis, averaged within log-spaced bins of episodes (a
+    curve of thousands of episodes, small enough to publish and to draw on a log axis).
+
+    curves_SxE: float[S, E], entry e complete after (e + 1) * steps_per_episode steps. -> (steps
+    int[B], float64[S, B]): bin b averages episodes [edge_b, edge_{b+1}), and steps[b] is the step
+    count when its last episode completes. The first bins are single episodes.
+    """
+    x = np.asarray(curves_SxE, np.float64)
+    E = x.shape[1]
+    edges = np.unique(np.round(np.geomspace(1, E, num_bins + 1)).astype(int))
+    edges = np.concatenate([[0], edges]) if edges[0] != 0 else edges
+    pairs = zip(edges[:-1], edges[1:], strict=True)
+    out = np.stack([x[:, a:b].mean(axis=1) for a, b in pairs], axis=1)
+    return edges[1:] * steps_per_episode, out

@@ -6,6 +6,7 @@ from adjax.evaluate.baselines import (
     optimal_returns,
     random_policy,
     source_from_scratch,
+    source_step_curve,
 )
 from adjax.evaluate.loop import (
     Agent,
@@ -19,7 +20,7 @@ from adjax.evaluate.loop import (
     in_context,
     rollout,
 )
-from adjax.evaluate.results import evaluate_run, summarize
+from adjax.evaluate.results import evaluate_run, evaluate_source_curve, summarize
 
 __all__ = [
     "Agent",
@@ -33,11 +34,13 @@ __all__ = [
     "episode_length",
     "episode_returns",
     "evaluate_run",
+    "evaluate_source_curve",
     "in_context",
     "load_agent",
     "optimal_returns",
     "random_policy",
     "rollout",
     "source_from_scratch",
+    "source_step_curve",
     "summarize",
 ]

@@ -68,6 +68,26 @@ def source_from_scratch(key, cfg, env, env_params, num_episodes: int, *, stream:
     return per_episode[:num_episodes].astype(jnp.float32)
 
 
+def source_step_curve(key, cfg, env, env_params, num_steps: int, num_actors: int):
+    """The source algorithm learning one task from scratch, against the env steps it consumed.
+
+    cfg: a source Config whose actors all feed one learner (a `num_actors` field: A2C), rerun with
+    num_actors actors for at least num_steps env steps counted over all actors. -> float32[E]:
+    entry e is the mean over actors of their e-th episode's return, complete after
+    (e + 1) * L * num_actors env steps (L the episode length). Vmap over keys and env params.
+    """
+    if not hasattr(cfg, "num_actors"):
+        raise ValueError(f"{type(cfg).__name__} has no num_actors: the env-step source curve "
+                         "needs a source whose actors share one learner (A2C)")
+    L = episode_length(env, env_params, None)
+    num_episodes = max(1, math.ceil(num_steps / (L * num_actors)))
+    cfg = source_config(dataclasses.replace(cfg, num_actors=num_actors), num_episodes, L)
+    module = importlib.import_module(f"adjax.sources.{cfg.NAME}")
+    _, hist = module.make_train(cfg, env)(key, env_params)
+    rewards = hist.rewards[:, : num_episodes * L]  # [actors, T]
+    return rewards.reshape(num_actors, num_episodes, L).sum(-1).mean(0).astype(jnp.float32)
+
+
 def optimal_returns(env_name: str, tasks) -> np.ndarray | None:
     """Optimal return per task (float[N]) where `adjax.envs.optimal_return` knows it, else None."""
     fn = getattr(envs, "optimal_return", None)

@@ -17,9 +17,14 @@ from tqdm.auto import tqdm
 from adjax import devices, envs
 from adjax.atomic import save_figure, write_json
 from adjax.evaluate.agents import load_agent
-from adjax.evaluate.baselines import optimal_returns, random_policy, source_from_scratch
+from adjax.evaluate.baselines import (
+    optimal_returns,
+    random_policy,
+    source_from_scratch,
+    source_step_curve,
+)
 from adjax.evaluate.loop import in_context
-from adjax.stats import mean_ci
+from adjax.stats import log_bins, mean_ci
 
 # Task x seed pairs per compiled evaluation call. On this 2-core CPU a transformer agent evaluates
 # fastest in small chunks, whose KV caches stay in cache memory (ms per pair-episode at 8 / 24 /
@@ -227,3 +232,40 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
     if figure:
         plot(result, Path(out).with_suffix(".png"))
     return result
+
+
+def evaluate_source_curve(source_cfg, env_name: str, out, *, num_actors: int, num_steps: int,
+                          split: str = "test", num_seeds: int = 5, num_tasks: int | None = None,
+                          seed: int = 0, num_bins: int = 60, batch_size: int = 16,
+                          progress: bool = True) -> dict:
+    """The source learning each split task from scratch with num_actors actors, on the env-step
+    axis (`baselines.source_step_curve`), binned by `stats.log_bins`; writes `out` (JSON).
+
+    JSON: {"env", "split", "tasks", "num_tasks", "num_actors", "num_steps" (requested),
+    "steps_consumed" (per task and seed, all actors), "num_seeds", "steps" [B] (steps consumed when
+    each bin's last episode completes), "per_seed" [S][B] (averaged over tasks)}. Keys: those of
+    the "source" curve of `evaluate_run`, so the same seed reruns the same learners.
+    """
+    env, params = envs.make(env_name)
+    tasks = split_tasks(env_name, split, num_tasks)
+    fn = _source_curve_fn(source_cfg, env, num_steps, num_actors)
+    bar = tqdm(total=tasks.shape[0] * num_seeds, desc=f"source, {num_actors} actors",
+               unit="pair", disable=not progress)
+    key = jax.random.fold_in(jax.random.key(seed), CURVE_KEYS["source"])
+    ret = over_tasks_and_seeds(fn, key, env, params, tasks, num_seeds, batch_size,
+                               on_chunk=bar.update)  # [N, S, E]
+    bar.close()
+    per_ep = env.episode_len * num_actors
+    steps, per_seed = log_bins(ret.mean(axis=0), per_ep, num_bins)
+    result = {"env": env_name, "split": split, "tasks": np.asarray(tasks).tolist(),
+              "num_tasks": int(tasks.shape[0]), "source": type(source_cfg).NAME,
+              "num_actors": num_actors, "num_steps": num_steps,
+              "steps_consumed": int(ret.shape[-1] * per_ep), "num_seeds": num_seeds,
+              "seed": seed, "steps": steps.tolist(), "per_seed": per_seed.round(4).tolist()}
+    write_json(out, result, indent=None)
+    return result
+
+
+@functools.cache
+def _source_curve_fn(source_cfg, env, num_steps: int, num_actors: int) -> Callable:
+    return lambda agent, k, p: source_step_curve(k, source_cfg, env, p, num_steps, num_actors)

@@ -73,14 +73,33 @@ class EvalConfig:
 
 def grid_splits(num_episodes: int, num_seeds: int, other_seeds: int,
                 other_episodes: int | None = None, num_tasks: int | None = None,
-                other_tasks: int | None = None, **kw) -> EvalConfig:
-    """Grid envs: held-out tasks ("test", the headline, with the source baseline), then the
+                other_tasks: int | None = None,
+                test_baselines: tuple[str, ...] = ("random", "source", "optimal"),
+                **kw) -> EvalConfig:
+    """Grid envs: held-out tasks ("test", the headline, with `test_baselines`), then the
     validation tasks ("val": where choices are made) and the training tasks ("train"), each with
     `other_seeds` seeds, `other_episodes` episodes and at most `other_tasks` tasks."""
     other = dict(num_seeds=other_seeds, num_episodes=other_episodes or num_episodes,
                  num_tasks=other_tasks, baselines=("random", "optimal"))
-    return EvalConfig(splits=(SplitEval("test", num_seeds, num_episodes, num_tasks),
-                              SplitEval("val", **other), SplitEval("train", **other)), **kw)
+    test = SplitEval("test", num_seeds, num_episodes, num_tasks, baselines=test_baselines)
+    return EvalConfig(splits=(test, SplitEval("val", **other), SplitEval("train", **other)), **kw)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceCurve:
+    """The source algorithm learning a split's tasks from scratch, its mean return against every
+    env step it consumed over all its actors (the paper's Fig. 4 source curves, on the same axis
+    as AD's test-time steps): num_actors actors sharing one learner, num_steps steps in all."""
+
+    num_actors: int
+    num_steps: int
+    num_seeds: int = 5
+    split: str = "test"
+    batch_size: int = 16  # task x seed pairs per compiled call (a run's rewards stay in memory)
+
+    @property
+    def name(self) -> str:
+        return f"{self.num_actors} actor{'s' if self.num_actors > 1 else ''}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +120,7 @@ class ExperimentConfig:
     subsample_every: int = 1
     expert_episodes: int = 100
     chunk_size: int = 64
+    source_curves: tuple[SourceCurve, ...] = ()  # the source on the env-step axis (A2C)
 
     def __post_init__(self):
         if self.train_seeds < 1:

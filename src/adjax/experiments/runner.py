@@ -12,7 +12,6 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import tyro
@@ -20,9 +19,10 @@ import tyro
 from adjax import data
 from adjax.atomic import write_json, write_text
 from adjax.devices import use_cpu_cores
-from adjax.evaluate import evaluate_run
+from adjax.evaluate import evaluate_run, evaluate_source_curve
 from adjax.experiments.common import (
     ExperimentConfig,
+    SourceCurve,
     SplitEval,
     Stages,
     command,
@@ -30,7 +30,14 @@ from adjax.experiments.common import (
     source_name,
 )
 from adjax.model import ModelConfig
-from adjax.report import plot_curves, plot_scores, results_table, scores_table
+from adjax.report import (
+    plot_curves,
+    plot_scores,
+    plot_source_steps,
+    results_table,
+    scores_table,
+    source_steps_table,
+)
 from adjax.report.reproduction import refresh_line
 from adjax.stats import mean_ci, seed_curves, tenth
 from adjax.train import TrainConfig, fit, load_run, with_defaults
@@ -40,7 +47,7 @@ TRAINED = {"agent": "AD", "ed": "ED"}  # eval JSON curve name -> report method
 BASELINES = {"source": "source", "random": "random"}
 # Config fields that may change between invocations on one directory: more training seeds add
 # runs; other evaluation settings redo the evaluations (training and data are reused).
-RESUMABLE = {"train_seeds", "eval"}
+RESUMABLE = {"train_seeds", "eval", "source_curves"}
 
 
 def _check_config(cfg: ExperimentConfig, out: Path) -> None:
@@ -95,6 +102,49 @@ def refresh_check(block: dict, queue: dict, split: str) -> dict:
                      "ci95": round(float(half), 3), "pairs": int(pair["block"].size)}
     out["episodes"] = n
     out["refresh_every_block"] = block["refresh_every"]
+    return out
+
+
+def _source_curve_done(path: Path, sc: SourceCurve) -> bool:
+    if not path.exists():
+        return False
+    d = json.loads(path.read_text())
+    return all(d.get(k) == getattr(sc, k) for k in ("num_actors", "num_steps", "num_seeds",
+                                                     "split"))
+
+
+def _source_summary(source: dict, methods: dict, episode_len: int) -> dict:
+    """The source's env-step curve against AD's test-time curve on the same split: the source's
+    return when it has consumed as many env steps as AD's last evaluated episode (the paper's
+    comparison in Fig. 4 / 6), the steps it needs to reach AD's last-10% return, and whether AD
+    is above it at every step from its episode 20 on (AD's step (e + 1) * L against the source
+    bin that step falls in)."""
+    steps = np.asarray(source["steps"])
+    runs = np.asarray(source["per_seed"], np.float64)  # [S, B]
+    mean = runs.mean(axis=0)
+    out = {"steps_consumed": source["steps_consumed"], "num_actors": source["num_actors"],
+           "seeds": int(runs.shape[0]), "final": round(float(mean[-1]), 3)}
+    ad = methods.get("AD")
+    if not isinstance(ad, dict):
+        return out
+    ad_runs, _ = seed_curves(ad)
+    ad_mean = ad_runs.mean(axis=0)
+    E = ad_mean.shape[0]
+    at = lambda step: min(int(np.searchsorted(steps, step)), steps.size - 1)  # noqa: E731
+    b = at(E * episode_len)
+    r, half = mean_ci(runs[:, b])
+    target = float(ad_mean[E - tenth(E):].mean())
+    reached = np.flatnonzero(mean >= target)
+    from_ep = min(20, E)
+    src_at = np.array([mean[at((e + 1) * episode_len)] for e in range(from_ep - 1, E)])
+    out.update({
+        "ad_episodes": E, "ad_steps": E * episode_len,
+        "at_ad_steps": round(float(r), 3), "at_ad_steps_ci95": round(float(half), 3),
+        "at_ad_steps_bin_end": int(steps[b]),
+        "ad_last_10pct": round(target, 3),
+        "steps_to_ad_last_10pct": int(steps[reached[0]]) if reached.size else None,
+        "ad_above_from_episode_20": bool(np.all(ad_mean[from_ep - 1:] > src_at)),
+    })
     return out
 
 
@@ -228,6 +278,17 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
         per_run = [json.loads(f.read_text()) for f in files]
         curves[se.split] = _curves(per_run, se.split, {**TRAINED, **BASELINES})
 
+    source_curves = {}
+    for sc in cfg.source_curves:
+        path = out / "eval" / sc.split / f"source_{sc.num_actors}actors.json"
+        stages.run(f"source from scratch on {sc.split} tasks, {sc.name}",
+                   lambda p=path, sc=sc: evaluate_source_curve(
+                       cfg.source, cfg.env, p, num_actors=sc.num_actors, num_steps=sc.num_steps,
+                       split=sc.split, num_seeds=sc.num_seeds, batch_size=sc.batch_size,
+                       progress=progress),
+                   done=_source_curve_done(path, sc))
+        source_curves[sc.name] = json.loads(path.read_text())
+
     checks = {}
     if ev.refresh_check is not None:  # the paper's queue against the block refresh, AD seed 0
         se = ev.refresh_check
@@ -253,6 +314,15 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
         "summary": {f"{m} {s}": _summary(curves, s, m) for s in curves
                     for m in ("AD", "ED", "source", "random") if _summary(curves, s, m)},
     }
+    if source_curves:
+        L = results["episode_len"]
+        results["source_curves"] = {
+            name: {k: d[k] for k in ("split", "num_actors", "steps_consumed", "num_seeds",
+                                     "num_tasks", "steps", "per_seed")}
+            for name, d in source_curves.items()}
+        results["summary"].update({
+            f"source {name} {d['split']}": _source_summary(d, curves.get(d["split"], {}), L)
+            for name, d in source_curves.items()})
     if cfg.normalise:
         results["scores"] = normalised_scores(curves)
     write_json(out / "results.json", results)
@@ -269,6 +339,11 @@ def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict) -> No
         figs.insert(0, plot_scores(results, out / "figures" / f"{name}_scores.png",
                                    title=f"{name} ({preset} preset): normalised score"))
         table = f"{scores_table(results)}\n{table}"
+    if "source_curves" in results:
+        figs.append(plot_source_steps(results, out / "figures" / f"{name}_source_steps.png",
+                                      title=f"{name} ({preset} preset): AD against "
+                                            f"{results['source_name']} on the env-step axis"))
+        table += f"\n{source_steps_table(results)}"
     curve = learn_dir / "learning_curve.png"
     if curve.exists():
         shutil.copyfile(curve, out / "figures" / "source_learning_curve.png")
@@ -303,7 +378,7 @@ def with_overrides(cfg: ExperimentConfig, seeds: int | None = None,
 class Args:
     """Run the experiment end to end; rerunning continues where it stopped."""
 
-    preset: Literal["quick", "paper", "tiny"] = "quick"  # quick: 2-core CPU; paper: accelerator
+    preset: str = "quick"  # quick: 2-core CPU; a3c: the paper's source on a CPU; paper: accelerator
     out: Path | None = None  # the run directory (default runs/<experiment>)
     seeds: int | None = None  # training seeds (default: the preset's)
     episodes: int | None = None  # evaluation episodes on the held-out split (default: preset's)
@@ -313,6 +388,8 @@ def cli(name: str, presets: dict, argv=None) -> dict:
     """`python -m adjax.experiments.<name> [--preset P] [--out DIR] [--seeds N]`."""
     use_cpu_cores()
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
+    if args.preset not in presets:
+        raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")
     cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes)
     results = run_experiment(cfg, args.out or Path("runs") / name, preset=args.preset)
     print(json.dumps(results["summary"], indent=1))

@@ -53,6 +53,49 @@ def plot_curves(results: dict, path: str | Path, title: str | None = None) -> Pa
     return _save(fig, path)
 
 
+SOURCE_STYLES = ("-", "--", ":", "-.")
+
+
+def plot_source_steps(results: dict, path: str | Path, title: str | None = None) -> Path:
+    """The paper's Fig. 4 / 6 comparison: AD and ED in context (each episode at the env steps
+    it completes) and the source learning from scratch (results["source_curves"], every step of
+    every actor counted) on one log env-step axis, each with its 95% interval over seeds."""
+    sources = results["source_curves"]
+    split = next(iter(sources.values()))["split"]
+    methods = results["curves"].get(split, {})
+    ep_len = int(results.get("episode_len", 1))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    for method in ("AD", "ED"):
+        m = methods.get(method)
+        if not isinstance(m, dict):
+            continue
+        runs, unit = seed_curves(m)
+        mean, half = mean_ci(runs)
+        steps = np.arange(1, runs.shape[1] + 1) * ep_len
+        c = COLORS[method]
+        ax.plot(steps, mean, color=c, lw=1.5,
+                label=f"{method} in context ({runs.shape[0]} {unit} seeds)")
+        ax.fill_between(steps, mean - half, mean + half, color=c, alpha=0.2, lw=0)
+    for (name, d), ls in zip(sources.items(), SOURCE_STYLES, strict=False):
+        runs = np.asarray(d["per_seed"], np.float64)
+        mean, half = mean_ci(runs)
+        c = COLORS["source"]
+        ax.plot(d["steps"], mean, color=c, ls=ls, lw=1.5,
+                label=f"{results.get('source_name', 'source')} from scratch, {name} "
+                      f"({runs.shape[0]} seeds, {d['steps_consumed']:,} steps)")
+        ax.fill_between(d["steps"], mean - half, mean + half, color=c, alpha=0.15, lw=0)
+    if "optimal" in methods:
+        ax.axhline(methods["optimal"], color="k", ls="--", lw=1, label="optimal")
+    ax.set_xscale("log")
+    ax.set_xlabel("env steps (the source: all its actors)")
+    ax.set_ylabel("return per episode")
+    ax.set_title(title or f"{results['env']}: {split} tasks, AD against its source")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
 def plot_scores(results: dict, path: str | Path, title: str | None = None) -> Path:
     """Fig. 3 style bars: normalised score per split (results["scores"]) for AD and ED with their
     95% intervals over seeds; the paper's AD and ED scores as markers. Writes a PNG to `path`."""

@@ -98,3 +98,37 @@ def scores_table(results: dict) -> str:
 
 
 __all__ = ["paper_method", "paper_value", "results_table", "scores_table"]
+
+
+def source_steps_table(results: dict) -> str:
+    """Markdown table of results["source_curves"]: the source from scratch at the env steps AD
+    has consumed by the paper's checkpoint episodes (episode e: e * L steps; the paper's source
+    curve sits beside the 1-actor row, as its source ran as AD does, one stream), the steps it
+    consumed in all, and the steps it needs to reach AD's last-10% return."""
+    L = int(results.get("episode_len", 1))
+    env = results["env"]
+    head = ["source from scratch", "seeds × tasks"] + [
+        f"at {e * L:,} steps (AD ep {e})" for e in CHECKPOINTS] + [
+        "steps consumed", "steps to reach AD's last 10%"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    name = results.get("source_name", "source")
+    for label, d in results["source_curves"].items():
+        steps = np.asarray(d["steps"])
+        runs = np.asarray(d["per_seed"], np.float64)
+        cells = []
+        for e in CHECKPOINTS:
+            b = int(np.searchsorted(steps, e * L))
+            cells.append(_cell(runs, b) if b < steps.size else "–")
+        summ = results.get("summary", {}).get(f"source {label} {d['split']}", {})
+        reach = summ.get("steps_to_ad_last_10pct")
+        rows.append("| " + " | ".join([
+            f"{name}, {label}", f"{runs.shape[0]} × {d['num_tasks']}", *cells,
+            f"{d['steps_consumed']:,}",
+            "not reached" if reach is None and "ad_last_10pct" in summ
+            else (f"{reach:,}" if reach is not None else "–")]) + " |")
+        paper = PAPER_CURVES.get(env, {}).get("source", {})
+        if d["num_actors"] == 1 and paper and d["split"] == "test":
+            rows.append("| " + " | ".join(
+                ["A3C, paper (one stream)", "–", *[f"{paper[e]:g}" if e in paper else "–"
+                                                   for e in CHECKPOINTS], "", ""]) + " |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,69 @@
+"""The source on the env-step axis: A2C from scratch counted over all its actors (Fig. 4 / 6)."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from adjax import envs
+from adjax.evaluate import evaluate_source_curve, source_from_scratch, source_step_curve
+from adjax.experiments.runner import _source_summary
+from adjax.report import plot_source_steps, source_steps_table
+from adjax.sources import a2c, qlearning
+from adjax.stats import log_bins
+
+TINY = a2c.Config(num_actors=2, num_updates=1, unroll=10, hidden=(8,), lr=1e-2)
+
+
+@pytest.fixture(scope="module")
+def darkroom():
+    return envs.make("darkroom")
+
+
+def test_step_curve_is_the_mean_over_actors_of_each_episode(darkroom):
+    env, params = darkroom
+    params = env.with_task(params, envs.sample_tasks("darkroom", jax.random.key(0), 1)[0])
+    key = jax.random.key(3)
+    # 100 steps over 2 actors of 20-step episodes: 3 episodes each (120 steps consumed)
+    curve = np.asarray(source_step_curve(key, TINY, env, params, num_steps=100, num_actors=2))
+    assert curve.shape == (3,)
+    streams = [np.asarray(source_from_scratch(key, TINY, env, params, 3, stream=s))
+               for s in range(2)]
+    np.testing.assert_allclose(curve, np.mean(streams, axis=0), rtol=1e-6)
+
+
+def test_step_curve_needs_a_shared_learner(darkroom):
+    env, params = darkroom
+    with pytest.raises(ValueError, match="num_actors"):
+        source_step_curve(jax.random.key(0), qlearning.Config(), env, params, 100, 1)
+
+
+def test_log_bins_average_episodes_and_count_steps():
+    x = np.arange(20.0)[None].repeat(2, 0)
+    steps, binned = log_bins(x, steps_per_episode=20, num_bins=8)
+    assert steps[0] == 20 and steps[-1] == 400  # episode 1 alone; the last bin ends at episode 20
+    assert np.all(np.diff(steps) > 0)
+    assert binned[0, 0] == 0.0 and binned.shape == (2, steps.size)
+    assert np.isclose(binned[0, -1], x[0, steps[-2] // 20:].mean())
+
+
+def test_evaluate_source_curve_json_summary_table_and_figure(tmp_path):
+    out = tmp_path / "src.json"
+    r = evaluate_source_curve(TINY, "darkroom", out, num_actors=2, num_steps=200, num_seeds=2,
+                              num_tasks=3, num_bins=4, progress=False)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(r))
+    assert r["steps_consumed"] == 200 and r["num_tasks"] == 3
+    assert np.asarray(r["per_seed"]).shape == (2, len(r["steps"]))
+    # AD's curve: 10 episodes, far above the source from its start
+    ad = {"per_seed": [[5.0] * 10] * 2, "per_train_seed": [[5.0] * 10] * 2, "num_tasks": 3}
+    summ = _source_summary(r, {"AD": ad}, episode_len=20)
+    assert summ["ad_steps"] == 200 and summ["ad_last_10pct"] == 5.0
+    assert summ["steps_to_ad_last_10pct"] is None  # 5 is out of a 200-step learner's reach
+    assert summ["ad_above_from_episode_20"]
+    results = {"env": "darkroom", "episode_len": 20, "source_name": "A2C (synchronous A3C)",
+               "curves": {"test": {"AD": ad}},
+               "source_curves": {"2 actors": r}, "summary": {"source 2 actors test": summ}}
+    table = source_steps_table(results)
+    assert "A2C (synchronous A3C), 2 actors" in table and "not reached" in table
+    assert plot_source_steps(results, tmp_path / "f.png").stat().st_size > 0
