@@ -9,7 +9,9 @@ import pytest
 from adjax import envs
 from adjax.evaluate import evaluate_source_curve, source_from_scratch, source_step_curve
 from adjax.experiments.runner import _source_summary
+from adjax.experiments import reproduce
 from adjax.report import plot_source_steps, source_steps_table
+from adjax.report.reproduction import _source_rows
 from adjax.sources import a2c, qlearning
 from adjax.stats import log_bins
 
@@ -67,3 +69,16 @@ def test_evaluate_source_curve_json_summary_table_and_figure(tmp_path):
     table = source_steps_table(results)
     assert "A2C (synchronous A3C), 2 actors" in table and "not reached" in table
     assert plot_source_steps(results, tmp_path / "f.png").stat().st_size > 0
+    rows = _source_rows("a3c/darkroom", results)
+    assert rows[0][3] == "return at 20 env steps (AD episode 1)"
+    assert rows[-1][3].startswith("env steps to reach AD's last 10% (5.00)")
+    assert rows[-1][4] == "not reached"
+
+
+def test_reproduce_runs_the_a3c_presets_beside_quick():
+    jobs = reproduce.jobs(reproduce.Args(only=("bandit", "darkroom")))
+    assert [(n, p, str(d)) for n, p, d in jobs] == [
+        ("bandit", "quick", "bandit"), ("darkroom", "quick", "darkroom"),
+        ("darkroom", "a3c", "a3c/darkroom")]
+    assert len(reproduce.jobs(reproduce.Args(only=("darkroom",), beside=False))) == 1
+    assert [p for _, p, _ in reproduce.jobs(reproduce.Args(preset="tiny"))] == ["tiny"] * 4

@@ -1,6 +1,7 @@
 """`make reproduce`: every experiment's preset, then experiments/REPORT.md with the paper's numbers.
 
-    python -m adjax.experiments.reproduce --preset quick   # runs/<name>/, experiments/<name>/
+    python -m adjax.experiments.reproduce --preset quick   # runs/<name>/, experiments/<name>/,
+                                                           # then runs/a3c/<name>/, experiments/a3c/
     python -m adjax.experiments.reproduce --preset paper   # runs/paper/<name>/, experiments/paper/
 
 Each experiment runs into its own run directory, reusing every stage already complete there (so
@@ -30,7 +31,7 @@ KEPT = ("NOTES.md",)  # written by hand beside the published results; a new publ
 
 
 def presets(name: str) -> dict:
-    """An experiment module's presets: {"quick": fn, "paper": fn, "tiny": fn}."""
+    """An experiment module's presets: {"quick": fn, "paper": fn, "tiny": fn, maybe "a3c": fn}."""
     if name not in MODULES:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
     return MODULES[name].PRESETS
@@ -52,30 +53,51 @@ def publish(run_dir: Path, dest: Path) -> None:
     tmp.replace(dest)
 
 
+# Presets run beside a main preset where an experiment has them, each into its own directories
+# (runs/<preset>/<name>, experiments/<preset>/<name>) and its own section of the same report:
+# the quick presets distil Q-learning, the a3c presets the paper's own source (A2C).
+BESIDE = {"quick": ("a3c",)}
+
+
 @dataclasses.dataclass(frozen=True)
 class Args:
     """Run every experiment's preset (reusing complete stages), publish, write the report."""
 
-    preset: Literal["quick", "paper", "tiny"] = "quick"
+    preset: Literal["quick", "paper", "tiny"] = "quick"  # quick also runs the a3c presets
     only: tuple[str, ...] = EXPERIMENTS  # a subset of the experiments
     runs: Path = Path("runs")  # run directories: runs/<name> (quick) or runs/<preset>/<name>
     publish: Path = Path("experiments")  # published: experiments/<name> or experiments/<preset>/
     seeds: int | None = None  # training seeds per experiment (default: each preset's)
+    beside: bool = True  # also the presets run beside this one (quick: a3c) where they exist
+
+
+def jobs(args: Args) -> list[tuple[str, str, Path]]:
+    """(experiment, preset, sub-directory) to run, in order: the main preset for every
+    experiment, then the presets beside it; each name and preset checked before any compute."""
+    for name in args.only:
+        presets(name)[args.preset]
+    main_sub = Path() if args.preset == "quick" else Path(args.preset)
+    out = [(name, args.preset, main_sub / name) for name in args.only]
+    for extra in BESIDE.get(args.preset, ()) if args.beside else ():
+        out += [(name, extra, Path(extra) / name) for name in args.only
+                if extra in presets(name)]
+    return out
 
 
 def main(args: Args) -> Path:
-    for name in args.only:  # every name checked before any compute
-        presets(name)[args.preset]
-    sub = Path() if args.preset == "quick" else Path(args.preset)
-    runs, pub = args.runs / sub, args.publish / sub
-    for name in args.only:
+    todo = jobs(args)
+    for name, preset, sub in todo:
         t0 = time.perf_counter()
-        print(f"=== {name} ({args.preset}) ===", flush=True)
-        cfg = with_overrides(presets(name)[args.preset](), seeds=args.seeds)
-        run_experiment(cfg, runs / name, preset=args.preset)
-        publish(runs / name, pub / name)
-        print(f"=== {name}: {time.perf_counter() - t0:.0f} s ===", flush=True)
+        print(f"=== {name} ({preset}) ===", flush=True)
+        cfg = with_overrides(presets(name)[preset](), seeds=args.seeds)
+        run_experiment(cfg, args.runs / sub, preset=preset)
+        publish(args.runs / sub, args.publish / sub)
+        print(f"=== {name} ({preset}): {time.perf_counter() - t0:.0f} s ===", flush=True)
+    pub = args.publish / ("" if args.preset == "quick" else args.preset)
     names = [n for n in EXPERIMENTS if (pub / n / "results.json").exists()]
+    for extra in BESIDE.get(args.preset, ()):
+        names += [f"{extra}/{n}" for n in EXPERIMENTS
+                  if (pub / extra / n / "results.json").exists()]
     command = "make reproduce" + ("" if args.preset == "quick" else f" PRESET={args.preset}")
     command += "" if args.seeds is None else f" SEEDS={args.seeds}"
     path = write_report(pub, names, command=command)

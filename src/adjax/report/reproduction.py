@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import numpy as np
+
 from adjax.atomic import write_text
 from adjax.report.paper import PAPER_CURVES, PAPER_SCORES
 from adjax.report.tables import paper_method
@@ -52,6 +54,40 @@ def _curve_rows(name: str, results: dict) -> list[list[str]]:
         if "optimal" in methods:
             rows.append([name, SPLIT_NAMES.get(split, split), "optimal", "return",
                          f"{methods['optimal']:.2f}", "", "–"])
+    return rows
+
+
+def _source_rows(name: str, results: dict) -> list[list[str]]:
+    """Rows for the source learning from scratch on the env-step axis (results["source_curves"]):
+    its return once it has consumed as many env steps (all its actors) as AD by its episode 1,
+    by each episode the paper reports, and by AD's last evaluated episode, and the env steps it
+    needs to reach AD's last-10% return. The paper's A3C curve (one stream, like AD at test time)
+    sits beside the 1-actor rows at the same step."""
+    L = int(results.get("episode_len", 1))
+    paper = PAPER_CURVES.get(results["env"], {}).get("source", {})
+    rows = []
+    for label, d in results.get("source_curves", {}).items():
+        steps = np.asarray(d["steps"])
+        runs = np.asarray(d["per_seed"], np.float64)
+        who = f"source ({results.get('source_name', '?')}, {label}) from scratch"
+        tasks = (f"{SPLIT_NAMES.get(d['split'], d['split'])}: {d['num_tasks']} tasks × "
+                 f"{runs.shape[0]} seeds")
+        summ = results.get("summary", {}).get(f"source {label} {d['split']}", {})
+        ad_eps = int(summ.get("ad_episodes", 0))
+        ref = paper if d["num_actors"] == 1 and d["split"] == "test" else {}
+        for ep in sorted({1, *(e for e in ref if e <= ad_eps), *([ad_eps] if ad_eps else [])}):
+            b = int(np.searchsorted(steps, ep * L))
+            if b >= steps.size:
+                continue
+            ours = _fmt(*map(float, mean_ci(runs[:, b])))
+            rows.append([name, tasks, who, f"return at {ep * L:,} env steps (AD episode {ep})",
+                         ours, "source seeds", f"{ref[ep]:g}" if ep in ref else "–"])
+        if "ad_last_10pct" in summ:
+            reach = summ["steps_to_ad_last_10pct"]
+            rows.append([name, tasks, who,
+                         f"env steps to reach AD's last 10% ({summ['ad_last_10pct']:.2f})",
+                         "not reached" if reach is None else f"{reach:,}",
+                         f"of {d['steps_consumed']:,}", "–"])
     return rows
 
 
@@ -159,6 +195,7 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
     for name, res in found:
         rows = _score_rows(name, res) if "scores" in res else []
         rows += _curve_rows(name, res) if "scores" not in res else []
+        rows += _source_rows(name, res)
         table += ["| " + " | ".join(r) + " |" for r in rows]
     total = sum(_wall_time(root / n) for n, _ in found)
     lines = [
