@@ -95,6 +95,7 @@ class SourceCurve:
     num_steps: int
     num_seeds: int = 5
     split: str = "test"
+    num_tasks: int | None = None  # the split's first n tasks (None: all)
     batch_size: int = 16  # task x seed pairs per compiled call (a run's rewards stay in memory)
 
     @property

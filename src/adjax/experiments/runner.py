@@ -109,8 +109,9 @@ def _source_curve_done(path: Path, sc: SourceCurve) -> bool:
     if not path.exists():
         return False
     d = json.loads(path.read_text())
-    return all(d.get(k) == getattr(sc, k) for k in ("num_actors", "num_steps", "num_seeds",
-                                                     "split"))
+    return (all(d.get(k) == getattr(sc, k) for k in ("num_actors", "num_steps", "num_seeds",
+                                                      "split"))
+            and (sc.num_tasks is None or d.get("num_tasks") == sc.num_tasks))
 
 
 def _source_summary(source: dict, methods: dict, episode_len: int) -> dict:
@@ -284,8 +285,8 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
         stages.run(f"source from scratch on {sc.split} tasks, {sc.name}",
                    lambda p=path, sc=sc: evaluate_source_curve(
                        cfg.source, cfg.env, p, num_actors=sc.num_actors, num_steps=sc.num_steps,
-                       split=sc.split, num_seeds=sc.num_seeds, batch_size=sc.batch_size,
-                       progress=progress),
+                       split=sc.split, num_seeds=sc.num_seeds, num_tasks=sc.num_tasks,
+                       batch_size=sc.batch_size, progress=progress),
                    done=_source_curve_done(path, sc))
         source_curves[sc.name] = json.loads(path.read_text())
 
