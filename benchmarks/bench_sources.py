@@ -99,8 +99,8 @@ def matmul_gflops(n=2048, repeats=5):
     return 2 * n**3 / dt / 1e9
 
 
-def bench_a2c(env, params, goals, num_tasks, num_updates):
-    cfg = a2c.Config(num_updates=num_updates)
+def bench_a2c(env, params, goals, num_tasks, num_updates, num_actors=100):
+    cfg = a2c.Config(num_updates=num_updates, num_actors=num_actors)
     fn = _chunk_fn(cfg, env, 1, None, False, 0)
     peak_before = matmul_gflops()
     tasks = jnp.asarray(_tasks(goals, num_tasks))
@@ -119,7 +119,11 @@ def run(quick: bool = False) -> dict:
     env, params, goals = _darkroom()
     sizes = (64, 256) if quick else (64, 1024, 8192)
     q = bench_qlearning(env, params, goals, sizes, 20 if quick else 100)
-    a = bench_a2c(env, params, goals, 2 if quick else 4, 10 if quick else 50)
+    # The two shapes of the A3C-source experiments: 100 actors on each of 64 tasks (Dark Room's
+    # a3c preset), one actor on each of 2048 tasks (the single-stream study).
+    a2cs = [bench_a2c(env, params, goals, 4 if quick else 64, 5 if quick else 20),
+            bench_a2c(env, params, goals, 256 if quick else 2048, 5 if quick else 20,
+                      num_actors=1)]
     lines = ["Dark Room, histories recorded and copied to host in the dataset's dtypes "
              f"(the `collect` chunk function, tasks split across {jax.local_device_count()} "
              "CPU device(s) as `collect` splits them). numpy: the same Q-learner vectorised "
@@ -129,15 +133,18 @@ def run(quick: bool = False) -> dict:
     for r in q:
         lines.append(f"| Q-learning | {r['tasks']} | {r['steps_per_s'] / 1e6:.1f} M | "
                      f"{r['numpy_steps_per_s'] / 1e6:.2f} M | {r['ratio_vs_numpy']:.1f}x |")
-    lines.append(f"| A2C, {a['actors']} actors/task | {a['tasks']} | "
-                 f"{a['steps_per_s'] / 1e3:.0f} k | | |")
+    for a in a2cs:
+        lines.append(f"| A2C, {a['actors']} actor(s)/task | {a['tasks']} | "
+                     f"{a['steps_per_s'] / 1e3:.0f} k | | |")
     scale = q[-1]["steps_per_s"] / q[-2]["steps_per_s"]
-    lines += ["", f"Q-learning throughput {sizes[-1]} vs {sizes[-2]} tasks: {scale:.2f}x.",
-              f"A2C: {a['gflops']:.1f} GFLOP/s of matmul work = {100 * a['share_of_peak']:.0f}% "
-              f"of the measured float32 matmul peak ({a['matmul_peak_gflops']:.0f} GFLOP/s, "
-              "jitted 2048² jnp.dot)."]
+    lines += ["", f"Q-learning throughput {sizes[-1]} vs {sizes[-2]} tasks: {scale:.2f}x."]
+    lines += [f"A2C, {a['actors']} actor(s) x {a['tasks']} tasks: {a['gflops']:.1f} GFLOP/s of "
+              f"matmul work = {100 * a['share_of_peak']:.0f}% of the measured float32 matmul "
+              f"peak ({a['matmul_peak_gflops']:.0f} GFLOP/s, jitted 2048² jnp.dot)."
+              for a in a2cs]
     return {"title": "Source learners (history collection)", "markdown": "\n".join(lines),
-            "results": {"qlearning": q, "a2c": a, "scaling_last_vs_prev": scale}}
+            "results": {"qlearning": q, "a2c": a2cs[0], "a2c_one_actor": a2cs[1],
+                        "scaling_last_vs_prev": scale}}
 
 
 if __name__ == "__main__":
