@@ -8,8 +8,8 @@ import pytest
 
 from adjax import envs
 from adjax.evaluate import evaluate_source_curve, source_from_scratch, source_step_curve
-from adjax.experiments.runner import _source_summary
 from adjax.experiments import reproduce
+from adjax.experiments.runner import _source_summary
 from adjax.report import plot_source_steps, source_steps_table
 from adjax.report.reproduction import _source_rows
 from adjax.sources import a2c, qlearning

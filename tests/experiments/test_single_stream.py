@@ -4,10 +4,11 @@ episode kept, AD and ED, and the source from scratch on the env-step axis beside
 import json
 
 import numpy as np
+import pytest
 
 from adjax.data import load
-from adjax.experiments import single_stream
-from adjax.experiments.runner import run_experiment
+from adjax.experiments import darkroom, single_stream
+from adjax.experiments.runner import cli, run_experiment
 
 
 def test_tiny_single_stream_end_to_end(tmp_path):
@@ -27,3 +28,8 @@ def test_tiny_single_stream_end_to_end(tmp_path):
     assert "A2C (synchronous A3C), 1 actor" in summary
     assert json.loads((tmp_path / "results.json").read_text())["source_curves"] == json.loads(
         json.dumps(results["source_curves"]))
+
+
+def test_unknown_preset_is_refused_naming_the_known_ones():
+    with pytest.raises(SystemExit, match="unknown preset 'nope'; known: quick, a3c, paper, tiny"):
+        cli("darkroom", darkroom.PRESETS, ["--preset", "nope", "--out", "/nonexistent/x"])
