@@ -65,7 +65,7 @@ def numpy_qlearning(cfg: qlearning.Config, goals, seed=0, size=9, ep_len=20):
 
 def bench_qlearning(env, params, goals, sizes, num_episodes):
     cfg = qlearning.Config(num_episodes=num_episodes)
-    fn = _chunk_fn(cfg, env, 1, None, False, 0)
+    fn = _chunk_fn(cfg, env, 1, None, ("learning",), 0)
     rows = []
     for n in sizes:
         tasks = jnp.asarray(_tasks(goals, n))
@@ -101,7 +101,7 @@ def matmul_gflops(n=2048, repeats=5):
 
 def bench_a2c(env, params, goals, num_tasks, num_updates, num_actors=100):
     cfg = a2c.Config(num_updates=num_updates, num_actors=num_actors)
-    fn = _chunk_fn(cfg, env, 1, None, False, 0)
+    fn = _chunk_fn(cfg, env, 1, None, ("learning",), 0)
     peak_before = matmul_gflops()
     tasks = jnp.asarray(_tasks(goals, num_tasks))
     ps = jax.vmap(lambda g: env.with_task(params, g))(tasks)

@@ -115,3 +115,20 @@ def test_expert_data(darkroom3, tmp_path):
     assert ds.kind == "expert" and ds.num_episodes == 5 and ds.num_histories == 5
     opt = np.minimum(20, 21 - np.abs(TASKS - 1).sum(1))
     np.testing.assert_array_equal(ds.episode_returns(), np.repeat(opt[:, None], 5, 1))
+
+
+def test_learning_and_expert_in_one_pass_equal_two_collections(darkroom3, tmp_path):
+    """One run of the learners for both datasets: the same bits as collecting each alone."""
+    env = darkroom3[0]
+    kw = {"subsample_every": 3, "keep_streams": [2, 0]}
+    _collect(env, tmp_path / "learn", expert_out_dir=tmp_path / "expert", expert_episodes=4, **kw)
+    _collect(env, tmp_path / "learn1", **kw)
+    _collect(env, tmp_path / "expert1", expert=True, expert_episodes=4)
+    for a, b in (("learn", "learn1"), ("expert", "expert1")):
+        assert _arrays(tmp_path / a) == _arrays(tmp_path / b)
+        m = {k: v for k, v in load(tmp_path / a).manifest.items() if k != "created"}
+        m1 = {k: v for k, v in load(tmp_path / b).manifest.items() if k != "created"}
+        assert m == m1
+    assert load(tmp_path / "expert").manifest["subsample_every"] == 1
+    with pytest.raises(ValueError, match="learning histories only"):
+        _collect(env, tmp_path / "x", expert=True, subsample_every=3)

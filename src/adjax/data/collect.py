@@ -64,18 +64,22 @@ def env_config(env, env_kwargs) -> dict:
 
 
 @functools.lru_cache(maxsize=16)
-def _chunk_fn(source_cfg, env, subsample_every, keep_streams, expert, expert_episodes):
-    """jit(keys_C, params_C) -> compact arrays of C units: obs [C, S', T', O], ..."""
+def _chunk_fn(source_cfg, env, subsample_every, keep_streams, kinds, expert_episodes):
+    """jit(keys_C, params_C) -> {kind: compact arrays of C units: obs [C, S', T', O], ...} for
+    each kind in `kinds` ("learning": the learners' histories, streams kept and episodes
+    subsampled; "expert": their final policies rolled out), all from one run of the learners."""
     mod = sources.module_of(source_cfg)
     train = mod.make_train(source_cfg, env)
-    expert_fn = mod.make_expert(source_cfg, env, expert_episodes) if expert else None
+    expert_fn = mod.make_expert(source_cfg, env, expert_episodes) if "expert" in kinds else None
     L, k = env.episode_len, subsample_every
     obs_dtype = obs_storage_dtype(obs_dims(env))
 
-    def one(key, env_params):
-        state, hist = train(key, env_params)
-        if expert_fn is not None:
-            hist = expert_fn(jax.random.fold_in(key, 0x5EED), state, env_params)
+    def compact(hist):
+        r16 = hist.rewards.astype(jnp.float16)
+        inexact = jnp.any(r16.astype(jnp.float32) != hist.rewards)
+        return (hist.obs.astype(obs_dtype), hist.actions.astype(jnp.uint8), r16, inexact)
+
+    def learning(hist):
         if keep_streams is not None:
             hist = jax.tree.map(lambda x: x[jnp.asarray(keep_streams)], hist)
         if k > 1:
@@ -85,9 +89,16 @@ def _chunk_fn(source_cfg, env, subsample_every, keep_streams, expert, expert_epi
                 return x.reshape(S, -1, *x.shape[3:])
 
             hist = jax.tree.map(sub, hist)
-        r16 = hist.rewards.astype(jnp.float16)
-        inexact = jnp.any(r16.astype(jnp.float32) != hist.rewards)
-        return (hist.obs.astype(obs_dtype), hist.actions.astype(jnp.uint8), r16, inexact)
+        return hist
+
+    def one(key, env_params):
+        state, hist = train(key, env_params)
+        out = {}
+        if "learning" in kinds:
+            out["learning"] = compact(learning(hist))
+        if expert_fn is not None:
+            out["expert"] = compact(expert_fn(jax.random.fold_in(key, 0x5EED), state, env_params))
+        return out
 
     return jax.jit(jax.vmap(one))
 
@@ -107,6 +118,7 @@ def collect(
     keep_streams: Sequence[int] | None = None,
     expert: bool = False,
     expert_episodes: int = 100,
+    expert_out_dir: str | os.PathLike | None = None,
     env_kwargs: dict | None = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -119,11 +131,23 @@ def collect(
     seed, then kept stream. Key of (task, seed):
     fold_in(key(seed), task_id). Completed chunks live in a hidden sibling `.NAME.tmp-HASH/` so a
     rerun of the same command resumes; the dataset appears (by rename) only when complete.
-    `on_chunk(i)` is called after chunk i is on disk (tests inject failures there).
+    expert: write the learners' final policies rolled out for expert_episodes episodes (ED's
+    data) instead of their histories. expert_out_dir: write both from one run of the learners,
+    the histories to out_dir and the expert data there (the same bits as two separate calls; half
+    the compute). `on_chunk(i)` is called after chunk i is on disk (tests inject failures there).
     """
-    out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
+    if expert and expert_out_dir is not None:
+        raise ValueError("expert=True writes expert data to out_dir; expert_out_dir is for "
+                         "writing it beside the learning histories")
+    if expert and (subsample_every != 1 or keep_streams is not None):
+        raise ValueError("expert data is the final policies' rollouts: subsample_every and "
+                         "keep_streams apply to learning histories only")
+    outs = {"expert" if expert else "learning": Path(out_dir)}
+    if expert_out_dir is not None:
+        outs["expert"] = Path(expert_out_dir)
+    for out in outs.values():
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
     env_obj, params = _make_env(env, env_kwargs)
     env_name = env if isinstance(env, str) else env_obj.name
     task_arr, task_ids = _resolve_tasks(env_name, tasks, task_indices, split)
@@ -132,39 +156,44 @@ def collect(
     seeds = [int(seed)] if seed is not None else [int(s) for s in seeds]
     keep = None if keep_streams is None else tuple(int(s) for s in keep_streams)
     mod = sources.module_of(source_cfg)
-    spec = {
+    base = {
         "format_version": FORMAT_VERSION,
         "env": env_name,
         "env_config": env_config(env_obj, env_kwargs),
         "source": type(source_cfg).NAME,
         "source_config": dataclasses.asdict(source_cfg),
-        "kind": "expert" if expert else "learning",
         "seeds": seeds,
         "split": None if tasks is not None else split,
         "task_ids": task_ids.tolist(),
         "task_sha256": hashlib.sha256(np.ascontiguousarray(task_arr).tobytes()).hexdigest(),
-        "subsample_every": int(subsample_every),
-        "keep_streams": None if keep is None else list(keep),
-        "expert_episodes": int(expert_episodes) if expert else None,
         "chunk_size": int(chunk_size),
     }
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-    tmp = out.parent / f".{out.name}.tmp-{digest}"
-    (tmp / "chunks").mkdir(parents=True, exist_ok=True)
+    specs = {
+        "learning": {**base, "kind": "learning", "subsample_every": int(subsample_every),
+                     "keep_streams": None if keep is None else list(keep),
+                     "expert_episodes": None},
+        "expert": {**base, "kind": "expert", "subsample_every": 1, "keep_streams": None,
+                   "expert_episodes": int(expert_episodes)},
+    }
+    tmps = {}
+    for kind, out in outs.items():
+        digest = hashlib.sha256(json.dumps(specs[kind], sort_keys=True).encode()).hexdigest()[:16]
+        tmps[kind] = out.parent / f".{out.name}.tmp-{digest}"
+        (tmps[kind] / "chunks").mkdir(parents=True, exist_ok=True)
 
     units = [(row, s) for row in range(len(task_arr)) for s in seeds]
     task_params = jax.vmap(lambda t: env_obj.with_task(params, t))(jnp.asarray(task_arr))
     ids = jnp.asarray(task_ids, jnp.uint32)
     per_seed = {s: jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(s), ids) for s in seeds}
     keys = jnp.stack([per_seed[s] for s in seeds], axis=1).reshape(-1)  # order of `units`
-    fn = _chunk_fn(source_cfg, env_obj, subsample_every, keep, expert, expert_episodes)
+    fn = _chunk_fn(source_cfg, env_obj, subsample_every, keep, tuple(outs), expert_episodes)
     n_chunks = -(-len(units) // chunk_size)
-    done = [i for i in range(n_chunks) if (tmp / "chunks" / f"{i:05d}.npz").exists()]
+    chunk_path = lambda kind, i: tmps[kind] / "chunks" / f"{i:05d}.npz"  # noqa: E731
+    done = [i for i in range(n_chunks) if all(chunk_path(k, i).exists() for k in outs)]
     bar = tqdm(total=n_chunks, initial=len(done), desc=f"collect {mod.Config.NAME}/{env_name}",
                unit="chunk", disable=not progress)
     for i in range(n_chunks):
-        path = tmp / "chunks" / f"{i:05d}.npz"
-        if path.exists():
+        if i in done:
             continue
         # Padded (the last chunk, and to a multiple of the devices it is split across): one
         # compiled shape; the padding's histories are dropped below.
@@ -172,23 +201,26 @@ def collect(
         idx = np.minimum(idx, len(units) - 1)
         rows = np.array([units[j][0] for j in idx])
         chunk_params = jax.tree.map(lambda x, r=rows: x[r], task_params)
-        obs, actions, rewards, inexact = jax.device_get(
-            fn(*devices.shard_tasks((keys[idx], chunk_params))))
-        if inexact.any():
-            raise ValueError("rewards are not exactly representable in float16")
+        result = jax.device_get(fn(*devices.shard_tasks((keys[idx], chunk_params))))
         n = min(chunk_size, len(units) - i * chunk_size)
-        part = path.with_suffix(".part.npz")
-        np.savez(part, obs=obs[:n], actions=actions[:n], rewards=rewards[:n])
-        os.replace(part, path)
+        for kind, (obs, actions, rewards, inexact) in result.items():
+            if inexact.any():
+                raise ValueError("rewards are not exactly representable in float16")
+            path = chunk_path(kind, i)
+            part = path.with_suffix(".part.npz")
+            np.savez(part, obs=obs[:n], actions=actions[:n], rewards=rewards[:n])
+            os.replace(part, path)
         bar.update(1)
         if on_chunk is not None:
             on_chunk(i)
     bar.close()
-    _assemble(tmp, spec, units, task_arr, n_chunks, env_obj.episode_len)
-    if plot:
-        plot_learning_curve(load(tmp, verify=False, quiet=True), tmp / "learning_curve.png")
-    shutil.rmtree(tmp / "chunks")
-    return publish(tmp, out, overwrite=overwrite)
+    for kind, tmp in tmps.items():
+        _assemble(tmp, specs[kind], units, task_arr, n_chunks, env_obj.episode_len)
+        if plot:
+            plot_learning_curve(load(tmp, verify=False, quiet=True), tmp / "learning_curve.png")
+        shutil.rmtree(tmp / "chunks")
+        publish(tmp, outs[kind], overwrite=overwrite)
+    return Path(out_dir)
 
 
 def _assemble(tmp: Path, spec: dict, units, task_arr, n_chunks: int, episode_len: int) -> None:

@@ -237,12 +237,17 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
     tasks = None if cfg.num_train_tasks is None else list(range(cfg.num_train_tasks))
     common = dict(split="train", seeds=cfg.data_seeds, chunk_size=cfg.chunk_size,
                   task_indices=tasks, progress=progress)
-    stages.run("collect learning histories", lambda: data.collect(
-        cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every, **common),
-        done=learn_dir.exists())
-    stages.run("collect expert data", lambda: data.collect(
-        cfg.source, cfg.env, expert_dir, expert=True, expert_episodes=cfg.expert_episodes,
-        **common), done=expert_dir.exists())
+    if not learn_dir.exists() and not expert_dir.exists():  # one run of the learners for both
+        stages.run("collect learning histories and expert data", lambda: data.collect(
+            cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every,
+            expert_out_dir=expert_dir, expert_episodes=cfg.expert_episodes, **common))
+    else:
+        stages.run("collect learning histories", lambda: data.collect(
+            cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every, **common),
+            done=learn_dir.exists())
+        stages.run("collect expert data", lambda: data.collect(
+            cfg.source, cfg.env, expert_dir, expert=True, expert_episodes=cfg.expert_episodes,
+            **common), done=expert_dir.exists())
 
     seeds = range(cfg.train_seeds)
     run_dirs = {(m, k): out / "runs" / m / f"seed{k}" for m in ("ad", "ed") for k in seeds}
