@@ -1,0 +1,506 @@
+"""Prompting with demonstrations (Laskin et al. 2023, Fig. 5): AD and ED from fixed-quality prompts.
+
+    python -m adjax.experiments.prompting --run runs/darkroom --out runs/prompting \
+        [--levels 0.05 0.25 0.5 0.75 0.95] [--episodes 50] [--seeds S] [--prompt-episodes P]
+
+`--run` is an experiment directory made by `python -m adjax.experiments.<name>` (experiment.json,
+runs/ad/seed{k}, runs/ed/seed{k}); nothing is trained here. Every training seed's AD and ED found
+there is evaluated on the held-out ("test") tasks, each task x evaluation seed with a context
+pre-filled by demonstrations of one quality; the paper's claim: AD improves from every level to
+near the optimum, sooner from better demonstrations, while ED stays at the demonstrations' level.
+
+Demonstrations (the rule, also written into results.json "prompt"): for each held-out task and
+evaluation seed, the experiment's source algorithm (experiment.json "source", in its own
+configuration: the streams and episodes of one training history before any subsampling) learns
+the task from scratch with the pair's key. Its S streams x E episodes give S*E episode returns.
+For a level x, the distance of an episode is |return - x * optimal return of the task|; the P
+episodes of smallest distance are taken (ties: the earlier stream, then the earlier episode;
+repeated in that order when S*E < P), and put in the prompt in their history order (stream, then
+episode), whole episodes of (o_t, a_t, r_t). P (`--prompt-episodes`) defaults to
+(context_len - b) // L, b the experiment's context refresh (default one episode, L steps): the
+context is then full but for the b steps the agent fills before its next refresh; with b = L that
+is context_len // L - 1 episodes. The loop (`adjax.evaluate.loop`) keeps the last c - b steps of a
+prompt, so a longer one is cut from the front; results record the steps given and those in
+context. The prompt leaves the context as the agent's own steps replace it (after c - b steps).
+Selecting episodes by their return is fine here: they are test-time inputs, not training data.
+
+Keys: the demonstrations of task i, seed s come from `pair_keys(fold_in(key(0), KEYS["demo"]))`,
+AD's and ED's rollouts (every level, every training seed) from `pair_keys(fold_in(key(0),
+KEYS["act"]))`: the same keys for both methods and all levels. Sampling at temperature 1.
+
+Stages, each reused when its file holds the same settings: demonstrations.json, then
+eval/{ad,ed}/seed{k}.json (returns [levels][N][S][E]), then results.json, figures/prompting.png
+and summary.md. Toy size: tests/experiments/test_prompting.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tyro
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from adjax import envs, sources
+from adjax.atomic import save_figure, write_json, write_text
+from adjax.devices import use_cpu_cores
+from adjax.evaluate import Prompt, in_context, load_agent, optimal_returns
+from adjax.evaluate.results import DEFAULT_BATCH, over_tasks_and_seeds, pair_keys, split_tasks
+from adjax.experiments.common import Stages, command, machine, source_name
+from adjax.stats import mean_ci, seed_curves, tenth
+from adjax.train import load_run
+from adjax.train.fit import RunConfigError
+
+DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
+SPLIT = "test"
+TEMPERATURE = 1.0
+# fold_in(key(0), KEYS[name]) roots the pair keys of the demonstrations and of the rollouts
+# (AD and ED alike); distinct from adjax.evaluate.results.CURVE_KEYS.
+KEYS = {"demo": 200, "act": 201}
+DEMO_BATCH = 16  # task x seed pairs per demonstration call (a source run's history is in memory)
+METHODS = {"ad": "AD", "ed": "ED"}
+
+RULE = ("for each held-out task and evaluation seed, the source learns the task from scratch "
+        "(its own configuration); for level x, its P episodes whose returns are nearest x * the "
+        "task's optimal return (ties: earlier stream, then earlier episode; repeated when it has "
+        "fewer than P) form the prompt in history order; P defaults to (context_len - b) // L, "
+        "b the context refresh (default L), the context keeping the last context_len - b steps "
+        "of a prompt")
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """AD and ED prompted with demonstrations of fixed quality on the held-out tasks (Fig. 5)."""
+
+    run: Path  # experiment directory of `python -m adjax.experiments.<name>` (trained AD and ED)
+    out: Path = Path("runs/prompting")  # where the demonstrations, evaluations and results go
+    levels: tuple[float, ...] = DEFAULT_LEVELS  # demonstration returns, as fractions of optimal
+    episodes: int = 50  # in-context episodes after the prompt
+    seeds: int | None = None  # evaluation seeds per task (default: the run's held-out split's)
+    prompt_episodes: int | None = None  # P (default: (context_len - refresh) // episode_len)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """What prompting needs from an experiment directory (`read_run`)."""
+
+    path: Path
+    experiment: dict  # experiment.json
+    env: str
+    source: object  # the source's Config
+    context_len: int
+    refresh_every: int | None  # the experiment's evaluation refresh (None: one episode)
+    batch_size: int  # the experiment's task x seed pairs per evaluation call
+    num_tasks: int | None  # the held-out split's first n tasks (None: all)
+    num_seeds: int  # the held-out split's evaluation seeds
+    run_dirs: dict  # (method "ad" | "ed", training seed k) -> run directory
+    steps: dict  # (method, k) -> checkpoint step
+
+    @property
+    def train_seeds(self) -> list[int]:
+        return sorted({k for _, k in self.run_dirs})
+
+
+def source_config(stored: dict):
+    """experiment.json "source" ({"name", **fields}) -> the source's Config (lists as tuples)."""
+    stored = dict(stored)
+    cls = sources.get(stored.pop("name")).Config
+    unknown = set(stored) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"experiment.json source: {cls.NAME} has no field(s) {sorted(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+
+
+def read_run(run) -> RunSpec:
+    """Check an experiment directory holds what prompting needs (no compute) -> RunSpec.
+
+    Raises FileNotFoundError naming the first missing file, ValueError for an unfinished training
+    run or an env without a closed-form optimal return."""
+    run = Path(run)
+    path = run / "experiment.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: --run must be an experiment directory made "
+                                "by `python -m adjax.experiments.<name>` (experiment.json, "
+                                "runs/ad/seed{k}/, runs/ed/seed{k}/)")
+    exp = json.loads(path.read_text())
+    env_name = exp["env"]
+    if optimal_returns(env_name, split_tasks(env_name, SPLIT, 1)) is None:
+        raise ValueError(f"{path}: env {env_name!r} has no closed-form optimal return, so "
+                         "demonstrations cannot be chosen as fractions of it")
+    found = 0
+    while any((run / "runs" / m / f"seed{found}").exists() for m in METHODS):
+        found += 1
+    run_dirs, steps = {}, {}
+    for k in range(max(int(exp.get("train_seeds", 1)), found)):
+        for m in METHODS:
+            d = run / "runs" / m / f"seed{k}"
+            if not (d / "config.json").exists():
+                raise FileNotFoundError(f"{d / 'config.json'} is missing: training seed {k} of "
+                                        f"{m.upper()} was not trained in {run}")
+            try:
+                step = load_run(d)[2]["step"]
+            except RunConfigError as e:
+                raise FileNotFoundError(f"{d / 'checkpoints'}: no checkpoint ({e})") from e
+            want = exp[f"train_{m}"]["num_steps"]
+            if step < want:
+                raise ValueError(f"{d}: trained {step} of {want} steps; finish the experiment "
+                                 "first (rerun its command)")
+            run_dirs[m, k], steps[m, k] = d, int(step)
+    head = next((s for s in exp["eval"]["splits"] if s["split"] == SPLIT), {})
+    return RunSpec(path=run, experiment=exp, env=env_name, source=source_config(exp["source"]),
+                   context_len=int(exp["model"]["context_len"]),
+                   refresh_every=exp["eval"].get("refresh_every"),
+                   batch_size=int(exp["eval"].get("batch_size", DEFAULT_BATCH)),
+                   num_tasks=head.get("num_tasks"), num_seeds=int(head.get("num_seeds", 20)),
+                   run_dirs=run_dirs, steps=steps)
+
+
+def default_prompt_episodes(context_len: int, episode_len: int,
+                            refresh_every: int | None) -> int:
+    """(c - b) // L: whole episodes that fit in the c - b steps the loop keeps of a prompt."""
+    b = episode_len if refresh_every is None else int(refresh_every)
+    return (context_len - b) // episode_len
+
+
+# ---------------------------------------------------------------------------------------------
+# Demonstrations
+
+
+@functools.cache
+def demo_fn(source_cfg, env, levels: tuple[float, ...], num_prompt: int):
+    """fn(_, key, env_params) -> float32[levels * D]: the source learns the task from scratch
+    with `key`; per level the packed prompt (`unpack_demos`): obs [P*L, O], actions [P*L],
+    rewards [P*L], the chosen episodes' returns [P] and flat indices s * E + e [P]. Memoised, so
+    one compilation serves every chunk."""
+    train = sources.module_of(source_cfg).make_train(source_cfg, env)
+    L, P = env.episode_len, num_prompt
+
+    def fn(_, key, params):
+        _, hist = train(key, params)
+        S, T = hist.rewards.shape
+        E = T // L
+        per_ep = lambda x: x[:, : E * L].reshape(S * E, L, *x.shape[2:])  # noqa: E731
+        obs, act, rew = per_ep(hist.obs), per_ep(hist.actions), per_ep(hist.rewards)
+        returns = rew.sum(axis=1)  # [S*E], episode s * E + e
+        opt = envs.optimal_return(env.name, params.task)
+        packed = []
+        for level in levels:
+            order = jnp.argsort(jnp.abs(returns - level * opt), stable=True)
+            pick = jnp.sort(order[jnp.arange(P) % (S * E)])  # history order
+            packed += [obs[pick].reshape(-1), act[pick].reshape(-1), rew[pick].reshape(-1),
+                       returns[pick], pick]
+        return jnp.concatenate([x.astype(jnp.float32) for x in packed])
+
+    return fn
+
+
+def unpack_demos(packed_NxSxX: np.ndarray, num_levels: int, num_prompt: int, episode_len: int,
+                 obs_dim: int) -> dict:
+    """`demo_fn` outputs [N, S, levels * D] -> {"obs" int[lv, N, S, P*L, O], "actions" int[lv, N,
+    S, P*L], "rewards" float[lv, N, S, P*L], "returns" float[lv, N, S, P], "episodes" int[lv, N, S,
+    P]} (float32 carries these small integers exactly)."""
+    N, S, _ = packed_NxSxX.shape
+    K = num_prompt * episode_len
+    sizes = {"obs": K * obs_dim, "actions": K, "rewards": K, "returns": num_prompt,
+             "episodes": num_prompt}
+    x = np.moveaxis(packed_NxSxX.reshape(N, S, num_levels, -1), 2, 0)
+    assert x.shape[-1] == sum(sizes.values()), (x.shape, sizes)
+    out, at = {}, 0
+    for name, n in sizes.items():
+        out[name] = x[..., at: at + n]
+        at += n
+    out["obs"] = out["obs"].reshape(num_levels, N, S, K, obs_dim).astype(np.int64)
+    out["actions"] = out["actions"].astype(np.int64)
+    out["episodes"] = out["episodes"].astype(np.int64)
+    return out
+
+
+def make_demonstrations(spec: RunSpec, env, params, tasks, levels, num_seeds: int,
+                        num_prompt: int, progress: bool = True) -> dict:
+    """The prompts of every level x task x seed (JSON-ready; see the module docstring)."""
+    fn = demo_fn(spec.source, env, tuple(levels), num_prompt)
+    key = jax.random.fold_in(jax.random.key(0), KEYS["demo"])
+    bar = tqdm(total=tasks.shape[0] * num_seeds, desc="demonstrations", unit="pair",
+               disable=not progress)
+    packed = over_tasks_and_seeds(fn, key, env, params, tasks, num_seeds, DEMO_BATCH,
+                                  on_chunk=bar.update)
+    bar.close()
+    obs_dim = int(np.prod(env.observation_space(params).shape))
+    d = unpack_demos(packed, len(levels), num_prompt, env.episode_len, obs_dim)
+    opt = optimal_returns(spec.env, tasks)
+    return {**{k: v.tolist() for k, v in d.items()},
+            "optimal": opt.tolist(), "level_measured": [
+                float((d["returns"][i] / opt[:, None, None]).mean()) for i in range(len(levels))]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompted evaluation
+
+
+@functools.cache
+def prompted_fn(env, num_episodes: int, refresh_every: int | None, temperature: float):
+    """fn((agent, table), key, env_params) -> float32[num_episodes]: the agent in context after
+    the prompt of its task x seed pair. `over_tasks_and_seeds` passes fn only a pair's key and
+    env params, so the pair's prompt is looked up by its key in `table` = (key data uint32[N*S,
+    2] of the same `pair_keys`, Prompt [N*S, ...]); a key not in the table gives NaN returns.
+    Memoised: one object (and one compilation) for every level, method and training seed."""
+
+    def fn(arg, key, params):
+        agent, (key_data, prompts) = arg
+        hit = jnp.all(key_data == jax.random.key_data(key)[None], axis=-1)
+        prompt = jax.tree.map(lambda x: x[jnp.argmax(hit)], prompts)
+        ret = in_context(key, agent, env, params, num_episodes, refresh_every=refresh_every,
+                         temperature=temperature, prompt=prompt)
+        return jnp.where(jnp.any(hit), ret, jnp.nan)
+
+    return fn
+
+
+def prompt_table(demos: dict, level_index: int, key, num_tasks: int, num_seeds: int):
+    """(key data uint32[N*S, 2], Prompt [N*S, P*L, ...]) of one level, rows in the order of
+    `pair_keys(key, N, S)` flattened (task major)."""
+    key_data = jax.random.key_data(pair_keys(key, num_tasks, num_seeds).reshape(-1))
+    rows = lambda name: np.asarray(demos[name][level_index]).reshape(  # noqa: E731
+        num_tasks * num_seeds, *np.shape(demos[name][level_index])[2:])
+    return key_data, Prompt(jnp.asarray(rows("obs"), jnp.int32),
+                            jnp.asarray(rows("actions"), jnp.int32),
+                            jnp.asarray(rows("rewards"), jnp.float32))
+
+
+def evaluate_prompted(agent, demos: dict, env, params, tasks, num_seeds: int, num_episodes: int,
+                      refresh_every: int | None, batch_size: int = DEFAULT_BATCH,
+                      on_chunk=None) -> np.ndarray:
+    """One agent from every level's prompts -> returns float32[levels, N, S, E] (keys: KEYS["act"],
+    the same for any agent)."""
+    fn = prompted_fn(env, num_episodes, refresh_every, TEMPERATURE)
+    key = jax.random.fold_in(jax.random.key(0), KEYS["act"])
+    n = tasks.shape[0]
+    out = []
+    for i in range(len(demos["returns"])):
+        table = prompt_table(demos, i, key, n, num_seeds)
+        out.append(over_tasks_and_seeds(fn, key, env, params, tasks, num_seeds, batch_size,
+                                        on_chunk=on_chunk, agent=(agent, table)))
+    out = np.stack(out)
+    if np.isnan(out).any():
+        raise RuntimeError("a task x seed pair found no prompt under its key")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Results, figure, summary
+
+
+def label(level: float) -> str:
+    return f"{level:g}"
+
+
+def curves_of(evals: dict, levels, num_tasks: int) -> dict:
+    """{(method, k): returns [levels, N, S, E]} -> {level label: {"AD" | "ED": {"per_train_seed"
+    [K][E] (mean over tasks and seeds), "per_seed" [S][E] (mean over training seeds and
+    tasks), "num_tasks"}}}."""
+    out = {}
+    for i, level in enumerate(levels):
+        entry = {}
+        for m, name in METHODS.items():
+            r = np.stack([evals[mk][i] for mk in sorted(evals) if mk[0] == m]).astype(np.float64)
+            entry[name] = {"per_train_seed": r.mean(axis=(1, 2)).round(4).tolist(),
+                           "per_seed": r.mean(axis=(0, 1)).round(4).tolist(),
+                           "num_tasks": num_tasks}
+        out[label(level)] = entry
+    return out
+
+
+def curve_summary(curve: dict) -> dict:
+    """First / last 10% of a curve: mean and 95% interval over training seeds (over evaluation
+    seeds when there is one training seed; `stats.seed_curves`)."""
+    runs, unit = seed_curves(curve)
+    n = runs.shape[1]
+    out = {"episodes": n, "interval_over": unit}
+    for name, part in (("first_10pct", slice(0, tenth(n))), ("last_10pct", slice(n - tenth(n), n))):
+        mean, half = mean_ci(runs[:, part].mean(axis=1))
+        out[name], out[f"{name}_ci95"] = round(float(mean), 3), round(float(half), 3)
+    return out
+
+
+def plot(results: dict, path) -> Path:
+    """The paper's Fig. 5 form: return per episode after the prompt, one colour per
+    demonstration level, AD solid and ED dashed, each with its 95% interval (over training
+    seeds when there are several); the demonstrations' measured return as a marker at episode
+    0, the mean optimal return dashed black."""
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.subplots()
+    cmap = colormaps["viridis"]
+    levels = results["levels"]
+    units = set()
+    for i, lv in enumerate(levels):
+        c = cmap(0.9 * i / max(1, len(levels) - 1))
+        sec = results["curves"][label(lv)]
+        demo = results["demonstrations"][label(lv)]
+        for method, ls in (("AD", "-"), ("ED", "--")):
+            runs, unit = seed_curves(sec[method])
+            units.add(unit)
+            mean, half = mean_ci(runs)
+            x = np.arange(1, runs.shape[1] + 1)
+            ax.plot(x, mean, color=c, ls=ls, lw=1.5,
+                    label=f"demonstrations at {lv:.0%} of optimal (measured "
+                          f"{demo['level_measured']:.0%})" if method == "AD" else None)
+            ax.fill_between(x, mean - half, mean + half, color=c, alpha=0.15, lw=0)
+        ax.scatter([0], [demo["return_mean"]], color=c, marker="o", s=18, zorder=3)
+    ax.axhline(results["optimal"]["mean"], color="k", ls="--", lw=1, label="optimal")
+    ax.plot([], [], color="gray", ls="-", label="AD (solid)")
+    ax.plot([], [], color="gray", ls="--", label="ED (dashed)")
+    ax.scatter([], [], color="gray", marker="o", s=18, label="demonstrations' return (episode 0)")
+    ax.set_xlabel(f"episode after the prompt ({results['episode_len']} env steps each)")
+    ax.set_ylabel("return per episode")
+    ax.set_title(f"{results['env']}: AD and ED prompted with {results['prompt']['episodes']} "
+                 f"demonstration episode(s)\n{results['num_tasks']} held-out tasks x "
+                 f"{results['num_seeds']} seeds, 95% interval over "
+                 f"{' / '.join(sorted(units))} seeds", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def summary_md(results: dict) -> str:
+    p = results["prompt"]
+    rows = ["| demonstrations asked (x optimal) | measured (x optimal) | demonstration return "
+            "| AD first 10% | AD last 10% | ED first 10% | ED last 10% |",
+            "|---|---|---|---|---|---|---|"]
+    for lv in results["levels"]:
+        d, s = results["demonstrations"][label(lv)], results["summary"][label(lv)]
+        cells = " | ".join(f"{s[m][part]:.2f} ± {s[m][part + '_ci95']:.2f}"
+                           for m in ("AD", "ED") for part in ("first_10pct", "last_10pct"))
+        rows.append(f"| {lv:g} | {d['level_measured']:.3f} | {d['return_mean']:.2f} | {cells} |")
+    unit = next(iter(results["summary"].values()))["AD"]["interval_over"]
+    return (f"# Prompting with demonstrations ({results['experiment']}, {results['env']})\n\n"
+            f"Command: `{results['command']}`\n\nMachine: {results['machine']}\n\n"
+            f"Run: `{results['run']}` (training seeds {results['train_seeds']}); source "
+            f"{results['source_name']}.\n\nPrompt: {p['episodes']} episode(s) = {p['steps']} "
+            f"steps, {p['steps_in_context']} of them in the context of {p['context_len']} steps; "
+            f"rule: {p['rule']}.\n\n{results['num_tasks']} held-out tasks x "
+            f"{results['num_seeds']} evaluation seeds, {results['num_episodes']} episodes after "
+            f"the prompt, temperature {results['temperature']:g}; mean optimal return "
+            f"{results['optimal']['mean']:.2f}; ± is the 95% interval over {unit} seeds.\n\n"
+            + "\n".join(rows) + "\n\n![prompting](figures/prompting.png)\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# The stages
+
+
+def run_prompting(args: Args, progress: bool = True) -> dict:
+    """Demonstrations -> every training seed's AD and ED from each level -> results, figure,
+    summary (each stage reused when its file holds the same settings)."""
+    levels = tuple(float(x) for x in args.levels)
+    if not levels or any(not 0 <= x <= 1 for x in levels) or len(set(levels)) < len(levels):
+        raise ValueError(f"--levels must be distinct fractions of the optimum in [0, 1], got "
+                         f"{levels}")
+    if args.episodes < 1 or (args.seeds is not None and args.seeds < 1):
+        raise ValueError("--episodes and --seeds must be >= 1")
+    spec = read_run(args.run)  # raises before any compute
+    env, params = envs.make(spec.env)
+    L = env.episode_len
+    b = L if spec.refresh_every is None else int(spec.refresh_every)
+    P = args.prompt_episodes or default_prompt_episodes(spec.context_len, L, spec.refresh_every)
+    if P < 1:
+        raise ValueError(f"no whole episode of {L} steps fits in the {spec.context_len - b} "
+                         f"steps the context keeps of a prompt (context {spec.context_len}, "
+                         f"refresh {b}); pass --prompt-episodes")
+    num_seeds = args.seeds or spec.num_seeds
+    tasks = split_tasks(spec.env, SPLIT, spec.num_tasks)
+    N = int(tasks.shape[0])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    stages = Stages(out)
+
+    settings = {"run": str(spec.path.resolve()), "env": spec.env,
+                "source": spec.experiment["source"], "split": SPLIT, "num_tasks": N,
+                "num_seeds": num_seeds, "levels": list(levels), "prompt_episodes": P,
+                "keys": KEYS}
+    demo_path = out / "demonstrations.json"
+    stages.run("demonstrations", lambda: write_json(demo_path, {
+        "settings": settings, "rule": RULE,
+        **make_demonstrations(spec, env, params, tasks, levels, num_seeds, P, progress)},
+        indent=None), done=_same(demo_path, settings))
+    demos = json.loads(demo_path.read_text())
+
+    evals = {}
+    eval_settings = {**settings, "num_episodes": args.episodes, "refresh_every": b,
+                     "temperature": TEMPERATURE}
+    for (m, k), run_dir in spec.run_dirs.items():
+        path = out / "eval" / m / f"seed{k}.json"
+        s = {**eval_settings, "run_dir": str(run_dir.resolve()), "step": spec.steps[m, k]}
+
+        def evaluate(path=path, s=s, run_dir=run_dir, m=m, k=k):
+            bar = tqdm(total=N * num_seeds * len(levels), desc=f"{METHODS[m]} seed {k}",
+                       unit="pair", disable=not progress)
+            ret = evaluate_prompted(load_agent(run_dir), demos, env, params, tasks, num_seeds,
+                                    args.episodes, b, spec.batch_size, on_chunk=bar.update)
+            bar.close()
+            write_json(path, {"settings": s, "method": METHODS[m], "train_seed": k,
+                              "returns": np.round(ret, 6).tolist()}, indent=None)
+
+        stages.run(f"prompted {m.upper()} seed {k}", evaluate, done=_same(path, s))
+        evals[m, k] = np.asarray(json.loads(path.read_text())["returns"], np.float64)
+
+    opt = np.asarray(demos["optimal"], np.float64)
+    demo_ret = np.asarray(demos["returns"], np.float64)  # [levels, N, S, P]
+    results = {
+        "experiment": spec.experiment["name"], "env": spec.env, "run": str(spec.path),
+        "source_name": source_name(spec.source), "train_seeds": spec.train_seeds,
+        "split": SPLIT, "tasks": np.asarray(tasks).tolist(), "num_tasks": N,
+        "num_seeds": num_seeds, "num_episodes": args.episodes, "episode_len": L,
+        "temperature": TEMPERATURE, "refresh_every": b, "keys": KEYS, "levels": list(levels),
+        "prompt": {"rule": RULE, "episodes": P, "steps": P * L, "context_len": spec.context_len,
+                   "steps_in_context": min(P * L, spec.context_len - b)},
+        "optimal": {"per_task": opt.tolist(), "mean": float(opt.mean())},
+        "demonstrations": {label(lv): {
+            "level": lv, "target_return_mean": round(float(lv * opt.mean()), 4),
+            "level_measured": round(float(demos["level_measured"][i]), 4),
+            "return_mean": round(float(demo_ret[i].mean()), 4),
+            "return_min": float(demo_ret[i].min()), "return_max": float(demo_ret[i].max()),
+            "per_task_return": demo_ret[i].mean(axis=(1, 2)).round(4).tolist()}
+            for i, lv in enumerate(levels)},
+        "curves": curves_of(evals, levels, N),
+        "command": command(), "machine": machine(),
+        "wall_time_s": {**stages.times, "this_invocation": round(time.perf_counter() - t_start,
+                                                                1)},
+    }
+    for lv in levels:
+        results["curves"][label(lv)]["optimal"] = float(opt.mean())
+    results["summary"] = {label(lv): {m: curve_summary(results["curves"][label(lv)][m])
+                                      for m in METHODS.values()} for lv in levels}
+    write_json(out / "results.json", results)
+    plot(results, out / "figures" / "prompting.png")
+    write_text(out / "summary.md", summary_md(results))
+    return results
+
+
+def _same(path: Path, settings: dict) -> bool:
+    """A stage's file exists and was made with these settings."""
+    if not path.exists():
+        return False
+    return json.loads(path.read_text()).get("settings") == json.loads(json.dumps(settings))
+
+
+def main(argv=None) -> dict:
+    """`python -m adjax.experiments.prompting --run DIR [--out DIR] [--levels ...] ...`."""
+    use_cpu_cores()
+    args = tyro.cli(Args, args=argv, description=Args.__doc__)
+    results = run_prompting(args)
+    print(summary_md(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
