@@ -135,11 +135,10 @@ def read_run(run) -> RunSpec:
     if optimal_returns(env_name, split_tasks(env_name, SPLIT, 1)) is None:
         raise ValueError(f"{path}: env {env_name!r} has no closed-form optimal return, so "
                          "demonstrations cannot be chosen as fractions of it")
-    found = 0
-    while any((run / "runs" / m / f"seed{found}").exists() for m in METHODS):
-        found += 1
+    # The experiment's training seeds as its last invocation declared them (experiment.json);
+    # a further seed's directory, still training for a later invocation, is not one of them.
     run_dirs, steps = {}, {}
-    for k in range(max(int(exp.get("train_seeds", 1)), found)):
+    for k in range(int(exp.get("train_seeds", 1))):
         for m in METHODS:
             d = run / "runs" / m / f"seed{k}"
             if not (d / "config.json").exists():
