@@ -134,3 +134,28 @@ def test_machine_line_names_each_run_when_they_differ():
 
     assert _machines([("a", {"machine": "m1"}), ("b", {"machine": "m1"})]) == "m1"
     assert _machines([("a", {"machine": "m1"}), ("b", {"machine": "m2"})]) == "a: m1; b: m2"
+
+
+def test_prompting_section_checks_its_targets(tmp_path):
+    import json
+
+    from adjax.report.reproduction import prompting_lines
+
+    assert prompting_lines(tmp_path) == []
+    curve = lambda first, last: {"first_10pct": first, "first_10pct_ci95": 0.1,  # noqa: E731
+                                 "last_10pct": last, "last_10pct_ci95": 0.1,
+                                 "interval_over": "training"}
+    r = {"optimal": {"mean": 10.0}, "episode_len": 20, "num_episodes": 50, "levels": [0.1, 0.9],
+         "demonstrations": {"0.1": {"level_measured": 0.1, "return_mean": 1.0},
+                            "0.9": {"level_measured": 0.9, "return_mean": 9.0}},
+         "summary": {"0.1": {"AD": curve(2.0, 9.5), "ED": curve(1.0, 1.2)},
+                     "0.9": {"AD": curve(9.0, 8.0), "ED": curve(9.0, 9.1)}},
+         "command": "c", "run": "r", "source_name": "s", "train_seeds": [0, 1], "num_tasks": 4,
+         "num_seeds": 2, "prompt": {"episodes": 3}, "temperature": 1.0}
+    (tmp_path / "prompting").mkdir()
+    (tmp_path / "prompting" / "results.json").write_text(json.dumps(r))
+    text = "\n".join(prompting_lines(tmp_path))
+    assert "| 0.1 (0.10) | 1.00 | 2.00 ± 0.10 | 9.50 ± 0.10 |" in text
+    assert "every level: missed at 1 of 2 levels" in text  # 8.0 < 0.9 * 10
+    assert "demonstrations' return: met" in text
+    assert "paper AD after 25,000 steps (ours: 1,000)" in text

@@ -33,6 +33,12 @@ PAPER_SCORES: dict[str, dict[str, dict[str, float]]] = {
 }
 
 
+# Fig. 5 (Dark Room, held-out goals): AD's return after 25k env steps (1250 episodes) from a prompt
+# of demonstrations at each fraction of the optimal return; ED stays near the demonstrations' level.
+PAPER_PROMPTING = {"steps": 25_000, "AD": {0.05: 13.6, 0.25: 15.9, 0.5: 16.2, 0.75: 16.5,
+                                          0.95: 16.5}}
+
+
 def paper_value(env: str, method: str, episode: int) -> float | None:
     """The paper's number for (env, method) at `episode`, or None if the paper gives none there."""
     return PAPER_CURVES.get(env, {}).get(method, {}).get(episode)
