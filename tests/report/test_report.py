@@ -159,3 +159,19 @@ def test_prompting_section_checks_its_targets(tmp_path):
     assert "every level: missed at 1 of 2 levels" in text  # 8.0 < 0.9 * 10
     assert "demonstrations' return: met" in text
     assert "paper AD after 25,000 steps (ours: 1,000)" in text
+
+
+def test_report_only_rewrites_the_committed_report_without_running(tmp_path):
+    """`reproduce --report-only` reads the published results alone: the committed REPORT.md is
+    exactly what it writes (every number in it regenerated from committed artefacts)."""
+    import shutil
+    from pathlib import Path
+
+    from adjax.experiments import reproduce
+
+    src = Path(__file__).resolve().parents[2] / "experiments"
+    shutil.copytree(src, tmp_path / "experiments")
+    path = reproduce.main(reproduce.Args(report_only=True, runs=tmp_path / "none",
+                                         publish=tmp_path / "experiments"))
+    assert not (tmp_path / "none").exists()
+    assert path.read_text() == (src / "REPORT.md").read_text()

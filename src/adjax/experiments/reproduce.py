@@ -69,6 +69,7 @@ class Args:
     publish: Path = Path("experiments")  # published: experiments/<name> or experiments/<preset>/
     seeds: int | None = None  # training seeds per experiment (default: each preset's)
     beside: bool = True  # also the presets run beside this one (quick: a3c) where they exist
+    report_only: bool = False  # only rewrite REPORT.md from the published results (no run)
 
 
 def jobs(args: Args) -> list[tuple[str, str, Path]]:
@@ -85,7 +86,7 @@ def jobs(args: Args) -> list[tuple[str, str, Path]]:
 
 
 def main(args: Args) -> Path:
-    todo = jobs(args)
+    todo = [] if args.report_only else jobs(args)
     for name, preset, sub in todo:
         t0 = time.perf_counter()
         print(f"=== {name} ({preset}) ===", flush=True)

@@ -271,12 +271,13 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
     lines = [
         "# Reproduction report",
         "",
-        f"Regenerate everything here with `{command}` (every experiment's preset, reusing complete "
-        "stages, then this report). Each experiment's choices were made on its validation "
-        "tasks; the table reports its test (held-out) tasks, sampling at temperature 1. "
-        "Intervals are 95% t-intervals over training seeds (each training seed's return averaged "
-        "over its tasks and 20 evaluation seeds), or over evaluation seeds where the column says "
-        "so (one training seed). The paper's "
+        f"Regenerate everything here with `{command}` (every experiment's preset, reusing "
+        "complete stages, then this report; the report alone, from the committed results: "
+        "`python -m adjax.experiments.reproduce --report-only`). Each experiment's choices "
+        "were made on its validation tasks; the table reports its test (held-out) tasks, "
+        "sampling at temperature 1. Intervals are 95% t-intervals over training seeds (each "
+        "training seed's return averaged over its tasks and 20 evaluation seeds), or over "
+        "evaluation seeds where the column says so (one training seed). The paper's "
         "numbers are read off its figures (Laskin et al. 2023, Figs. 3-4; ±1% of the axis) and "
         "are means over 5 training seeds × 20 evaluation seeds on held-out tasks.",
         "",
