@@ -34,3 +34,14 @@ def test_tiny_single_stream_end_to_end(tmp_path):
 def test_unknown_preset_is_refused_naming_the_known_ones():
     with pytest.raises(SystemExit, match="unknown preset 'nope'; known: quick, a3c, paper, tiny"):
         cli("darkroom", darkroom.PRESETS, ["--preset", "nope", "--out", "/nonexistent/x"])
+
+
+def test_a_split_evaluates_at_most_its_own_tasks():
+    from adjax.experiments.common import SplitEval
+    from adjax.experiments.runner import _num_tasks
+
+    # Dark Room's validation set has 8 goals: a cap of 16 meant for the training goals is 8 there
+    assert _num_tasks("darkroom", SplitEval("val", num_tasks=16)) == 8
+    assert _num_tasks("darkroom", SplitEval("train", num_tasks=16)) == 16
+    assert _num_tasks("darkroom", SplitEval("test")) is None
+    assert _num_tasks("bandit", SplitEval("odd", num_tasks=500)) == 500  # drawn, not a fixed set

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from adjax import data
+from adjax import data, envs
 from adjax.atomic import write_json, write_text
 from adjax.devices import use_cpu_cores
 from adjax.evaluate import evaluate_run, evaluate_source_curve
@@ -71,6 +71,14 @@ def _check_config(cfg: ExperimentConfig, out: Path) -> None:
                     f"{path}: field {key!r} differs from this run's configuration "
                     f"({old.get(key)!r} != {new.get(key)!r}); use another --out or delete {out}")
     write_json(path, new)
+
+
+def _num_tasks(env: str, se: SplitEval) -> int | None:
+    """The tasks a split evaluates: at most se.num_tasks of a grid's fixed set (the validation
+    set may be smaller than the cap a preset gives the other splits); None: all of them."""
+    if se.num_tasks is None or not envs.has_task_sets(env):
+        return se.num_tasks
+    return min(se.num_tasks, len(envs.tasks_for(env, se.split, None)[0]))
 
 
 def _evaluated(path: Path, se: SplitEval, curves, refresh_every, temperature) -> bool:
@@ -263,6 +271,7 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
                 batch_size=ev.batch_size, figure=False, progress=progress)
     curves = {}
     for se in ev.splits:
+        se = dataclasses.replace(se, num_tasks=_num_tasks(cfg.env, se))
         split_opts = {**opts, "splits": (se.split,), "num_seeds": se.num_seeds,
                       "num_episodes": se.num_episodes, "num_tasks": se.num_tasks}
         files = []
