@@ -93,3 +93,21 @@ def test_single_device_helpers():
     assert devices.local_mesh("tasks") is None and devices.round_up(7) == 7
     tree = (jnp.arange(3), {"x": jnp.ones((3, 2))})
     assert devices.shard_tasks(tree) is tree
+
+
+def test_commands_use_the_cores_despite_gymnax():
+    """`python -m adjax.<command>` gets its CPU devices before anything imports gymnax (whose
+    import computes an array and so fixes JAX's device count): the package sets them up."""
+    env = {**os.environ, "ADJAX_CPU_DEVICES": "2", "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    code = "import sys; sys.argv = ['-m']; import adjax.experiments.runner, jax; " \
+           "print(jax.local_device_count())"
+    for argv in (["-m", "adjax.devices"], ["-c", code]):
+        r = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.stdout.split()[0] == "2", (argv, r.stdout)
+    plain = subprocess.run([sys.executable, "-c", "import adjax.experiments.runner, jax; "
+                            "print(jax.local_device_count())"], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert plain.stdout.split()[0] == "1", plain.stdout + plain.stderr[-2000:]  # a library import

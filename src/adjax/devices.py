@@ -93,3 +93,7 @@ def replicate(tree):
     if mesh is None or not jax.tree.leaves(tree):
         return tree
     return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+if __name__ == "__main__":  # `python -m adjax.devices`: what every command will run on here
+    print(f"{jax.local_device_count()} {jax.default_backend()} device(s): {jax.devices()}")

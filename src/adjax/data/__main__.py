@@ -10,7 +10,6 @@ import numpy as np
 from adjax import sources
 from adjax.data.collect import collect
 from adjax.data.dataset import load
-from adjax.devices import use_cpu_cores
 
 
 def _source_config(name: str, overrides: list[str]):
@@ -84,5 +83,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    use_cpu_cores()  # before any JAX computation (adjax.devices)
     main(sys.argv[1:])

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import tyro
 
-from adjax.devices import use_cpu_cores
 from adjax.evaluate.results import DEFAULT_BATCH, evaluate_run
 
 
@@ -52,5 +51,4 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    use_cpu_cores()  # before any JAX computation (adjax.devices)
     main(tyro.cli(Args))

@@ -51,7 +51,6 @@ from tqdm.auto import tqdm
 
 from adjax import envs, sources
 from adjax.atomic import save_figure, write_json, write_text
-from adjax.devices import use_cpu_cores
 from adjax.evaluate import Prompt, in_context, load_agent, optimal_returns
 from adjax.evaluate.results import DEFAULT_BATCH, over_tasks_and_seeds, pair_keys, split_tasks
 from adjax.experiments.common import Stages, command, machine, source_name
@@ -494,7 +493,6 @@ def _same(path: Path, settings: dict) -> bool:
 
 def main(argv=None) -> dict:
     """`python -m adjax.experiments.prompting --run DIR [--out DIR] [--levels ...] ...`."""
-    use_cpu_cores()
     args = tyro.cli(Args, args=argv, description=Args.__doc__)
     results = run_prompting(args)
     print(summary_md(results))

@@ -18,7 +18,6 @@ from typing import Literal
 
 import tyro
 
-from adjax.devices import use_cpu_cores
 from adjax.experiments import bandit, darkroom, darkroom_hard, key_to_door
 from adjax.experiments.runner import run_experiment, with_overrides
 from adjax.report.reproduction import write_report
@@ -107,5 +106,4 @@ def main(args: Args) -> Path:
 
 
 if __name__ == "__main__":
-    use_cpu_cores()  # before any JAX computation (adjax.devices)
     main(tyro.cli(Args))

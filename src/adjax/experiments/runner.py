@@ -18,7 +18,6 @@ import tyro
 
 from adjax import data, envs
 from adjax.atomic import write_json, write_text
-from adjax.devices import use_cpu_cores
 from adjax.evaluate import evaluate_run, evaluate_source_curve
 from adjax.experiments.common import (
     ExperimentConfig,
@@ -401,7 +400,6 @@ class Args:
 
 def cli(name: str, presets: dict, argv=None) -> dict:
     """`python -m adjax.experiments.<name> [--preset P] [--out DIR] [--seeds N]`."""
-    use_cpu_cores()
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
     if args.preset not in presets:
         raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")

@@ -19,7 +19,6 @@ from typing import Literal
 import tyro
 
 from adjax.atomic import write_json
-from adjax.devices import use_cpu_cores
 from adjax.experiments.common import ExperimentConfig, command
 from adjax.experiments.reproduce import presets
 from adjax.experiments.runner import run_experiment, with_overrides
@@ -91,6 +90,5 @@ class Args:
 
 
 if __name__ == "__main__":
-    use_cpu_cores()
     args = tyro.cli(Args)
     print(sweep(args.experiment, args.name, args.set, args.preset, args.seeds))

@@ -7,8 +7,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-from adjax.devices import use_cpu_cores
-
 
 def _value(text: str, current):
     if isinstance(current, tuple):
@@ -76,5 +74,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    use_cpu_cores()  # before any JAX computation (adjax.devices)
     main()

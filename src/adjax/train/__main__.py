@@ -7,7 +7,6 @@ from typing import Literal
 import tyro
 
 from adjax.data import load
-from adjax.devices import use_cpu_cores
 from adjax.model import cpu_model, paper_model
 from adjax.train.config import TrainConfig
 from adjax.train.fit import fit
@@ -46,5 +45,4 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    use_cpu_cores()  # before any JAX computation (adjax.devices)
     main(tyro.cli(Args))
