@@ -9,7 +9,7 @@ SEEDS  ?=
 # Measured on this CPU: huge pages cut small-transformer step time by ~1.6x (docs/design.md).
 export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 
-.PHONY: install test test-slow lint bench darkroom reproduce clean
+.PHONY: install test test-slow lint bench darkroom reproduce ablations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ darkroom: $(STAMP)
 
 reproduce: $(STAMP)
 	$(PY) -m adjax.experiments.reproduce --preset $(PRESET) $(if $(SEEDS),--seeds $(SEEDS))
+
+# The paper's analyses (context size, masking, training tasks, model size, label smoothing), each
+# resuming its completed stages, published to experiments/ablations/, then the report.
+ABLATIONS = context_size masking num_tasks model_size label_smoothing
+ablations: $(STAMP)
+	for a in $(ABLATIONS); do \
+	  $(PY) -m adjax.experiments.$$a --preset $(PRESET) --publish experiments/ablations || exit 1; \
+	done
+	$(PY) -m adjax.experiments.reproduce --report-only
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

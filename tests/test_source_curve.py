@@ -14,7 +14,7 @@ from adjax.experiments.runner import _source_summary
 from adjax.report import plot_source_steps, source_steps_table
 from adjax.report.reproduction import _source_rows
 from adjax.sources import a2c, qlearning
-from adjax.stats import log_bins
+from adjax.stats import log_bins, step_bin
 
 TINY = a2c.Config(num_actors=2, num_updates=1, unroll=10, hidden=(8,), lr=1e-2)
 
@@ -50,6 +50,9 @@ def test_log_bins_average_episodes_and_count_steps():
     assert np.all(np.diff(steps) > 0)
     assert binned[0, 0] == 0.0 and binned.shape == (2, steps.size)
     assert np.isclose(binned[0, -1], x[0, steps[-2] // 20:].mean())
+    # the bin holding a step: the first that ends at or after it; None past the end
+    assert [step_bin(steps, s) for s in (1, 20, 21, 400)] == [0, 0, 1, steps.size - 1]
+    assert step_bin(steps, 401) is None
 
 
 def test_evaluate_source_curve_json_summary_table_and_figure(tmp_path):

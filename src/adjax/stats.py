@@ -52,3 +52,26 @@ def log_bins(curves_SxE, steps_per_episode: int, num_bins: int = 60):
     pairs = zip(edges[:-1], edges[1:], strict=True)
     out = np.stack([x[:, a:b].mean(axis=1) for a, b in pairs], axis=1)
     return edges[1:] * steps_per_episode, out
+
+
+def step_bin(steps, step: int) -> int | None:
+    """The bin of a `log_bins` curve that holds env step `step` (the first bin whose last episode
+    completes at or after it), or None past the curve's end: the source's value "once it has
+    consumed as many steps" as AD, used by every table, summary and figure that compares them."""
+    b = int(np.searchsorted(np.asarray(steps), step))
+    return b if b < len(steps) else None
+
+
+def curve_summary(curve: dict) -> dict:
+    """First / last 10% of a results curve entry: mean and 95% interval over the seeds
+    `seed_curves` picks (training seeds, or evaluation seeds with one training seed), and each
+    of those seeds' last-10% mean ("last_10pct_per_unit")."""
+    runs, unit = seed_curves(curve)
+    n = runs.shape[1]
+    out = {"episodes": n, "interval_over": unit}
+    for name, part in (("first_10pct", slice(0, tenth(n))), ("last_10pct", slice(n - tenth(n), n))):
+        per_unit = runs[:, part].mean(axis=1)
+        mean, half = mean_ci(per_unit)
+        out[name], out[f"{name}_ci95"] = round(float(mean), 3), round(float(half), 3)
+    out["last_10pct_per_unit"] = per_unit.round(4).tolist()
+    return out

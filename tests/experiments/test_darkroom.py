@@ -117,3 +117,36 @@ def test_refresh_check_by_hand():
     assert r["all"] == {"block": 2.0, "queue": 4.0, "queue_minus_block": 2.0, "ci95": 12.706,
                         "pairs": 2}
     assert r["last_10pct"]["block"] == 3.0 and r["last_10pct"]["queue"] == 4.0
+
+
+def test_ablation_reuses_the_base_run(toy_run, tmp_path):
+    """An ablation value equal to the base preset links the base run's trained AD and shares its
+    data (nothing collected or trained), evaluates AD alone on the held-out split with the same
+    keys as the base run (same curve, bit for bit), and writes its table, figure and results."""
+    from adjax.experiments import masking
+    from adjax.experiments.ablation import run_ablation
+    from adjax.experiments.reproduce import publish
+
+    base_dir, _ = toy_run
+    p = darkroom.tiny().model.token_mask_prob  # the base preset's own value
+    abl = dataclasses.replace(masking.tiny(), values=(p,), base=darkroom.tiny())
+    res = run_ablation(abl, tmp_path / "runs", base_dir=base_dir, progress=False)
+    run_dir = tmp_path / "runs" / "masking" / f"masking_{p:g}"
+    assert (run_dir / "runs" / "ad" / "seed0").is_symlink()
+    assert not (run_dir / "runs" / "ed").exists() and not (run_dir / "data").exists()
+    assert not list((tmp_path / "runs" / "masking").glob("data-*"))
+    timings = json.loads((run_dir / "timings.json").read_text())
+    assert set(timings) == {"evaluate test tasks, AD seed 0"}, timings
+    ours = json.loads((run_dir / "eval" / "test" / "seed0.json").read_text())
+    base = json.loads((base_dir / "eval" / "test" / "seed0.json").read_text())
+    assert set(ours["splits"]["test"]["curves"]) == {"agent"}
+    assert (ours["splits"]["test"]["curves"]["agent"]["returns"]
+            == base["splits"]["test"]["curves"]["agent"]["returns"])
+    (point,) = res["points"]
+    per_seed = np.asarray(ours["splits"]["test"]["curves"]["agent"]["returns"]).mean(axis=0)
+    assert point["final"] == pytest.approx(per_seed[:, -1].mean(), abs=1e-4)  # 4 eps: last one
+    assert point["interval_over"] == "evaluation" and point["x"] == p and res["paper"] == {}
+    assert (tmp_path / "runs" / "masking" / "figures" / "masking.png").exists()
+    publish(tmp_path / "runs" / "masking", tmp_path / "pub", names=("results.json",
+                                                                    "summary.md"))
+    assert (tmp_path / "pub" / "figures" / "masking.png").exists()

@@ -112,7 +112,7 @@ class ExperimentConfig:
     source: Any  # an adjax.sources Config
     model: ModelConfig
     train_ad: TrainConfig
-    train_ed: TrainConfig
+    train_ed: TrainConfig | None  # None: AD alone (no expert data, no ED)
     eval: EvalConfig
     data_seeds: tuple[int, ...] = (0,)
     train_seeds: int = 1  # AD and ED are trained with seeds train.seed + 0 .. train_seeds - 1

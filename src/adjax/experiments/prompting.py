@@ -54,7 +54,7 @@ from adjax.atomic import save_figure, write_json, write_text
 from adjax.evaluate import Prompt, in_context, load_agent, optimal_returns
 from adjax.evaluate.results import DEFAULT_BATCH, over_tasks_and_seeds, pair_keys, split_tasks
 from adjax.experiments.common import Stages, command, machine, source_name
-from adjax.stats import mean_ci, seed_curves, tenth
+from adjax.stats import curve_summary, mean_ci, seed_curves
 from adjax.train import load_run
 from adjax.train.fit import RunConfigError
 
@@ -313,18 +313,6 @@ def curves_of(evals: dict, levels, num_tasks: int) -> dict:
                            "per_seed": r.mean(axis=(0, 1)).round(4).tolist(),
                            "num_tasks": num_tasks}
         out[label(level)] = entry
-    return out
-
-
-def curve_summary(curve: dict) -> dict:
-    """First / last 10% of a curve: mean and 95% interval over training seeds (over evaluation
-    seeds when there is one training seed; `stats.seed_curves`)."""
-    runs, unit = seed_curves(curve)
-    n = runs.shape[1]
-    out = {"episodes": n, "interval_over": unit}
-    for name, part in (("first_10pct", slice(0, tenth(n))), ("last_10pct", slice(n - tenth(n), n))):
-        mean, half = mean_ci(runs[:, part].mean(axis=1))
-        out[name], out[f"{name}_ci95"] = round(float(mean), 3), round(float(half), 3)
     return out
 
 

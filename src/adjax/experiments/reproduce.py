@@ -36,12 +36,13 @@ def presets(name: str) -> dict:
     return MODULES[name].PRESETS
 
 
-def publish(run_dir: Path, dest: Path) -> None:
-    """Copy a run's small artefacts (no datasets, no checkpoints) to dest, replacing old ones."""
+def publish(run_dir: Path, dest: Path, names: tuple[str, ...] = PUBLISHED) -> None:
+    """Copy a run's small artefacts (`names`, the figures; no datasets, no checkpoints) to
+    dest, replacing old ones."""
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "figures").mkdir(parents=True)
-    for name in PUBLISHED:
+    for name in names:
         shutil.copyfile(run_dir / name, tmp / name)
     for name in KEPT:
         if (dest / name).exists():

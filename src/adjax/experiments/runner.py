@@ -38,7 +38,7 @@ from adjax.report import (
     source_steps_table,
 )
 from adjax.report.reproduction import refresh_line
-from adjax.stats import mean_ci, seed_curves, tenth
+from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 from adjax.train import TrainConfig, fit, load_run, with_defaults
 from adjax.train.fit import RunConfigError
 
@@ -138,7 +138,11 @@ def _source_summary(source: dict, methods: dict, episode_len: int) -> dict:
     ad_runs, _ = seed_curves(ad)
     ad_mean = ad_runs.mean(axis=0)
     E = ad_mean.shape[0]
-    at = lambda step: min(int(np.searchsorted(steps, step)), steps.size - 1)  # noqa: E731
+
+    def at(step: int) -> int:  # past the source's last step: its last bin
+        b = step_bin(steps, step)
+        return steps.size - 1 if b is None else b
+
     b = at(E * episode_len)
     r, half = mean_ci(runs[:, b])
     target = float(ad_mean[E - tenth(E):].mean())
@@ -233,18 +237,24 @@ def normalised_scores(curves: dict) -> dict:
     return scores
 
 
-def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress: bool = True):
-    """Collect -> train AD, ED (each training seed) -> evaluate every split -> results, figures."""
+def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress: bool = True,
+                   data_dir: Path | None = None):
+    """Collect -> train AD, ED (each training seed) -> evaluate every split -> results, figures.
+
+    data_dir: where the datasets are (default out/data); runs that collect the same data (the
+    variants of an ablation) share one. cfg.train_ed None: AD alone (no expert data, no ED)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, out)
     t_start = time.perf_counter()
     stages = Stages(out)
-    learn_dir, expert_dir = out / "data" / "learning", out / "data" / "expert"
+    data_dir = out / "data" if data_dir is None else Path(data_dir)
+    learn_dir, expert_dir = data_dir / "learning", data_dir / "expert"
+    with_ed = cfg.train_ed is not None
     tasks = None if cfg.num_train_tasks is None else list(range(cfg.num_train_tasks))
     common = dict(split="train", seeds=cfg.data_seeds, chunk_size=cfg.chunk_size,
                   task_indices=tasks, progress=progress)
-    if not learn_dir.exists() and not expert_dir.exists():  # one run of the learners for both
+    if with_ed and not learn_dir.exists() and not expert_dir.exists():  # one run for both
         stages.run("collect learning histories and expert data", lambda: data.collect(
             cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every,
             expert_out_dir=expert_dir, expert_episodes=cfg.expert_episodes, **common))
@@ -252,14 +262,18 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
         stages.run("collect learning histories", lambda: data.collect(
             cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every, **common),
             done=learn_dir.exists())
-        stages.run("collect expert data", lambda: data.collect(
-            cfg.source, cfg.env, expert_dir, expert=True, expert_episodes=cfg.expert_episodes,
-            **common), done=expert_dir.exists())
+        if with_ed:
+            stages.run("collect expert data", lambda: data.collect(
+                cfg.source, cfg.env, expert_dir, expert=True,
+                expert_episodes=cfg.expert_episodes, **common), done=expert_dir.exists())
 
     seeds = range(cfg.train_seeds)
-    run_dirs = {(m, k): out / "runs" / m / f"seed{k}" for m in ("ad", "ed") for k in seeds}
+    methods = (("ad", cfg.train_ad, learn_dir),) + (
+        (("ed", cfg.train_ed, expert_dir),) if with_ed else ())
+    run_dirs = {(m, k): out / "runs" / m / f"seed{k}" for m, _, _ in methods for k in seeds}
+    trained = {key: name for key, name in TRAINED.items() if with_ed or name != "ED"}
     for k in seeds:
-        for m, tcfg, path in (("ad", cfg.train_ad, learn_dir), ("ed", cfg.train_ed, expert_dir)):
+        for m, tcfg, path in methods:
             tcfg = dataclasses.replace(tcfg, seed=tcfg.seed + k)
             stages.run(f"train {m.upper()} seed {k}", lambda r=run_dirs[m, k], t=tcfg, p=path: fit(
                 t, cfg.model, data.load(p, env=cfg.env, quiet=True), r, progress=progress),
@@ -276,19 +290,20 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
         files = []
         for k in seeds:
             path = out / "eval" / se.split / f"seed{k}.json"
-            stages.run(f"evaluate {se.split} tasks, AD and ED seed {k}",
+            stages.run(f"evaluate {se.split} tasks, {' and '.join(trained.values())} seed {k}",
                        lambda p=path, k=k, o=split_opts: evaluate_run(
-                           run_dirs["ad", k], cfg.env, p, ed_run_dir=run_dirs["ed", k],
+                           run_dirs["ad", k], cfg.env, p, ed_run_dir=run_dirs.get(("ed", k)),
                            baselines=(), **o),
-                       done=_evaluated(path, se, TRAINED, ev.refresh_every, ev.temperature))
+                       done=_evaluated(path, se, trained, ev.refresh_every, ev.temperature))
             files.append(path)
-        path = out / "eval" / se.split / "baselines.json"
-        wanted = [b for b in se.baselines if b in BASELINES]
-        stages.run(f"evaluate {se.split} tasks, baselines",
-                   lambda p=path, b=se.baselines, o=split_opts: evaluate_run(
-                       None, cfg.env, p, baselines=b, source_cfg=cfg.source, **o),
-                   done=_evaluated(path, se, wanted, ev.refresh_every, ev.temperature))
-        files.append(path)
+        if se.baselines:
+            path = out / "eval" / se.split / "baselines.json"
+            wanted = [b for b in se.baselines if b in BASELINES]
+            stages.run(f"evaluate {se.split} tasks, baselines",
+                       lambda p=path, b=se.baselines, o=split_opts: evaluate_run(
+                           None, cfg.env, p, baselines=b, source_cfg=cfg.source, **o),
+                       done=_evaluated(path, se, wanted, ev.refresh_every, ev.temperature))
+            files.append(path)
         per_run = [json.loads(f.read_text()) for f in files]
         curves[se.split] = _curves(per_run, se.split, {**TRAINED, **BASELINES})
 

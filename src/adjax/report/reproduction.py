@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 
 from adjax.atomic import write_text
+from adjax.report.ablations import ablation_table
 from adjax.report.paper import PAPER_CURVES, PAPER_PROMPTING, PAPER_SCORES
 from adjax.report.tables import paper_method
-from adjax.stats import mean_ci, seed_curves, tenth
+from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
 SPLIT_NAMES = {"test": "held-out", "val": "validation", "train": "training",
                "odd": "odd (seen)", "even": "even (unseen)", "uniform": "uniform (unseen)"}
@@ -76,8 +77,8 @@ def _source_rows(name: str, results: dict) -> list[list[str]]:
         ad_eps = int(summ.get("ad_episodes", 0))
         ref = paper if d["num_actors"] == 1 and d["split"] == "test" else {}
         for ep in sorted({1, *(e for e in ref if e <= ad_eps), *([ad_eps] if ad_eps else [])}):
-            b = int(np.searchsorted(steps, ep * L))
-            if b >= steps.size:
+            b = step_bin(steps, ep * L)
+            if b is None:
                 continue
             ours = _fmt(*map(float, mean_ci(runs[:, b])))
             rows.append([name, tasks, who, f"return at {ep * L:,} env steps (AD episode {ep})",
@@ -134,6 +135,49 @@ def prompting_lines(root: Path) -> list[str]:
         f"- ED's last 10% within 15% of the optimum of the demonstrations' return: "
         f"{met(ed_ok)}.", "",
         "![prompting](prompting/figures/prompting.png)", ""]
+
+
+ABLATIONS = ("context_size", "masking", "num_tasks", "model_size", "label_smoothing")
+
+
+def _context_targets(r: dict) -> list[str]:
+    """Fig. 7's qualitative claim as the issue states it: a context of <= 1 episode reaches at
+    most 70% of the return with 4 episodes, 2 episodes at least 90%."""
+    final = {p["value"]: p["final"] for p in r["points"]}
+    if 4 not in final or not final[4]:
+        return []
+    short = {v: f / final[4] for v, f in final.items() if v <= 1}
+    lines = [f"- Contexts of <= 1 episode at most 70% of 4 episodes' return: "
+             f"{'met' if all(x <= 0.7 for x in short.values()) else 'missed'} ("
+             + ", ".join(f"{v:g}: {x:.2f}" for v, x in short.items()) + ")."]
+    if 2 in final:
+        x = final[2] / final[4]
+        lines.append(f"- 2 episodes at least 90% of 4 episodes' return: "
+                     f"{'met' if x >= 0.9 else 'missed'} ({x:.2f}).")
+    return lines
+
+
+def ablation_lines(root: Path) -> list[str]:
+    """The analyses (root/ablations/<name>/results.json: Fig. 7, appendix ablations), each its
+    table (ours beside the paper's values, both relative to a reference value where the
+    environments differ), its note and its figure."""
+    lines = []
+    for name in ABLATIONS:
+        path = root / "ablations" / name / "results.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        unit = r["points"][0]["interval_over"]
+        lines += [f"## {r['title']}", "",
+                  f"Command: `{r['command']}`; AD alone on {r['env']} ({r['base_preset']} "
+                  f"preset's data and training), {r['train_seeds']} training seed(s) per value, "
+                  f"{r['eval_seeds']} evaluation seeds per held-out task, {r['episodes']} "
+                  f"episodes at temperature 1; ± over {unit} seeds."
+                  + (f" {r['note'][0].upper()}{r['note'][1:]}." if r["note"] else ""), "",
+                  *ablation_table(r), ""]
+        lines += _context_targets(r) if name == "context_size" else []
+        lines += ["", f"![{name}](ablations/{name}/figures/{name}.png)", ""]
+    return lines
 
 
 def _score_rows(name: str, results: dict) -> list[list[str]]:
@@ -303,6 +347,7 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
     if targets:
         lines += ["## The CPU presets' targets on this CPU", "", *targets, ""]
     lines += prompting_lines(root)
+    lines += ablation_lines(root)
     for name, res in found:
         exp = root / name
         lines += [f"## {name} ({res.get('preset', '?')} preset)", "",

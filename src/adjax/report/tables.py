@@ -3,7 +3,7 @@
 import numpy as np
 
 from adjax.report.paper import PAPER_CURVES, PAPER_SCORES, paper_value
-from adjax.stats import mean_ci, seed_curves, tenth
+from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
 CHECKPOINTS = (1, 200, 400, 1000)  # episodes the paper reports
 
@@ -117,8 +117,8 @@ def source_steps_table(results: dict) -> str:
         runs = np.asarray(d["per_seed"], np.float64)
         cells = []
         for e in CHECKPOINTS:
-            b = int(np.searchsorted(steps, e * L))
-            cells.append(_cell(runs, b) if b < steps.size else "–")
+            b = step_bin(steps, e * L)
+            cells.append("–" if b is None else _cell(runs, b))
         summ = results.get("summary", {}).get(f"source {label} {d['split']}", {})
         reach = summ.get("steps_to_ad_last_10pct")
         rows.append("| " + " | ".join([

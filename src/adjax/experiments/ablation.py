@@ -1,0 +1,194 @@
+"""The paper's analyses as sweeps along one axis (Laskin et al. 2023, Fig. 7 and the appendix
+ablations): variants of a base experiment preset, AD alone, each trained on the training tasks
+and evaluated on the held-out ones; the final return (mean of the last 10% of episodes) against
+the axis, beside the paper's values.
+
+    python -m adjax.experiments.context_size --preset quick    # one module per analysis
+
+An `Ablation` is data: the base experiment and preset, the axis values and a function that sets
+one value in the base configuration. Nothing is chosen from these runs, so they report held-out
+tasks directly.
+
+Reuse. Variants that collect the same data share one dataset: the base experiment's own run
+directory's (runs/<experiment>, as `make reproduce` leaves it) when that directory holds the
+same data configuration, else runs/ablations/<name>/data-<hash>. A variant whose AD is the base
+preset's AD (same data, model and training) takes the base run's trained seeds instead of
+training them again (they are linked, not copied). Each variant is one `run_experiment`
+directory, so an interrupted sweep resumes stage by stage.
+"""
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tyro
+
+from adjax.atomic import write_json, write_text
+from adjax.experiments.common import ExperimentConfig, SplitEval, command, machine
+from adjax.experiments.reproduce import publish
+from adjax.experiments.runner import _trained, run_experiment
+from adjax.report.ablations import ablation_table, label, plot_ablation
+from adjax.stats import curve_summary
+
+# The configuration fields that decide what `collect` writes: variants equal on these share data.
+DATA_FIELDS = ("env", "source", "data_seeds", "num_train_tasks", "subsample_every", "chunk_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class Ablation:
+    """One axis of an analysis.
+
+    base: the base preset's configuration (its ED and evaluation are replaced: AD alone, on the
+    held-out split). vary(cfg, value): the configuration at one axis value. paper: the paper's
+    value per axis value ({} where the paper gives a figure without numbers), measured on
+    paper_env at paper_episode. reference: the axis value both curves are divided by in the
+    relative panel (ours and the paper's may be on different environments). episodes,
+    eval_seeds: evaluation on the held-out split; train_seeds: per axis value.
+    """
+
+    name: str
+    title: str
+    axis: str
+    values: tuple
+    vary: Callable[[ExperimentConfig, Any], ExperimentConfig]
+    base: ExperimentConfig
+    base_preset: str
+    paper: dict = dataclasses.field(default_factory=dict)
+    paper_env: str = ""
+    paper_episode: int | None = None
+    reference: Any = None
+    train_seeds: int = 1
+    episodes: int = 200
+    eval_seeds: int = 20
+    log_x: bool = False
+    note: str = ""  # why this environment / budget, said beside the paper's numbers
+    x_of: Callable[[ExperimentConfig, Any], float] | None = None  # plotted x (default: value)
+    x_label: str = ""  # the plotted axis' name when x_of is given
+
+    def variant(self, value) -> ExperimentConfig:
+        """The configuration run at `value`: AD alone, evaluated on the held-out split only."""
+        cfg = dataclasses.replace(
+            self.base, train_ed=None, train_seeds=self.train_seeds,
+            eval=dataclasses.replace(
+                self.base.eval, refresh_check=None,
+                splits=(SplitEval("test", self.eval_seeds, self.episodes, baselines=()),)))
+        return self.vary(cfg, value)
+
+
+def _data_key(cfg: ExperimentConfig) -> dict:
+    d = cfg.to_dict()
+    return {k: d[k] for k in DATA_FIELDS}
+
+
+def _same_ad(a: dict, b: dict) -> bool:
+    """Two experiment configs (as dicts) train the same AD: same data, model and training."""
+    return all(a.get(k) == b.get(k) for k in (*DATA_FIELDS, "model", "train_ad"))
+
+
+def _base_run(base_dir: Path) -> dict | None:
+    path = base_dir / "experiment.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _share(abl: Ablation, cfg: ExperimentConfig, out: Path, base_dir: Path) -> Path:
+    """The data directory of a variant: the base run's when it collected the same data."""
+    base = _base_run(base_dir)
+    key = _data_key(cfg)
+    if base is not None and all(base.get(k) == v for k, v in json.loads(json.dumps(key)).items()):
+        return base_dir / "data"
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    return out / f"data-{digest[:10]}"
+
+
+def _link_base_ad(cfg: ExperimentConfig, run_dir: Path, base_dir: Path) -> int:
+    """Link the base run's trained AD seeds into run_dir when they are this variant's AD
+    (returns how many); a seed already there is left alone."""
+    base = _base_run(base_dir)
+    if base is None or not _same_ad(base, json.loads(json.dumps(cfg.to_dict()))):
+        return 0
+    linked = 0
+    for k in range(cfg.train_seeds):
+        src, dst = base_dir / "runs" / "ad" / f"seed{k}", run_dir / "runs" / "ad" / f"seed{k}"
+        if _trained(src, cfg.train_ad.num_steps) and not dst.exists():  # never a run in progress
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.symlink_to(src.resolve(), target_is_directory=True)
+            linked += 1
+    return linked
+
+
+def _point(value, x: float, res: dict) -> dict:
+    """One axis value's result: the final (last 10%) return per training seed (evaluation seeds
+    with one) and its interval, the first 10%, the mean curve."""
+    curve = res["curves"]["test"]["AD"]
+    s = curve_summary(curve)
+    return {"value": value, "label": label(value), "x": x, "final": s["last_10pct"],
+            "ci95": s["last_10pct_ci95"], "interval_over": s["interval_over"],
+            "per_unit": s["last_10pct_per_unit"], "first_10pct": s["first_10pct"],
+            "curve": np.asarray(curve["per_seed"]).mean(axis=0).round(4).tolist(),
+            "wall_time_s": res["wall_time_s"]}
+
+
+def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
+                 base_dir: Path | None = None, progress: bool = True) -> dict:
+    """Every axis value (configurations checked before any compute), then results.json, the
+    figure and summary.md under runs/<name>."""
+    out = Path(runs) / abl.name
+    base_dir = Path(base_dir) if base_dir is not None else Path("runs") / abl.base.name
+    variants = [(v, abl.variant(v)) for v in abl.values]  # a bad value fails here, not midway
+    points = []
+    for value, cfg in variants:
+        run_dir = out / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{abl.name}={label(value)}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if _link_base_ad(cfg, run_dir, base_dir):
+            print(f"[{abl.name}={label(value)}] AD is the base run's: reusing {base_dir}/runs/ad",
+                  flush=True)
+        res = run_experiment(cfg, run_dir, preset=abl.base_preset, progress=progress,
+                             data_dir=_share(abl, cfg, out, base_dir))
+        x = float(value) if abl.x_of is None else float(abl.x_of(cfg, value))
+        points.append({**_point(value, x, res), "run": str(run_dir)})
+    results = {
+        "ablation": abl.name, "title": abl.title, "experiment": abl.base.name,
+        "env": abl.base.env, "base_preset": abl.base_preset, "axis": abl.axis,
+        "x_label": abl.x_label or abl.axis, "train_seeds": abl.train_seeds,
+        "eval_seeds": abl.eval_seeds, "episodes": abl.episodes,
+        "num_tasks": variants[0][1].eval.splits[0].num_tasks, "split": "test",
+        "points": points, "reference": abl.reference,
+        "paper": {label(k): v for k, v in abl.paper.items()}, "paper_env": abl.paper_env,
+        "paper_episode": abl.paper_episode, "note": abl.note, "log_x": abl.log_x,
+        "command": command(), "machine": machine(),
+    }
+    write_json(out / "results.json", results)
+    fig = plot_ablation(results, out / "figures" / f"{abl.name}.png")
+    write_text(out / "summary.md", "\n".join([
+        f"# {abl.title}", "", f"Command: `{results['command']}`", "",
+        f"Machine: {results['machine']}", "", *ablation_table(results), "",
+        f"![{abl.name}](figures/{fig.name})", ""]))
+    print("\n".join(ablation_table(results)))
+    return results
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Run every axis value of the analysis (reusing complete stages), then its results."""
+
+    preset: str = "quick"  # quick: this 2-core CPU; tiny: plumbing only
+    runs: Path = Path("runs/ablations")  # runs/ablations/<name>/<name>_<value>/ per value
+    base_run: Path | None = None  # the base experiment's run dir to reuse (default runs/<exp>)
+    publish: Path | None = None  # also copy the small results to PUBLISH/<name>/
+
+
+def cli(name: str, presets: dict, argv=None) -> dict:
+    """`python -m adjax.experiments.<name> [--preset P] [--runs DIR] [--publish DIR]`."""
+    args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
+    if args.preset not in presets:
+        raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")
+    res = run_ablation(presets[args.preset](), args.runs, args.base_run)
+    if args.publish is not None:
+        publish(args.runs / name, args.publish / name, names=("results.json", "summary.md"))
+    return res
+

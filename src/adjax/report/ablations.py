@@ -1,0 +1,84 @@
+"""The analyses' report pieces (adjax.experiments.ablation writes their results.json): a
+markdown table and a figure of the final return along one axis, beside the paper's values."""
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from adjax.atomic import save_figure
+from adjax.stats import tenth
+
+
+def label(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def _relative(results: dict) -> tuple[dict, dict] | None:
+    """Ours and the paper's values divided by each one's value at the reference (None when
+    either lacks the reference)."""
+    ref = label(results["reference"]) if results["reference"] is not None else None
+    ours = {p["label"]: p["final"] for p in results["points"]}
+    paper = results["paper"]
+    if ref is None or ref not in ours or not ours[ref] or ref not in paper:
+        return None
+    return ({k: v / ours[ref] for k, v in ours.items()},
+            {k: v / paper[ref] for k, v in paper.items()})
+
+
+def ablation_table(results: dict) -> list[str]:
+    """Markdown rows: axis value, our final return (± 95% CI), relative to the reference, the
+    paper's value and its relative value."""
+    rel = _relative(results)
+    unit = results["points"][0]["interval_over"]
+    ep = results["episodes"]
+    paper_ep = results["paper_episode"]
+    head = (f"| {results['axis']} | ours: AD, episodes {ep - tenth(ep) + 1}-{ep} (± over "
+            f"{unit} seeds) | ours / reference | paper ({results['paper_env'] or '-'}"
+            f"{f', episode {paper_ep}' if paper_ep else ''}) | paper / reference |")
+    rows = [head, "|---|---|---|---|---|"]
+    for p in results["points"]:
+        k = p["label"]
+        paper = results["paper"].get(k)
+        rows.append(
+            f"| {k} | {p['final']:.2f} ± {p['ci95']:.2f} | "
+            f"{f'{rel[0][k]:.2f}' if rel else '-'} | {'-' if paper is None else f'{paper:g}'} | "
+            f"{f'{rel[1][k]:.2f}' if rel and k in rel[1] else '-'} |")
+    return rows
+
+
+def plot_ablation(results: dict, path) -> Path:
+    """Final return against the axis (left) and, with the paper's values, both relative to the
+    reference value (right): the shapes compare even where the environments differ."""
+    rel = _relative(results)
+    fig = Figure(figsize=(10 if rel else 5.5, 4))
+    axes = fig.subplots(1, 2 if rel else 1, squeeze=False)[0]
+    xs = [p["x"] for p in results["points"]]
+    ax = axes[0]
+    ax.errorbar(xs, [p["final"] for p in results["points"]],
+                yerr=[p["ci95"] for p in results["points"]], marker="o", capsize=3,
+                label=f"AD ({results['env']})")
+    if results["paper"] and results["paper_env"] == results["env"]:
+        px = [float(k) for k in results["paper"]]
+        ax.plot(px, list(results["paper"].values()), "s--", color="gray", label="paper")
+    if results["x_label"] != results["axis"]:  # e.g. parameter counts: name each point
+        for x, p in zip(xs, results["points"], strict=True):
+            ax.annotate(p["label"], (x, p["final"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    ax.set(xlabel=results["x_label"], ylabel="final return (last 10% of episodes)",
+           title=results["title"])
+    if rel:
+        ours, paper = rel
+        axes[1].plot(xs, [ours[p["label"]] for p in results["points"]], "o-",
+                     label=f"ours ({results['env']})")
+        axes[1].plot([float(k) for k in paper], list(paper.values()), "s--", color="gray",
+                     label=f"paper ({results['paper_env']})")
+        axes[1].set(xlabel=results["axis"],
+                    ylabel=f"return / return at {label(results['reference'])}",
+                    title="relative to the reference value")
+    for a in axes:
+        if results["log_x"]:
+            a.set_xscale("log")
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=90)

@@ -1,0 +1,69 @@
+"""The analyses' axes: each value's configuration, the reuse rules, the table and figure."""
+
+import json
+
+import pytest
+
+from adjax.experiments import context_size, darkroom, masking, model_size, num_tasks
+from adjax.experiments.ablation import _link_base_ad, _share, ablation_table, plot_ablation
+
+
+def test_context_values_and_their_refresh():
+    """0.4 .. 4 Dark Room episodes are 8 .. 80 steps; the refresh keeps >= 3/4 of the context."""
+    abl = context_size.quick()
+    got = {v: (abl.variant(v).model.context_len, abl.variant(v).eval.refresh_every)
+           for v in abl.values}
+    assert got == {0.4: (8, 2), 0.6: (12, 2), 0.8: (16, 4), 1: (20, 5), 2: (40, 10),
+                   4: (80, None)}
+    with pytest.raises(ValueError, match="need >= 4"):
+        context_size.with_context(darkroom.tiny(), 0.1)
+
+
+def test_a_variant_is_ad_alone_on_the_held_out_split():
+    cfg = masking.quick().variant(0.1)
+    assert cfg.train_ed is None and cfg.model.token_mask_prob == 0.1
+    assert [se.split for se in cfg.eval.splits] == ["test"]
+    assert cfg.eval.splits[0].baselines == () and cfg.eval.refresh_check is None
+    assert num_tasks.quick().variant(4).num_train_tasks == 4
+    assert num_tasks.quick().variant(57).num_train_tasks is None  # all: the base preset's data
+    sizes = {v: model_size.num_params(model_size.quick().variant(v), v) for v in ("d16", "d64",
+                                                                            "d128", "l2", "l8")}
+    assert sizes["d16"] < sizes["d64"] < sizes["d128"] and sizes["l2"] < sizes["d64"] < sizes["l8"]
+
+
+def test_data_is_shared_only_with_the_same_data_config(tmp_path):
+    """The base run's data when its experiment.json collected the same; otherwise one directory
+    per data configuration; its AD is linked only when trained to the end."""
+    base = tmp_path / "base"
+    base.mkdir()
+    cfg = masking.quick().variant(0.3)  # the base preset's own model and training
+    (base / "experiment.json").write_text(json.dumps(darkroom.quick().to_dict()))
+    assert _share(None, cfg, tmp_path / "abl", base) == base / "data"
+    fewer = num_tasks.quick().variant(4)
+    own = _share(None, fewer, tmp_path / "abl", base)
+    assert own.parent == tmp_path / "abl" and own.name.startswith("data-")
+    assert _share(None, num_tasks.quick().variant(8), tmp_path / "abl", base) != own
+    assert _link_base_ad(cfg, tmp_path / "abl" / "x", base) == 0  # nothing trained there yet
+    assert _link_base_ad(masking.quick().variant(0.1), tmp_path / "abl" / "x", base) == 0
+
+
+def _results(paper_env="key-to-door"):
+    pts = [{"value": v, "label": f"{v:g}", "x": float(v), "final": f, "ci95": 0.5,
+            "interval_over": "training"} for v, f in ((1, 4.0), (2, 8.0), (4, 10.0))]
+    return {"title": "t", "axis": "context (episodes)", "x_label": "context (episodes)",
+            "env": "darkroom", "episodes": 200, "points": pts, "reference": 4,
+            "paper": {"1": 1.12, "2": 1.76, "4": 1.84}, "paper_env": paper_env,
+            "paper_episode": 1000, "log_x": True}
+
+
+def test_table_divides_each_by_its_reference(tmp_path):
+    rows = ablation_table(_results())
+    assert rows[0].startswith("| context (episodes) | ours: AD, episodes 181-200 (± over "
+                              "training seeds)")
+    assert rows[2] == "| 1 | 4.00 ± 0.50 | 0.40 | 1.12 | 0.61 |"
+    assert rows[4] == "| 4 | 10.00 ± 0.50 | 1.00 | 1.84 | 1.00 |"
+    r = {**_results(), "paper": {}, "reference": None}
+    assert ablation_table(r)[2] == "| 1 | 4.00 ± 0.50 | - | - | - |"
+    for res in (_results(), r):
+        path = plot_ablation(res, tmp_path / f"{len(res['paper'])}.png")
+        assert path.stat().st_size > 5000
