@@ -16,10 +16,10 @@ def tiny():
 
 
 @pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("darkroom")
-    results = run_experiment(tiny(), out, preset="tiny", progress=False)
-    return out, results
+def toy_run(tiny_darkroom):
+    """`tiny()` trained once per session (conftest.py: the inside_ad notebook's test reads it
+    too); a rerun with `tiny()` that found another configuration there would raise."""
+    return tiny_darkroom
 
 
 def test_every_artefact_is_produced(toy_run):
