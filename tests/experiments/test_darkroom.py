@@ -16,10 +16,10 @@ def tiny():
 
 
 @pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("darkroom")
-    results = run_experiment(tiny(), out, preset="tiny", progress=False)
-    return out, results
+def toy_run(tiny_darkroom):
+    """`tiny()` trained once per session (conftest.py: the inside_ad notebook's test reads it
+    too); a rerun with `tiny()` that found another configuration there would raise."""
+    return tiny_darkroom
 
 
 def test_every_artefact_is_produced(toy_run):
@@ -150,3 +150,29 @@ def test_ablation_reuses_the_base_run(toy_run, tmp_path):
     publish(tmp_path / "runs" / "masking", tmp_path / "pub", names=("results.json",
                                                                     "summary.md"))
     assert (tmp_path / "pub" / "figures" / "masking.png").exists()
+
+
+def test_trajectory_pictures_of_the_summary_stage(toy_run):
+    """The summary stage draws AD seed 0's paths on held-out task 0 with the evaluation's key
+    for evaluation seed 0 (so its returns are that pair's evaluated returns), shows them in
+    summary.md, and reuses them while the run is unchanged."""
+    from adjax.report import trajectories
+
+    out, _ = toy_run
+    figs = out / "figures"
+    png, gif, js = (figs / f"darkroom_{s}" for s in ("paths.png", "episodes.gif", "paths.json"))
+    summary = (out / "summary.md").read_text()
+    assert "![darkroom_paths](figures/darkroom_paths.png)" in summary
+    assert "![darkroom_episodes](figures/darkroom_episodes.gif)" in summary
+    record = json.loads(js.read_text())
+    evaluated = json.loads((out / "eval/test/seed0.json").read_text())["splits"]["test"]
+    assert record["returns"] == evaluated["curves"]["agent"]["returns"][0][0]
+    assert record["task_cells"] == evaluated["tasks"][0]
+    assert record["episodes"] == tiny().eval.splits[0].num_episodes == 4
+    assert sorted(record["shown"]) == ["1", "2", "4"]
+    assert png.stat().st_size < 300_000 and gif.stat().st_size < 1_000_000
+    before = {p: p.stat().st_mtime_ns for p in (png, gif, js)}
+    assert trajectories.write_trajectories(out, num_episodes=4)["png"] == png
+    assert {p: p.stat().st_mtime_ns for p in (png, gif, js)} == before  # unchanged: reused
+    trajectories.write_trajectories(out, num_episodes=3)  # other settings: redrawn
+    assert json.loads(js.read_text())["returns"] == record["returns"][:3]

@@ -34,6 +34,8 @@ def test_artefacts_and_shapes(runs, name):
         assert ad.shape == (se.num_seeds, se.num_episodes)
         assert res["curves"][se.split]["AD"]["num_tasks"] == se.num_tasks
         assert np.all(ad >= 0) and np.all(ad <= (2 if name == "key_to_door" else 1))
+    drawn = (out / f"figures/{name}_paths.png").exists(), (out / f"figures/{name}_episodes.gif")
+    assert drawn[0] == (name != "bandit") == drawn[1].exists()  # trajectories: grid envs only
     manifest = json.loads((out / "data/learning/manifest.json").read_text())
     assert manifest["num_histories"] > 0
     assert len(manifest["task_ids"]) == cfg.num_train_tasks
@@ -63,6 +65,9 @@ def test_reproduce_reuses_runs_and_writes_the_report(runs, tmp_path, capsys):
         assert not (tmp_path / "tiny" / name / "data").exists()  # no datasets published
     assert "| bandit | odd (seen)" in report and "| key_to_door | held-out" in report
     assert "| darkroom_hard | held-out: 4 tasks × 2 seeds | source (Q-learning) |" in report
+    assert (tmp_path / "tiny" / "key_to_door" / "figures" / "key_to_door_episodes.gif").exists()
+    assert "![key_to_door](key_to_door/figures/key_to_door_paths.png)" in report
+    assert "[key_to_door_episodes.gif](key_to_door/figures/key_to_door_episodes.gif)" in report
 
 
 def test_unknown_experiment_is_refused_before_any_compute(tmp_path):

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from nbclient import NotebookClient
 
@@ -22,6 +23,9 @@ PRODUCTS = {
                        "runs/my-ad/config.json"],
     "your_environment": ["data/corridor/manifest.json", "data/corridor/learning_curve.png",
                          "runs/corridor-ad/config.json"],
+    # with no trained run at hand it trains one (runs/inside-ad) before looking inside it
+    "inside_ad": ["runs/inside-ad/ad/config.json", "figures/inside_ad_paths.png",
+                  "figures/inside_ad_episodes.gif"],
 }
 
 
@@ -59,7 +63,7 @@ def _text(nb) -> str:
 # Over the 40 s a notebook may take at the tiny size on a 2-core CPU alone (mostly compiling: the
 # model's eager initialisation, the train step, the in-context scan): run by `make test-slow`;
 # `make test` runs their first part instead, up to the dataset (test_notebook_first_part).
-SLOW = {"your_environment", "your_histories"}
+SLOW = {"your_environment", "your_histories", "inside_ad"}
 # The dataset each slow notebook's first part writes: directory, env, source, histories, episodes.
 DATASETS = {"your_histories": ("data/my-histories", "darkroom", "numpy-q-learning", 4, 6),
             "your_environment": ("data/corridor", "dark-corridor", "qlearning", 3, 6)}
@@ -89,7 +93,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
             "dark-corridor", "qlearning", [21])
 
 
-@pytest.mark.parametrize("name", sorted(SLOW))
+@pytest.mark.parametrize("name", sorted(DATASETS))
 def test_notebook_first_part(name, tmp_path, monkeypatch):
     """A slow notebook up to its training cell: the learning histories (a numpy learner's, or an
     adjax source's on the user-written environment) and the dataset they make."""
@@ -110,7 +114,29 @@ def test_notebook_first_part(name, tmp_path, monkeypatch):
 
 
 def test_slow_notebooks_have_a_first_part():
-    assert set(DATASETS) == SLOW and SLOW <= set(PRODUCTS)
+    assert set(DATASETS) | {"inside_ad"} == SLOW and SLOW <= set(PRODUCTS)
+
+
+def test_inside_ad_on_a_trained_run(tiny_darkroom, tmp_path, monkeypatch):
+    """inside_ad without its training (the slow test trains inside it): on the session's tiny
+    Dark Room run's AD seed 0, its paths, attention maps and per-episode attention shares."""
+    monkeypatch.setenv("ADJAX_AD_RUN", str(tiny_darkroom[0] / "runs" / "ad" / "seed0"))
+    nb = _run("inside_ad", tmp_path, monkeypatch)
+    outputs = _outputs(nb)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4  # paths, visits, 2 maps
+    assert any("image/gif" in o.get("data", {}) for o in outputs)
+    text = _text(nb)
+    assert "no trained run there" not in text and not (tmp_path / "runs").exists()
+    assert "held-out goal [5, 7] (optimal return 17)" in text  # held-out task 0
+    # uniform attention from the k-th step of an episode, 20 steps after one earlier episode:
+    # k / (20 + k) on its own episode; the mean over k = 1..20 is 0.32
+    own = np.mean([k / (20 + k) for k in range(1, 21)])
+    assert (f"early: the query's episode and 1, 2, ... back; uniform attention: {own:.2f} / "
+            f"{1 - own:.2f}") in text
+    assert "late: the query's" in text and "  layer 0: " in text
+    for product in PRODUCTS["inside_ad"][1:]:
+        assert (tmp_path / product).exists(), product
 
 
 def test_kernel_imports_this_checkout(tmp_path, monkeypatch):

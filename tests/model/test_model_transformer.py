@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adjax.model import ADTransformer, ModelConfig, init_cache, init_params
+from adjax.model import ADTransformer, ModelConfig, attention_weights, init_cache, init_params
 
 T = 6
 
@@ -101,3 +101,44 @@ def test_left_padding_takes_no_position(model):
     for b, p in enumerate(pad):
         np.testing.assert_allclose(padded[b, p:], ref[b, : T - p], rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(cache.pos_B, [T - p for p in pad])
+
+
+def _three_post_only(model):
+    """The attention tests need one model: three tokens per step (queries and keys of a step's
+    tokens) and the paper's post-norm; the other layouts compute attention the same way."""
+    if (model.cfg.layout, model.cfg.norm) != ("three", "post"):
+        pytest.skip("attention weights: tested on the three-token post-norm model")
+
+
+def test_attention_weights_leave_the_output_unchanged(model):
+    """Recording the weights (mutable intermediates) gives the default pass's logits bit for bit;
+    each query's weights sum to 1 over the keys before it and are exactly 0 on later keys."""
+    _three_post_only(model)
+    obs, act, rew = _inputs(2, T)
+    logits, w = jax.jit(attention_weights, static_argnums=0)(model.cfg, model.params, obs, act,
+                                                              rew)
+    np.testing.assert_array_equal(logits, model.full(model.params, obs, act, rew))
+    N = T * model.cfg.tokens_per_step
+    assert w.shape == (model.cfg.num_layers, 2, model.cfg.num_heads, N, N)
+    future = np.triu(np.ones((N, N), bool), k=1)
+    assert np.all(np.asarray(w)[..., future] == 0)
+    np.testing.assert_allclose(np.asarray(w).sum(-1), 1.0, rtol=0, atol=1e-5)
+    assert np.all(np.asarray(w)[..., ~future] > 0)  # untrained weights: no allowed key ignored
+
+
+def test_attention_weights_are_zero_on_padding(model):
+    """In a cached pass the weights over the cache's slots are 0 on padding (invalid) steps and
+    on slots not yet written, and sum to 1 over the rest."""
+    _three_post_only(model)
+    obs, act, rew = _inputs(1, T)
+    valid = jnp.arange(T)[None] >= 2  # two padding steps, then four real ones
+    extend = jax.jit(functools.partial(model.m.apply, method="extend", mutable=["intermediates"]))
+    (_, _), state = extend(model.params, obs, act, rew, cache=init_cache(model.cfg, 1),
+                           valid=valid)
+    w = np.asarray(state["intermediates"]["block_0"]["attn"]["attn_weights"][0])[0]  # [H, N, S]
+    tps = model.cfg.tokens_per_step
+    pad_slots = np.arange(w.shape[-1]) < 2 * tps
+    real_q = np.arange(w.shape[1]) >= 2 * tps  # padding queries are meaningless
+    assert np.all(w[:, real_q][..., pad_slots] == 0)
+    assert np.all(np.triu(w[:, real_q][:, :, 2 * tps:], k=1) == 0)  # future slots
+    np.testing.assert_allclose(w[:, real_q].sum(-1), 1.0, rtol=0, atol=1e-5)

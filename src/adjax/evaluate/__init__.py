@@ -18,6 +18,7 @@ from adjax.evaluate.loop import (
     episode_length,
     episode_returns,
     in_context,
+    in_context_trace,
     rollout,
 )
 from adjax.evaluate.results import evaluate_run, evaluate_source_curve, summarize
@@ -36,6 +37,7 @@ __all__ = [
     "evaluate_run",
     "evaluate_source_curve",
     "in_context",
+    "in_context_trace",
     "load_agent",
     "optimal_returns",
     "random_policy",

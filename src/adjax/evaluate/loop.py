@@ -268,6 +268,28 @@ def in_context(
     )
 
 
+def in_context_trace(
+    key: jax.Array,
+    agent: Agent,
+    env,
+    env_params,
+    num_episodes: int,
+    *,
+    refresh_every: int | None = None,
+    temperature: float | jax.Array = 1.0,
+    greedy: bool = False,
+    prompt: Prompt | None = None,
+    episode_len: int | None = None,
+) -> Trace:
+    """The `Trace` of the rollout `in_context` runs with the same arguments: the same steps,
+    keys and context refresh, so `episode_returns(trace.rewards, trace.done, num_episodes)` are
+    its returns. For looking at what the agent did (observations, actions per step)."""
+    length = episode_length(env, env_params, episode_len)
+    b = length if refresh_every is None else int(refresh_every)
+    return rollout(key, agent, env, env_params, num_episodes * length, b, temperature, greedy,
+                   prompt)
+
+
 @partial(jax.jit, static_argnums=(2, 4, 5, 6, 8))
 def _in_context(key, agent, env, env_params, num_episodes, length, b, temperature, greedy, prompt):
     steps = num_episodes * length

@@ -38,6 +38,7 @@ from adjax.report import (
     source_steps_table,
 )
 from adjax.report.reproduction import refresh_line
+from adjax.report.trajectories import summary_figures as trajectory_figures
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 from adjax.train import TrainConfig, fit, load_run, with_defaults
 from adjax.train.fit import RunConfigError
@@ -373,6 +374,7 @@ def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict) -> No
                                       title=f"{name} ({preset} preset): AD against "
                                             f"{results['source_name']} on the env-step axis"))
         table += f"\n{source_steps_table(results)}"
+    figs += trajectory_figures(results, out)  # grid envs: AD's paths on a held-out task
     curve = learn_dir / "learning_curve.png"
     if curve.exists():
         shutil.copyfile(curve, out / "figures" / "source_learning_curve.png")

@@ -43,15 +43,19 @@ def init_cache(cfg: ModelConfig, batch: int) -> Cache:
                  pos_B=jnp.zeros((batch,), jnp.int32), length=jnp.zeros((), jnp.int32))
 
 
-def attend(q_BxNxHxK, k, v, mask_BxNxS, dropout: nn.Module, train: bool, kv_layout="bshk"):
-    """Softmax attention; mask True = may attend. Returns [B, N, H, K].
+def attend(q_BxNxHxK, k, v, mask_BxNxS, dropout: nn.Module, train: bool, kv_layout="bshk",
+           return_weights: bool = False):
+    """Softmax attention; mask True = may attend. Returns [B, N, H, K] (and, with
+    `return_weights`, the softmax weights [B, H, N, S] before attention dropout).
 
     k, v: [B, S, H, K] (kv_layout "bshk", a full pass) or [B, H, K, S] ("bhks", the cache's)."""
     scale = q_BxNxHxK.shape[-1] ** -0.5
     s_BxHxNxS = jnp.einsum(f"bnhk,{kv_layout}->bhns", q_BxNxHxK * scale, k)
     s_BxHxNxS = jnp.where(mask_BxNxS[:, None], s_BxHxNxS, NEG_INF)
-    p_BxHxNxS = dropout(jax.nn.softmax(s_BxHxNxS, axis=-1), deterministic=not train)
-    return jnp.einsum(f"bhns,{kv_layout}->bnhk", p_BxHxNxS, v)
+    w_BxHxNxS = jax.nn.softmax(s_BxHxNxS, axis=-1)
+    p_BxHxNxS = dropout(w_BxHxNxS, deterministic=not train)
+    out = jnp.einsum(f"bhns,{kv_layout}->bnhk", p_BxHxNxS, v)
+    return (out, w_BxHxNxS) if return_weights else out
 
 
 class Attention(nn.Module):
@@ -70,7 +74,11 @@ class Attention(nn.Module):
             put = lambda c, x: jax.lax.dynamic_update_slice_in_dim(
                 c, x.transpose(0, 2, 3, 1), write_at, axis=3)
             k, v, layout = put(kv[0], k), put(kv[1], v), "bhks"
-        o_BxNxHxK = attend(q, k, v, mask_BxNxS, Dropout(cfg.attn_dropout), train, layout)
+        o_BxNxHxK, w_BxHxNxS = attend(q, k, v, mask_BxNxS, Dropout(cfg.attn_dropout), train,
+                                      layout, return_weights=True)
+        # Recorded only when applied with mutable=["intermediates"] (`attention_weights`); else a
+        # no-op, and the weights, computed anyway, feed nothing new: the output is unchanged.
+        self.sow("intermediates", "attn_weights", w_BxHxNxS)
         out_BxNxD = nn.DenseGeneral(cfg.d_model, axis=(-2, -1), name="out")(o_BxNxHxK)
         return out_BxNxD, (k, v)
 
@@ -175,6 +183,18 @@ class ADTransformer(nn.Module):
         new_cache = Cache(k=tuple(ks), v=tuple(vs), valid_BxS=slot_valid_BxS,
                           pos_B=cache.pos_B + v_int.sum(axis=1), length=cache.length + N)
         return self._logits(x_BxNxD), new_cache
+
+
+def attention_weights(cfg: ModelConfig, params, obs_BxTxO, prev_act_BxT, prev_rew_BxT):
+    """One full causal pass (eval mode) that also returns every layer's attention weights ->
+    (logits float32[B, T, A], weights float32[L, B, H, N, N]), N = T * tokens_per_step tokens:
+    weights[l, b, h, i, j] is how much query token i attends to key token j in layer l, head h
+    (softmax over j <= i; zero on future tokens). Token j belongs to step j // tokens_per_step."""
+    logits, state = ADTransformer(cfg).apply(params, obs_BxTxO, prev_act_BxT, prev_rew_BxT,
+                                             mutable=["intermediates"])
+    inter = state["intermediates"]
+    weights = [inter[f"block_{i}"]["attn"]["attn_weights"][0] for i in range(cfg.num_layers)]
+    return logits, jnp.stack(weights)
 
 
 def init_params(cfg: ModelConfig, key: jax.Array):

@@ -361,4 +361,8 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
                       f"[{name}/NOTES.md]({name}/NOTES.md).", ""]
         lines += [f"![{name}]({name}/figures/{f.name})" for f in
                   sorted((exp / "figures").glob("*.png"))] + [""]
+        gifs = sorted((exp / "figures").glob("*_episodes.gif"))  # adjax.report.trajectories
+        if gifs:
+            lines += ["AD's paths on the held-out task drawn above, step by step: " + ", ".join(
+                f"[{f.name}]({name}/figures/{f.name})" for f in gifs) + ".", ""]
     return write_text(path, "\n".join(lines))
