@@ -15,6 +15,9 @@ def test_context_values_and_their_refresh():
            for v in abl.values}
     assert got == {0.4: (8, 2), 0.6: (12, 2), 0.8: (16, 4), 1: (20, 5), 2: (40, 10),
                    4: (80, None)}
+    assert [abl.variant(v).train_ad.allow_short_context for v in abl.values] == [
+        True, True, True, False, False, False]
+    assert abl.variant(4).train_ad == darkroom.quick().train_ad  # the base AD: linked, not retrained
     with pytest.raises(ValueError, match="need >= 4"):
         context_size.with_context(darkroom.tiny(), 0.1)
 

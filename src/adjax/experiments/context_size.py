@@ -22,17 +22,19 @@ PAPER = {0.4: 0.54, 0.6: 0.64, 0.8: 0.88, 1: 1.12, 2: 1.76, 4: 1.84}  # Key-to-D
 
 
 def with_context(cfg: ExperimentConfig, episodes: float) -> ExperimentConfig:
-    """cfg with a context of `episodes` episodes (c = episodes x episode length steps) and, for
-    evaluation, a block refresh b: the largest divisor of the episode length with b <= c / 4, so
-    the context always holds at least 3/4 of c steps, as in the base preset (c = 4 episodes,
-    refreshed every episode)."""
+    """cfg with a context of `episodes` episodes (c = episodes x episode length steps; training
+    is told a context shorter than an episode is meant) and, for evaluation, a block refresh b:
+    the largest divisor of the episode length with b <= c / 4, so the context always holds at
+    least 3/4 of c steps, as in the base preset (c = 4 episodes, refreshed every episode)."""
     L = envs.make(cfg.env)[0].episode_len
     c = round(episodes * L)
     if c < 4:
         raise ValueError(f"context of {episodes} episodes is {c} steps of {cfg.env}: need >= 4")
     b = max(d for d in range(1, L + 1) if L % d == 0 and d <= c // 4)
+    train = cfg.train_ad if c >= L else dataclasses.replace(cfg.train_ad,
+                                                            allow_short_context=True)
     return dataclasses.replace(
-        cfg, model=dataclasses.replace(cfg.model, context_len=c),
+        cfg, model=dataclasses.replace(cfg.model, context_len=c), train_ad=train,
         eval=dataclasses.replace(cfg.eval, refresh_every=None if b == L else b))
 
 
