@@ -17,7 +17,7 @@ def test_context_values_and_their_refresh():
                    4: (80, None)}
     assert [abl.variant(v).train_ad.allow_short_context for v in abl.values] == [
         True, True, True, False, False, False]
-    assert abl.variant(4).train_ad == darkroom.quick().train_ad  # the base AD: linked, not retrained
+    assert abl.variant(4).train_ad == darkroom.quick().train_ad  # the base AD: linked
     with pytest.raises(ValueError, match="need >= 4"):
         context_size.with_context(darkroom.tiny(), 0.1)
 
