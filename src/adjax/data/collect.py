@@ -146,8 +146,10 @@ def collect(
     if expert_out_dir is not None:
         outs["expert"] = Path(expert_out_dir)
     for out in outs.values():
-        if out.exists() and not overwrite:
-            raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
+        if (out.exists() or out.is_symlink()) and not overwrite and not (out / "manifest.json"
+                                                                        ).exists():
+            raise FileExistsError(f"{out} exists and is not a complete dataset (no manifest.json);"
+                                  " pass overwrite=True to replace it")
     env_obj, params = _make_env(env, env_kwargs)
     env_name = env if isinstance(env, str) else env_obj.name
     task_arr, task_ids = _resolve_tasks(env_name, tasks, task_indices, split)
@@ -175,6 +177,15 @@ def collect(
         "expert": {**base, "kind": "expert", "subsample_every": 1, "keep_streams": None,
                    "expert_episodes": int(expert_episodes)},
     }
+    if not overwrite:  # a complete dataset of this configuration is reused, another refused
+        for kind, out in list(outs.items()):
+            if out.exists() or out.is_symlink():
+                check_complete(out, specs[kind])
+                print(f"{out}: already complete with this configuration, nothing to do",
+                      flush=True)
+                del outs[kind]
+        if not outs:
+            return Path(out_dir)
     tmps = {}
     for kind, out in outs.items():
         digest = hashlib.sha256(json.dumps(specs[kind], sort_keys=True).encode()).hexdigest()[:16]
@@ -221,6 +232,34 @@ def collect(
         shutil.rmtree(tmp / "chunks")
         publish(tmp, outs[kind], overwrite=overwrite)
     return Path(out_dir)
+
+
+# Spec fields that do not change a dataset's bits (so not stored in, nor compared with, its
+# manifest): chunking changes only how the work is split.
+NOT_STORED = ("chunk_size",)
+
+
+def _differences(have, want, prefix: str = "") -> list[str]:
+    """Paths of the fields where `have` (a manifest) differs from `want` (a spec), JSON-compared."""
+    if isinstance(want, dict) and isinstance(have, dict):
+        out = []
+        for k in sorted(set(want) | set(have)):
+            if k in want and k not in NOT_STORED:
+                out += _differences(have.get(k), want[k], f"{prefix}{k}.")
+        return out
+    return [] if have == want else [f"{prefix[:-1]}: existing {have!r}, requested {want!r}"]
+
+
+def check_complete(out: Path, spec: dict) -> None:
+    """`out` is a complete, intact dataset of `spec` (its arrays' checksums verified): return.
+    Another configuration raises FileExistsError naming the first differing fields; a damaged
+    dataset raises DatasetError naming the file."""
+    ds = load(out, verify=True, quiet=True)
+    want = json.loads(json.dumps(spec))
+    diff = _differences(ds.manifest, want)
+    if diff:
+        raise FileExistsError(f"{out} exists with another configuration ({'; '.join(diff[:3])}); "
+                              "use another output directory or pass overwrite=True to replace it")
 
 
 def _assemble(tmp: Path, spec: dict, units, task_arr, n_chunks: int, episode_len: int) -> None:
