@@ -26,6 +26,18 @@ def write_json(path, obj, indent: int | None = 1) -> Path:
     return write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
+def read_json(path, error: type[Exception] = ValueError):
+    """JSON of `path`; a missing, truncated or otherwise unreadable file raises `error` naming it
+    (a bare JSONDecodeError names neither the file nor what to do)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise error(f"{path}: no such file") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path}: unreadable JSON, truncated or corrupted ({e})") from e
+
+
 def save_figure(fig, path, dpi: int = 110) -> Path:
     """A matplotlib Figure as PNG, written atomically."""
     path = Path(path)

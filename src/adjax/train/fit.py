@@ -2,6 +2,7 @@
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -9,6 +10,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
+from adjax.atomic import read_json, write_json, write_text
 from adjax.model import ModelConfig
 from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule, with_defaults
 from adjax.train.step import TrainState, cached_train_chunk, data_mesh, init_state, to_device
@@ -57,10 +59,9 @@ def write_or_check_config(run_dir: Path, config: dict) -> None:
     path = run_dir / "config.json"
     config = json.loads(json.dumps(config))  # tuples -> lists, as stored
     if not path.exists():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(config, indent=2) + "\n")
+        write_json(path, config, indent=2)
         return
-    old = json.loads(path.read_text())
+    old = read_json(path, RunConfigError)
     old["model"] = with_defaults(ModelConfig, old["model"])
     old["train"] = with_defaults(TrainConfig, old["train"])
     if old["data"]["env"] != config["data"]["env"]:
@@ -75,7 +76,7 @@ def write_or_check_config(run_dir: Path, config: dict) -> None:
     if diff:
         raise RunConfigError(f"{path}: resuming with another TrainConfig (old, new): {diff}")
     if old != config:
-        path.write_text(json.dumps(config, indent=2) + "\n")
+        write_json(path, config, indent=2)
 
 
 def checkpoint_manager(run_dir: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
@@ -98,10 +99,29 @@ def restore_state(mgr, step: int, model_cfg, train_cfg, sharding=None) -> TrainS
 
 
 def _truncate_metrics(path: Path, last_step: int) -> None:
-    if path.exists():
-        lines = [ln for ln in path.read_text().splitlines()
-                 if ln.strip() and json.loads(ln)["step"] <= last_step]
-        path.write_text("".join(ln + "\n" for ln in lines))
+    """Keep the metrics of steps <= last_step (those of the checkpoint resumed from). A last line
+    cut short by a kill is dropped; an unreadable line before it is an error naming the file."""
+    if not path.exists():
+        return
+    text = path.read_text()
+    lines = text.splitlines()
+    if lines and not text.endswith("\n"):
+        warnings.warn(f"{path}: dropped a partial last line (the writer was interrupted)",
+                      stacklevel=3)
+        lines = lines[:-1]
+    kept = []
+    for i, ln in enumerate(lines, 1):
+        if not ln.strip():
+            continue
+        try:
+            rec = json.loads(ln)
+            step = int(rec["step"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise RunConfigError(f"{path}: line {i} is not a metrics record ({e}); the file is "
+                                 "corrupted (delete it or the run directory)") from e
+        if step <= last_step:
+            kept.append(ln)
+    write_text(path, "".join(ln + "\n" for ln in kept))
 
 
 def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_at=None,
@@ -181,7 +201,7 @@ def load_run(run_dir, step: int | None = None) -> tuple[ModelConfig, dict, dict]
     path = run_dir / "config.json"
     if not path.exists():
         raise RunConfigError(f"{path}: not a run directory (no config.json)")
-    config = json.loads(path.read_text())
+    config = read_json(path, RunConfigError)
     model_cfg = ModelConfig.from_dict(config["model"])
     train_cfg = TrainConfig.from_dict(config["train"])
     mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)

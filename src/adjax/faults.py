@@ -1,0 +1,388 @@
+"""Fault harness (`make faults`, `python -m adjax.faults`): the project's own commands, run as
+subprocesses at tiny sizes, killed with SIGKILL at seeded random moments, rerun, and compared with
+an uninterrupted run; the same commands under a file-size limit (a full disk); corrupted
+artefacts. Writes docs/reliability.md (the table of what was tried and what survived) and
+docs/reliability.json (every trial).
+
+Kill moments: each stage's uninterrupted duration T is measured first; half of the n moments are
+drawn one in each of n/2 equal slices of [0, 1.05 T], the other half one in each of n/2 equal
+slices of [0.75 T, 1.05 T], so the moments cover the whole run (JAX start-up and compilation,
+which dominates a tiny run, then the work, the final writes and renames, more densely) and some
+land after the command has finished (then the rerun must find the output complete and exit 0).
+The kills are made in chains, a compromise with the compute budget (compilation dominates a tiny
+run, so a fresh run per kill would cost a whole run each): each chain reruns the command on one
+directory, killing it at the next of its moments, several times, then lets it finish, and the
+result is compared with the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECT = ["-m", "adjax.data", "collect", "--source", "qlearning", "--env", "darkroom",
+           "--split", "train", "--num-tasks", "8", "--chunk-size", "2",
+           "--set", "num_episodes=6", "num_streams=2", "q_init=1.0", "--out", "data"]
+TRAIN = ["-m", "adjax.train", "--data", "data", "--out", "run", "--model", "tiny",
+         "--context-episodes", "2", "--train.batch-size", "8", "--train.num-steps", "12",
+         "--train.warmup-steps", "2", "--train.log-every", "2", "--train.ckpt-every", "4",
+         "--train.steps-per-call", "2"]
+EVALUATE = ["-m", "adjax.evaluate", "run", "--env", "darkroom", "--split", "val",
+            "--episodes", "4", "--seeds", "2", "--batch-size", "8", "--out", "eval/val.json"]
+DARKROOM = ["-m", "adjax.experiments.darkroom", "--preset", "tiny", "--out", "exp"]
+WALL_TIME_KEYS = {"time", "tokens_per_s", "steps_per_s", "wall_time_s"}
+
+
+@dataclass
+class Result:
+    """One subprocess run."""
+
+    rc: int | None
+    killed: bool
+    seconds: float
+    stdout: str
+    stderr: str
+
+    def last_line(self) -> str:
+        lines = [ln for ln in (self.stderr + "\n" + self.stdout).replace("\r", "\n").splitlines()
+                 if ln.strip()]
+        return lines[-1].strip() if lines else ""
+
+
+def run(args: list[str], cwd: Path, kill_after: float | None = None,
+        fsize: int | None = None, timeout: float = 900) -> Result:
+    """`python ARGS` in cwd (src on PYTHONPATH); SIGKILL after kill_after seconds; fsize: the
+    RLIMIT_FSIZE in bytes (a full disk: a write past it fails with EFBIG)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TQDM_DISABLE": "1"}
+
+    def limit():
+        if fsize is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a signal
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    t0 = time.perf_counter()
+    p = subprocess.Popen([sys.executable, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=limit)
+    killed = False
+    try:
+        out, err = p.communicate(timeout=kill_after if kill_after is not None else timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        killed = kill_after is not None
+    return Result(None if killed else p.returncode, killed, time.perf_counter() - t0, out, err)
+
+
+# ---- what to compare ----------------------------------------------------------------------
+
+
+def _strip(obj):
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if k not in WALL_TIME_KEYS}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def dataset_bytes(d: Path) -> dict:
+    """Every array and the manifest of a dataset directory, as bytes."""
+    if not (d / "manifest.json").exists():
+        return {"missing": str(d)}
+    return {f.name: f.read_bytes() for f in sorted(d.iterdir())
+            if f.suffix == ".npy" or f.name == "manifest.json"}
+
+
+def run_state(d: Path) -> dict:
+    """A run directory: the sha256 of every leaf of its final parameters (read by a subprocess,
+    so this process never starts JAX before forking), its checkpoint steps, config and
+    metrics.jsonl without the wall-time fields."""
+    res = run(["-m", "adjax.faults", "--params", str(d)], d.parent)
+    if res.rc != 0:
+        return {"unreadable run": res.last_line()}
+    metrics = [_strip(json.loads(ln)) for ln in (d / "metrics.jsonl").read_text().splitlines()]
+    steps = sorted(int(p.name) for p in (d / "checkpoints").iterdir() if p.name.isdigit())
+    return {**json.loads(res.stdout.strip().splitlines()[-1]), "steps": steps,
+            "metrics": metrics, "config": json.loads((d / "config.json").read_text())}
+
+
+def print_params(d: Path) -> None:
+    """Print {"step", "params": {leaf path: sha256 of its bytes}} of a run's latest checkpoint."""
+    import hashlib
+
+    import jax
+
+    from adjax.train import load_run
+
+    _, params, config = load_run(d)
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    print(json.dumps({"step": config["step"], "params": {
+        jax.tree_util.keystr(k): hashlib.sha256(np.asarray(v).tobytes()).hexdigest()
+        for k, v in leaves}}))
+
+
+def json_file(f: Path) -> dict:
+    return _strip(json.loads(f.read_text())) if f.exists() else {"missing": str(f)}
+
+
+def experiment_state(d: Path) -> dict:
+    """The experiment's results.json apart from timings, and its datasets' arrays."""
+    return {"results": json_file(d / "results.json"),
+            "learning": dataset_bytes(d / "data" / "learning"),
+            "expert": dataset_bytes(d / "data" / "expert")}
+
+
+def differences(a, b, path: str = "") -> list[str]:
+    """Where two states differ (paths of keys), for the trial log."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += differences(a.get(k), b.get(k), f"{path}/{k}")
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True))
+                for d in differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [path or "/"]
+
+
+# ---- stages -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    name: str
+    args: list[str]
+    state: Callable[[Path], dict]  # cwd -> what must match the uninterrupted run
+    prepare: Callable[[Path, Path], None] = lambda cwd, ref: None  # (trial cwd, reference cwd)
+    where: Callable[[Path, Result], str] = lambda cwd, res: ""  # where the kill landed
+
+
+def _link_data(cwd: Path, ref: Path) -> None:
+    (cwd / "data").symlink_to(ref.parent / "collect" / "data")
+
+
+def _link_run(cwd: Path, ref: Path) -> None:
+    (cwd / "run").symlink_to(ref.parent / "train" / "run")
+
+
+def _collect_where(cwd: Path, res: Result) -> str:
+    if (cwd / "data" / "manifest.json").exists():
+        return "dataset published"
+    tmp = next(cwd.glob(".data.tmp-*"), None)
+    if tmp is None:
+        return "nothing on disk"
+    chunks = list((tmp / "chunks").glob("?????.npz")) if (tmp / "chunks").exists() else []
+    return f"{len(chunks)}/4 chunks" if (tmp / "chunks").exists() else "assembling"
+
+
+def _train_where(cwd: Path, res: Result) -> str:
+    ck = cwd / "run" / "checkpoints"
+    if not ck.exists():
+        return "no checkpoint"
+    steps = sorted(int(p.name) for p in ck.iterdir() if p.name.isdigit())
+    tmp = [p.name for p in ck.iterdir() if not p.name.isdigit()]
+    return f"checkpoints {steps}" + (" + a partial save" if tmp else "")
+
+
+def _eval_where(cwd: Path, res: Result) -> str:
+    return "eval JSON written" if (cwd / "eval" / "val.json").exists() else "no output yet"
+
+
+def _exp_where(cwd: Path, res: Result) -> str:  # the stage the runner had announced
+    marks = [ln for ln in res.stdout.splitlines() if ln.startswith("[") and ln.endswith("...")]
+    return marks[-1][1:-5].strip("] ") if marks else "start-up"
+
+
+STAGES = {
+    "collect": Stage("collect", COLLECT, lambda c: dataset_bytes(c / "data"), where=_collect_where),
+    "train": Stage("train", TRAIN, lambda c: run_state(c / "run"), _link_data, _train_where),
+    "evaluate": Stage("evaluate", EVALUATE, lambda c: json_file(c / "eval" / "val.json"),
+                      _link_run, _eval_where),
+    "darkroom": Stage("darkroom", DARKROOM, lambda c: experiment_state(c / "exp"),
+                      where=_exp_where),
+}
+
+
+# ---- trials -------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    rows: list = field(default_factory=list)  # one dict per trial
+
+    def add(self, **row):
+        self.rows.append(row)
+        ok = "ok  " if row["survived"] else "FAIL"
+        print(f"  {ok} {row['fault']:<10} {row['stage']:<9} {row.get('detail', '')}", flush=True)
+
+
+def _fresh(base: Path, name: str) -> Path:
+    d = base / name
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    return d
+
+
+def reference(stage: Stage, base: Path, report: Report) -> tuple[Path, float, dict]:
+    """The uninterrupted run (its duration and state), then the same command again on its complete
+    output: exit 0, 'already complete' or equivalent, nothing changed."""
+    cwd = _fresh(base, stage.name)
+    stage.prepare(cwd, cwd)
+    res = run(stage.args, cwd)
+    if res.rc != 0:
+        raise SystemExit(f"{stage.name}: the uninterrupted run failed: {res.last_line()}\n"
+                         f"{res.stderr[-3000:]}")
+    state = stage.state(cwd)
+    again = run(stage.args, cwd)
+    diff = differences(state, stage.state(cwd)) if again.rc == 0 else []
+    report.add(fault="rerun", stage=stage.name, survived=again.rc == 0 and not diff,
+               detail=f"rerun of the complete command: exit {again.rc}, {again.seconds:.0f} s"
+                      + (f", changed {diff[:3]}" if diff else "")
+                      + ("" if again.rc == 0 else f": {again.last_line()}"))
+    return cwd, res.seconds, state
+
+
+def kill_moments(seconds: float, n: int, rng: random.Random) -> list[float]:
+    """n moments: half stratified over [0, 1.05 T] (one uniform draw in each of n//2 equal
+    slices), the rest stratified over the last part, [0.75 T, 1.05 T], where a tiny run does its
+    work, writes and renames (its first part is start-up and compilation)."""
+    a = n // 2
+    parts = [(0.0, 1.05 * seconds, a), (0.75 * seconds, 1.05 * seconds, n - a)]
+    return [rng.uniform(lo + k * (hi - lo) / m, lo + (k + 1) * (hi - lo) / m)
+            for lo, hi, m in parts for k in range(m)]
+
+
+def chain_trials(stage: Stage, base: Path, ref_cwd: Path, ref_seconds: float, ref_state: dict,
+                 n: int, chains: int, rng: random.Random, report: Report) -> None:
+    """n kills at `kill_moments` of the stage's duration, in `chains` chains: each chain kills the
+    command on one directory at its share of the moments (in random order), rerunning it after
+    each kill, then lets it finish and compares with the uninterrupted run. A chain's kills
+    survived when the end matched and no killed run had failed before its kill."""
+    moments = kill_moments(ref_seconds, n, rng)
+    rng.shuffle(moments)
+    for c in range(chains):
+        cwd = _fresh(base, f"{stage.name}-chain{c}")
+        stage.prepare(cwd, ref_cwd)
+        rows = []
+        for t in moments[c::chains]:
+            res = run(stage.args, cwd, kill_after=t)
+            where = stage.where(cwd, res) if res.killed else "finished before the kill"
+            ok = res.killed or res.rc == 0
+            rows.append(dict(fault="SIGKILL", stage=stage.name, survived=ok, moment_s=round(t, 2),
+                             killed=res.killed, at=where, chain=c,
+                             detail=f"chain {c}: t={t:5.1f}s, {where}" + ("" if ok else
+                                    f"; exit {res.rc}: {res.last_line()}")))
+        final = run(stage.args, cwd)
+        diff = differences(ref_state, stage.state(cwd)) if final.rc == 0 else ["rerun failed"]
+        matched = final.rc == 0 and not diff
+        for row in rows:
+            row["survived"] = row["survived"] and matched
+            report.add(**row)
+        report.add(fault="rerun", stage=stage.name, survived=matched, chain=c,
+                   detail=f"chain {c}: after {len(rows)} kills, rerun exit {final.rc}"
+                          + (f", differs at {diff[:3]}" if diff else ", identical")
+                          + ("" if final.rc == 0 else f": {final.last_line()}"))
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m adjax.faults", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=Path("runs/faults"))
+    ap.add_argument("--kills", type=int, default=10, help="SIGKILL moments per stage")
+    ap.add_argument("--chains", type=int, default=2, help="Dark Room: chains of kills")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--stages", nargs="*", default=["collect", "train", "evaluate", "darkroom"])
+    ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "reliability.md")
+    ap.add_argument("--params", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.params is not None:
+        return print_params(args.params)
+    base = args.work.absolute()
+    base.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(args.seed)
+    report, t0, durations = Report(), time.perf_counter(), {}
+    needs = {"train": "collect", "evaluate": "train"}
+    wanted = set(args.stages)
+    for name in ("evaluate", "train"):
+        if name in wanted:
+            wanted.add(needs[name])
+    for name in ("collect", "train", "evaluate", "darkroom"):
+        if name not in wanted:
+            continue
+        stage = STAGES[name]
+        print(f"[{name}] uninterrupted run", flush=True)
+        ref_cwd, secs, state = reference(stage, base, report)
+        durations[name] = round(secs, 1)
+        if name in args.stages:
+            print(f"[{name}] {args.kills} kills in {args.chains} chains, moments over "
+                  f"{1.05 * secs:.0f} s", flush=True)
+            chain_trials(stage, base, ref_cwd, secs, state, args.kills, args.chains, rng, report)
+    total = time.perf_counter() - t0
+    write_report(report.rows, durations, total, args)
+    bad = [r for r in report.rows if not r["survived"]]
+    print(f"{len(report.rows)} trials, {len(bad)} failed, {total / 60:.1f} min", flush=True)
+    sys.exit(1 if bad else 0)
+
+
+def write_report(rows: list[dict], durations: dict, total: float, args) -> None:
+    from adjax.atomic import write_json, write_text
+
+    doc = Path(args.doc)
+    write_json(doc.with_suffix(".json"), {"seed": args.seed, "kills": args.kills,
+                                          "durations_s": durations, "total_s": round(total, 1),
+                                          "trials": rows})
+    groups: dict = {}
+    for r in rows:
+        g = groups.setdefault((r["fault"], r["stage"]), [0, 0])
+        g[0] += 1
+        g[1] += bool(r["survived"])
+    lines = ["| fault | stage | tried | survived |", "|---|---|---:|---:|"]
+    lines += [f"| {f} | {s} | {n} | {ok} |" for (f, s), (n, ok) in groups.items()]
+    trials = [f"| {r['fault']} | {r['stage']} | {'yes' if r['survived'] else '**no**'} | "
+              f"{r.get('detail', '').replace('|', '/')} |" for r in rows]
+    write_text(doc, RELIABILITY.format(
+        command="make faults" if args.kills == 10 else
+        f"python -m adjax.faults --kills {args.kills}", seed=args.seed,
+        durations=", ".join(f"{k} {v} s" for k, v in durations.items()),
+        total=total / 60, table="\n".join(lines), trials="\n".join(trials)))
+
+
+RELIABILITY = """# Reliability, measured with real faults
+
+Written by `{command}` (`python -m adjax.faults`, seed {seed}); regenerate with the same command.
+Do not edit by hand. The harness runs the project's own commands as subprocesses at tiny sizes,
+kills them with SIGKILL at seeded random moments, reruns the same command and compares the
+result with an uninterrupted run: dataset arrays and manifest byte-identical, final parameters
+bit-identical (and metrics.jsonl identical apart from its wall-time fields), evaluation JSON
+identical, the Dark Room experiment's results.json identical apart from its timings. A trial
+survived when the rerun exited 0 and everything matched.
+
+Uninterrupted durations on this machine: {durations}. Whole harness: {total:.1f} min.
+
+{table}
+
+## Every trial
+
+| fault | stage | survived | what happened |
+|---|---|---|---|
+{trials}
+"""
+
+
+if __name__ == "__main__":
+    main()
