@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import signal
 import subprocess
@@ -47,6 +46,13 @@ DARKROOM = ["-m", "adjax.experiments.darkroom", "--preset", "tiny", "--out", "ex
 WALL_TIME_KEYS = {"time", "tokens_per_s", "steps_per_s", "wall_time_s"}
 
 
+# A full disk: the file-size limit, and SIGXFSZ ignored (so a write past it fails with EFBIG, as
+# on a full disk, instead of killing the process); both survive the exec of the command.
+FSIZE_EXEC = ("import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+              "n = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); "
+              "os.execv(sys.argv[2], sys.argv[2:])")
+
+
 @dataclass
 class Result:
     """One subprocess run."""
@@ -68,16 +74,12 @@ def run(args: list[str], cwd: Path, kill_after: float | None = None,
     """`python ARGS` in cwd (src on PYTHONPATH); SIGKILL after kill_after seconds; fsize: the
     RLIMIT_FSIZE in bytes (a full disk: a write past it fails with EFBIG)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TQDM_DISABLE": "1"}
-
-    def limit():
-        if fsize is not None:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a signal
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-
+    cmd = [sys.executable, *args]
+    if fsize is not None:  # set in the child, then exec (no preexec_fn: this may run threads)
+        cmd = [sys.executable, "-c", FSIZE_EXEC, str(fsize), *cmd]
     t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True,
-                         preexec_fn=limit)
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
     killed = False
     try:
         out, err = p.communicate(timeout=kill_after if kill_after is not None else timeout)

@@ -1,5 +1,6 @@
 """Run a source learner over many tasks (x seeds), chunk by chunk, into a dataset directory."""
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -23,6 +24,7 @@ from adjax.data.dataset import (
     publish,
     write_manifest,
 )
+from adjax.lock import dataset_lock
 from adjax.sources.common import obs_dims
 
 ARRAYS = ("obs", "actions", "rewards", "task_index", "seed", "stream", "tasks")
@@ -150,6 +152,18 @@ def collect(
                                                                         ).exists():
             raise FileExistsError(f"{out} exists and is not a complete dataset (no manifest.json);"
                                   " pass overwrite=True to replace it")
+    with contextlib.ExitStack() as locks:  # one writer per dataset, the second told at once
+        for out in outs.values():
+            locks.enter_context(dataset_lock(out))
+        return _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds,
+                        chunk_size, subsample_every, keep_streams, expert_episodes, env_kwargs,
+                        overwrite, progress, plot, on_chunk)
+
+
+def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chunk_size,
+             subsample_every, keep_streams, expert_episodes, env_kwargs, overwrite, progress,
+             plot, on_chunk) -> Path:
+    out_dir = next(iter(outs.values()))
     env_obj, params = _make_env(env, env_kwargs)
     env_name = env if isinstance(env, str) else env_obj.name
     task_arr, task_ids = _resolve_tasks(env_name, tasks, task_indices, split)

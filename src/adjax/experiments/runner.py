@@ -28,6 +28,7 @@ from adjax.experiments.common import (
     machine,
     source_name,
 )
+from adjax.lock import DirLock
 from adjax.model import ModelConfig
 from adjax.report import (
     plot_curves,
@@ -234,7 +235,13 @@ def normalised_scores(curves: dict) -> dict:
 
 
 def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress: bool = True):
-    """Collect -> train AD, ED (each training seed) -> evaluate every split -> results, figures."""
+    """Collect -> train AD, ED (each training seed) -> evaluate every split -> results, figures.
+    One process at a time per directory (a second one is refused at once: adjax.lock)."""
+    with DirLock(Path(out) / ".lock", "experiment directory"):
+        return _run_experiment(cfg, out, preset, progress)
+
+
+def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, out)

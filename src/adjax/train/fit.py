@@ -1,6 +1,8 @@
 """fit: the training loop with run directory, metrics, resumable orbax checkpoints; load_run."""
 
 import json
+import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -11,6 +13,7 @@ import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
 from adjax.atomic import read_json, write_json, write_text
+from adjax.lock import run_lock
 from adjax.model import ModelConfig
 from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule, with_defaults
 from adjax.train.step import TrainState, cached_train_chunk, data_mesh, init_state, to_device
@@ -85,6 +88,81 @@ def checkpoint_manager(run_dir: Path, max_to_keep: int = 2) -> ocp.CheckpointMan
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
 
+SUMS = "checkpoints.sha256.json"  # {step: {file under checkpoints/STEP: sha256}}, in run_dir
+
+
+def _step_files(step_dir: Path) -> dict:
+    from adjax.data.dataset import sha256_file
+
+    return {str(f.relative_to(step_dir)): sha256_file(f)
+            for f in sorted(step_dir.rglob("*")) if f.is_file()}
+
+
+def record_checksums(mgr, run_dir: Path) -> None:
+    """Wait for the pending save, then record the sha256 of every file of every checkpoint not
+    yet recorded (and forget deleted ones) in RUN_DIR/checkpoints.sha256.json, atomically."""
+    mgr.wait_until_finished()
+    path, ckpt = run_dir / SUMS, run_dir / "checkpoints"
+    sums = read_json(path, RunConfigError) if path.exists() else {}
+    steps = {str(s) for s in mgr.all_steps()}
+    new = {s: v for s, v in sums.items() if s in steps}
+    for s in steps - set(new):
+        new[s] = _step_files(ckpt / s)
+    if new != sums:
+        write_json(path, new)
+
+
+def checkpoint_problem(run_dir: Path, step: int) -> str | None:
+    """None when checkpoint `step`'s files match their recorded sha256 (or none were recorded:
+    a run from before the checksums, or killed between a save and its record); otherwise what is
+    wrong, naming the file."""
+    path = run_dir / SUMS
+    if not path.exists():
+        return None
+    try:
+        want = json.loads(path.read_text()).get(str(step))
+    except (ValueError, AttributeError):
+        return f"{path}: unreadable checksums (truncated or corrupted)"
+    if want is None:
+        return None
+    from adjax.data.dataset import sha256_file
+
+    step_dir = run_dir / "checkpoints" / str(step)
+    for name, digest in want.items():
+        f = step_dir / name
+        if not f.is_file():
+            return f"{f}: missing checkpoint file"
+        if sha256_file(f) != digest:
+            return f"{f}: sha256 mismatch, the checkpoint file was altered or corrupted"
+    return None
+
+
+def _resume(run_dir: Path, model_cfg, train_cfg, sharding):
+    """(manager, the latest intact checkpoint's state or None). A damaged checkpoint is moved to
+    RUN_DIR/corrupt/ with a warning naming its file and the previous one is used (training is
+    deterministic, so the steps redone give the same bits)."""
+    while True:
+        mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)
+        step = mgr.latest_step()
+        if step is None:
+            return mgr, None
+        problem = checkpoint_problem(run_dir, step)
+        if problem is None:
+            try:
+                return mgr, restore_state(mgr, step, model_cfg, train_cfg, sharding)
+            except RunConfigError:
+                raise
+            except Exception as e:  # noqa: BLE001 (an unreadable checkpoint: tensorstore etc.)
+                problem = f"{run_dir / 'checkpoints' / str(step)}: unreadable checkpoint ({e})"
+        mgr.close()
+        aside = run_dir / "corrupt" / f"{step}-{time.strftime('%Y%m%dT%H%M%S')}"
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(run_dir / "checkpoints" / str(step), aside)
+        msg = f"{problem}; moved to {aside}, resuming from the previous checkpoint"
+        warnings.warn(msg, stacklevel=3)
+        print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+
 def restore_state(mgr, step: int, model_cfg, train_cfg, sharding=None) -> TrainState:
     """Restore the full train state of `step` onto an abstract target built from the configs."""
     abstract = jax.eval_shape(lambda: init_state(model_cfg, train_cfg))
@@ -133,16 +211,20 @@ def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_a
     """
     arrays, run_dir = as_arrays(data), Path(run_dir)
     check_data(arrays, model_cfg, train_cfg)
+    with run_lock(run_dir):  # one writer per run directory, the second told at once
+        return _fit(train_cfg, model_cfg, arrays, run_dir, stop_at, progress)
+
+
+def _fit(train_cfg, model_cfg, arrays, run_dir: Path, stop_at, progress: bool):
     write_or_check_config(run_dir, {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
                                     "data": data_summary(arrays, model_cfg)})
     n_dev = jax.local_device_count()
     mesh = data_mesh(n_dev)
     repl = None if mesh is None else jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     chunk = cached_train_chunk(model_cfg, train_cfg, n_dev)
-    mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)
+    mgr, state = _resume(run_dir, model_cfg, train_cfg, repl)
     metrics_path = run_dir / "metrics.jsonl"
-    if mgr.latest_step() is not None:
-        state = restore_state(mgr, mgr.latest_step(), model_cfg, train_cfg, repl)
+    if state is not None:
         _truncate_metrics(metrics_path, mgr.latest_step())
     else:
         state = init_state(model_cfg, train_cfg)
@@ -184,9 +266,11 @@ def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_a
                 acc_m, t_log, n_log = [], time.perf_counter(), 0
             if step % train_cfg.ckpt_every == 0 or step == end:
                 mgr.save(step, args=ocp.args.StandardSave(state))
+                record_checksums(mgr, run_dir)
     except KeyboardInterrupt:
         if int(state.step) != mgr.latest_step():
             mgr.save(int(state.step), args=ocp.args.StandardSave(state))
+            record_checksums(mgr, run_dir)
         raise
     finally:
         bar.close()
@@ -208,6 +292,11 @@ def load_run(run_dir, step: int | None = None) -> tuple[ModelConfig, dict, dict]
     step = mgr.latest_step() if step is None else step
     if step is None:
         raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
+    problem = checkpoint_problem(run_dir, step)
+    if problem is not None:  # no silent fallback: another step would give other numbers
+        mgr.close()
+        raise RunConfigError(f"{problem} (rerun the training command to redo it from the "
+                             "previous checkpoint)")
     state = restore_state(mgr, step, model_cfg, train_cfg)
     mgr.close()
     return model_cfg, state.params, {**config, "step": step}
