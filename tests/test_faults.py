@@ -63,9 +63,10 @@ def test_second_writer_refused_at_once_and_stale_lock_taken_over(tmp_path):
     with pytest.warns(UserWarning, match=rf"stale lock of pid {p.pid} .*no longer running"):
         with DirLock(run_dir / ".lock"):
             pass
-    with DirLock(run_dir / ".lock"):  # released cleanly: not stale again
+    assert not (run_dir / ".lock").exists()  # released cleanly: removed, not stale again
+    with DirLock(run_dir / ".lock"):
         assert json.loads((run_dir / ".lock").read_text())["pid"] == os.getpid()
-    assert (run_dir / ".lock").read_text() == ""
+    assert not (run_dir / ".lock").exists()
 
 
 def test_collect_refuses_a_dataset_being_written(tmp_path):
@@ -77,7 +78,8 @@ def test_collect_refuses_a_dataset_being_written(tmp_path):
         with pytest.raises(LockedError, match=r"\.data\.lock: dataset is being written"):
             collect(qlearning.Config(num_episodes=2), "darkroom", out, task_indices=[0],
                     progress=False)
-    assert sorted(os.listdir(tmp_path)) == [".data.lock"]
+        assert sorted(os.listdir(tmp_path)) == [".data.lock"]  # no staging directory
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +180,159 @@ def test_kill_in_collection_then_rerun(tmp_path):
     assert second.rc == 0, second.stderr[-2000:]
     assert faults.dataset_bytes(cut / "data") == faults.dataset_bytes(ref / "data")
     assert first.killed or first.rc == 0
+
+
+# ---- hostile inputs: each a clear error naming the field and value, before any computation,
+# changing nothing on disk ----------------------------------------------------------------------
+
+COLLECT_BASE = {"--source": ["qlearning"], "--env": ["darkroom"], "--num-tasks": ["2"],
+                "--set": ["num_episodes=4"], "--out": ["new"]}
+
+
+def _argv(base: dict, extra: list[str]) -> list[str]:
+    """base {flag: values} with the flags of `extra` replacing (or adding to) it."""
+    flags, key = {}, None
+    for a in extra:
+        if a.startswith("--"):
+            key = a
+            flags[key] = []
+        else:
+            flags[key].append(a)
+    merged = {**base, **flags}
+    if "--tasks" in flags:
+        merged.pop("--num-tasks", None)
+    return [a for k, v in merged.items() for a in (k, *v)]
+HOSTILE = [
+    # python -m adjax.data collect
+    ("data", ["--source", "nope"], "'nope'"),
+    ("data", ["--env", "nope"], "'nope'"),
+    ("data", ["--split", "nope"], "'nope'"),
+    ("data", ["--num-tasks", "-3"], "-3"),
+    ("data", ["--num-tasks", "0"], "--num-tasks must be >= 1, got 0"),
+    ("data", ["--num-tasks", "abc"], "'abc'"),
+    ("data", ["--chunk-size", "0"], "chunk_size"),
+    ("data", ["--subsample-every", "0"], "subsample_every"),
+    ("data", ["--seeds"], "seeds"),
+    ("data", ["--set", "num_episodes=-5"], "num_episodes"),
+    ("data", ["--set", "num_streams=0"], "num_streams"),
+    ("data", ["--set", "lr=abc"], "lr"),
+    ("data", ["--set", "nope=1"], "'nope'"),
+    ("data", ["--tasks", "999"], "999"),
+    ("data", ["--keep-streams", "7"], "keep_streams"),
+    ("data", ["--expert", "--expert-episodes", "0"], "expert_episodes"),
+    ("data", ["--out", "afile"], "afile"),
+    ("data", ["--out", "afile/sub"], "afile"),
+    ("data", ["--out", "data", "--set", "num_episodes=5"], "source: existing 'external'"),
+    # python -m adjax.train
+    ("train", ["--data", "nowhere"], "nowhere"),
+    ("train", ["--data", "afile"], "afile"),
+    ("train", ["--data", "notdata"], "notdata"),
+    ("train", ["--context-len", "5"], "context_len 5"),
+    ("train", ["--context-len", "100000"], "context_len 100000"),
+    ("train", ["--context-episodes", "-1"], "context"),
+    ("train", ["--train.batch-size", "0"], "batch_size"),
+    ("train", ["--train.b2", "1.0"], "b2"),
+    ("train", ["--train.num-steps", "-5"], "num_steps"),
+    ("train", ["--train.label-smoothing", "1.5"], "label_smoothing"),
+    ("train", ["--train.peak-lr", "nan"], "peak_lr"),
+    ("train", ["--train.peak-lr", "-1"], "peak_lr"),
+    ("train", ["--train.warmup-steps", "-1"], "warmup_steps"),
+    ("train", ["--token-mask-prob", "2"], "token_mask_prob"),
+    ("train", ["--attn-dropout", "-0.5"], "attn_dropout"),
+    ("train", ["--out", "run"], "another model"),
+    # python -m adjax.evaluate
+    ("evaluate", ["nowhere"], "nowhere"),
+    ("evaluate", ["--env", "nope"], "'nope'"),
+    ("evaluate", ["--env", "bandit", "--split", "val"], "--env bandit: obs_dims"),
+    ("evaluate", ["--split", "nope"], "'nope'"),
+    ("evaluate", ["--episodes", "0"], "episodes"),
+    ("evaluate", ["--seeds", "-2"], "seeds"),
+    ("evaluate", ["--tasks", "0"], "tasks"),
+    ("evaluate", ["--temperature", "nan"], "temperature"),
+    ("evaluate", ["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    ("evaluate", ["--refresh-every", "0"], "--refresh-every must be >= 1, got 0"),
+    # python -m adjax.experiments.darkroom
+    ("darkroom", ["--preset", "nope"], "'nope'"),
+    ("darkroom", ["--seeds", "0"], "seeds"),
+    ("darkroom", ["--episodes", "-1"], "episodes"),
+    ("darkroom", ["--out", "exp"], "experiment.json"),
+]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A darkroom dataset, a run directory (config.json of another model, no checkpoint), an
+    experiment directory with a damaged experiment.json, a file, a dataset-less directory."""
+    from adjax.data import write_histories
+    from adjax.model import cpu_model
+    from adjax.train.__main__ import tiny_model
+
+    ws = tmp_path_factory.mktemp("hostile")
+    rng = np.random.default_rng(0)
+    write_histories(ws / "data", rng.integers(0, 9, (4, 100, 2)), rng.integers(0, 5, (4, 100)),
+                    np.zeros((4, 100), np.float32), env="darkroom", plot=False)
+    model = tiny_model((9, 9), 5, 80)
+    (ws / "run").mkdir()
+    (ws / "run" / "config.json").write_text(json.dumps({
+        "model": cpu_model((9, 9), 5, 20).to_dict(), "train": TrainConfig().to_dict(),
+        "data": {"env": "darkroom", "kind": "learning", "obs_dims": [9, 9], "num_actions": 5,
+                 "episode_len": 20, "num_histories": 4, "history_len": 100}}))
+    (ws / "exp").mkdir()
+    (ws / "exp" / "experiment.json").write_text('{"name": "darkroom", "env": ')
+    (ws / "afile").write_text("x")
+    (ws / "notdata").mkdir()
+    del model
+    return ws
+
+
+def _snapshot(d: Path) -> dict:
+    """Every path, and each file's size and modification time (a directory's own mtime changes
+    when a lock file is made and removed in it: not a change of what it holds)."""
+    return {str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file()
+            else "dir" for p in sorted(d.rglob("*"))}
+
+
+def _invoke(cmd: str, extra: list[str], ws: Path):
+    import tyro
+
+    from adjax.atomic import one_line_errors
+
+    with one_line_errors(f"python -m adjax.{cmd}"):
+        if cmd == "data":
+            from adjax.data.__main__ import main
+
+            return main(["collect", *_argv(COLLECT_BASE, extra)])
+        if cmd == "train":
+            from adjax.train.__main__ import Args, main
+
+            base = {"--data": "data", "--out": "newrun", "--model": "tiny"}
+            base.update(dict(zip(extra[::2], extra[1::2], strict=True)))
+            return main(tyro.cli(Args, args=[a for kv in base.items() for a in kv]))
+        if cmd == "evaluate":
+            from adjax.evaluate.__main__ import Args, main
+
+            pos = extra[:1] if extra and not extra[0].startswith("--") else ["run"]
+            rest = extra[len(pos):] if pos == extra[:1] else extra
+            return main(tyro.cli(Args, args=[*pos, "--out", "ev.json", *rest]))
+        from adjax.experiments.darkroom import PRESETS
+        from adjax.experiments.runner import cli
+
+        base = {"--preset": "tiny", "--out": "newexp"}
+        base.update(dict(zip(extra[::2], extra[1::2], strict=True)))
+        return cli("darkroom", PRESETS, [a for kv in base.items() for a in kv])
+
+
+@pytest.mark.parametrize(("cmd", "extra", "named"), HOSTILE,
+                         ids=[f"{c}{'_'.join(e)}" for c, e, _ in HOSTILE])
+def test_hostile_input(cmd, extra, named, workspace, monkeypatch, capsys):
+    monkeypatch.chdir(workspace)
+    before = _snapshot(workspace)
+    t0 = time.perf_counter()
+    with pytest.raises(SystemExit) as e:
+        _invoke(cmd, extra, workspace)
+    seconds = time.perf_counter() - t0
+    err = capsys.readouterr().err + (e.value.code if isinstance(e.value.code, str) else "")
+    assert e.value.code not in (0, None)
+    assert named in err, err
+    assert seconds < 10  # before any long computation
+    assert _snapshot(workspace) == before

@@ -1,9 +1,43 @@
 """Atomic file writes: a temporary sibling, then a rename, so no reader sees a partial file."""
 
+import contextlib
+import errno
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
+
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def disk_errors(path):
+    """Re-raise a full disk (no space, file too large, quota) as an OSError naming `path`; the
+    libraries' own errors often name no file."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in DISK_FULL and not e.filename:
+            raise OSError(e.errno, f"{e.strerror} (disk full?) writing {path}") from e
+        raise
+
+
+@contextlib.contextmanager
+def one_line_errors(prog: str):
+    """A command's expected failures (bad values, damaged or locked files, a full disk) as one
+    line `PROG: error: ...` and exit status 2 instead of a traceback; ADJAX_TRACEBACK=1 shows
+    the traceback."""
+    from adjax.lock import LockedError
+
+    try:
+        yield
+    except (ValueError, TypeError, OSError, LockedError, FloatingPointError) as e:
+        if os.environ.get("ADJAX_TRACEBACK"):
+            raise
+        msg = " ".join(str(e).split()) or type(e).__name__
+        print(f"{prog}: error: {msg}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 def write_text(path, text: str) -> Path:
@@ -12,7 +46,7 @@ def write_text(path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with disk_errors(path), os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -45,7 +79,8 @@ def save_figure(fig, path, dpi: int = 110) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.png")
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, format="png")
+        with disk_errors(path):
+            fig.savefig(tmp, dpi=dpi, format="png")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

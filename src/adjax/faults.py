@@ -66,7 +66,8 @@ class Result:
     def last_line(self) -> str:
         lines = [ln for ln in (self.stderr + "\n" + self.stdout).replace("\r", "\n").splitlines()
                  if ln.strip()]
-        return lines[-1].strip() if lines else ""
+        errors = [ln for ln in lines if "error" in ln.lower()]
+        return (errors or lines or [""])[-1].strip()
 
 
 def run(args: list[str], cwd: Path, kill_after: float | None = None,

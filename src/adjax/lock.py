@@ -4,8 +4,9 @@ The lock is an advisory `fcntl.flock` on a lock file that also records its owner
 command, start time). A second process gets `LockedError` at once, naming the owner. The kernel
 releases the flock when its holder dies, however it dies (SIGKILL included), so a lock file left
 by a killed process is recognised as stale: the next writer takes it over with a warning naming
-the dead owner. A clean exit empties the file. (flock is reliable on local filesystems; on NFS
-it depends on the server.)
+the dead owner. A clean exit removes the file (under the flock; a writer that opened the old file
+meanwhile sees it is no longer the one at the path and opens it again). flock is reliable on
+local filesystems; on NFS it depends on the server.
 """
 
 from __future__ import annotations
@@ -43,16 +44,24 @@ class DirLock:
 
     def __enter__(self) -> DirLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                os.close(fd)
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                owner = self._describe(self._owner())
+                raise LockedError(f"{self.path}: {self.what} is being written by another "
+                                  f"process ({owner}); wait for it or stop it") from None
+            try:  # the file may have been released and removed between open and flock
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            if e.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            owner = self._describe(self._owner())
-            raise LockedError(f"{self.path}: {self.what} is being written by another process "
-                              f"({owner}); wait for it or stop it") from None
         self.fd = fd
         prev = self._owner()
         if prev:  # a holder that did not release: it died (its flock went with it)
@@ -86,7 +95,7 @@ class DirLock:
 
     def __exit__(self, *exc) -> None:
         if self.fd is not None:
-            os.ftruncate(self.fd, 0)  # released cleanly: not stale
+            self.path.unlink(missing_ok=True)  # released cleanly: no lock file left
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None

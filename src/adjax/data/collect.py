@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from adjax import devices, envs, sources
+from adjax.atomic import disk_errors
 from adjax.data.dataset import (
     FORMAT_VERSION,
     load,
@@ -152,12 +153,36 @@ def collect(
                                                                         ).exists():
             raise FileExistsError(f"{out} exists and is not a complete dataset (no manifest.json);"
                                   " pass overwrite=True to replace it")
+    _check_args(source_cfg, env, env_kwargs, tasks, task_indices, split, seed, seeds,
+                chunk_size, subsample_every, keep_streams, expert_episodes)
     with contextlib.ExitStack() as locks:  # one writer per dataset, the second told at once
         for out in outs.values():
             locks.enter_context(dataset_lock(out))
         return _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds,
                         chunk_size, subsample_every, keep_streams, expert_episodes, env_kwargs,
                         overwrite, progress, plot, on_chunk)
+
+
+def _check_args(source_cfg, env, env_kwargs, tasks, task_indices, split, seed, seeds,
+                chunk_size, subsample_every, keep_streams, expert_episodes) -> None:
+    """Errors naming the argument and its value, before any lock, directory or computation."""
+    for name, v in (("chunk_size", chunk_size), ("subsample_every", subsample_every),
+                    ("expert_episodes", expert_episodes)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    if seed is None and not len(seeds):
+        raise ValueError("seeds is empty: give at least one seed")
+    env_obj, _ = _make_env(env, env_kwargs)
+    env_name = env if isinstance(env, str) else env_obj.name
+    task_arr, _ = _resolve_tasks(env_name, tasks, task_indices, split)
+    if len(task_arr) == 0:
+        raise ValueError(f"no tasks to collect (task_indices {list(task_indices or [])!r})")
+    streams = getattr(source_cfg, "num_streams", getattr(source_cfg, "num_actors", None))
+    if keep_streams is not None and streams is not None:
+        bad = [s for s in keep_streams if not 0 <= int(s) < streams]
+        if bad or not len(keep_streams):
+            raise ValueError(f"keep_streams {list(keep_streams)!r}: each must be in "
+                             f"[0, {streams}) (the source's streams)")
 
 
 def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chunk_size,
@@ -233,14 +258,20 @@ def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chu
                 raise ValueError("rewards are not exactly representable in float16")
             path = chunk_path(kind, i)
             part = path.with_suffix(".part.npz")
-            np.savez(part, obs=obs[:n], actions=actions[:n], rewards=rewards[:n])
+            try:
+                with disk_errors(part):
+                    np.savez(part, obs=obs[:n], actions=actions[:n], rewards=rewards[:n])
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
             os.replace(part, path)
         bar.update(1)
         if on_chunk is not None:
             on_chunk(i)
     bar.close()
     for kind, tmp in tmps.items():
-        _assemble(tmp, specs[kind], units, task_arr, n_chunks, env_obj.episode_len)
+        with disk_errors(tmp):
+            _assemble(tmp, specs[kind], units, task_arr, n_chunks, env_obj.episode_len)
         if plot:
             plot_learning_curve(load(tmp, verify=False, quiet=True), tmp / "learning_curve.png")
         shutil.rmtree(tmp / "chunks")

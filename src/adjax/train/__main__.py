@@ -6,6 +6,7 @@ from typing import Literal
 
 import tyro
 
+from adjax.atomic import one_line_errors
 from adjax.data import load
 from adjax.model import cpu_model, paper_model
 from adjax.train.config import TrainConfig
@@ -52,4 +53,6 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    args = tyro.cli(Args)
+    with one_line_errors("python -m adjax.train"):
+        main(args)

@@ -12,7 +12,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
-from adjax.atomic import read_json, write_json, write_text
+from adjax.atomic import disk_errors, read_json, write_json, write_text
 from adjax.lock import run_lock
 from adjax.model import ModelConfig
 from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule, with_defaults
@@ -261,12 +261,13 @@ def _fit(train_cfg, model_cfg, arrays, run_dir: Path, stop_at, progress: bool):
                        "tokens_per_s": n_log * tokens_per_step / dt, "steps_per_s": n_log / dt}
                 for k in acc_m[0]:
                     rec[k] = float(np.mean(np.concatenate([a[k] for a in acc_m])))
-                with metrics_path.open("a") as f:
+                with disk_errors(metrics_path), metrics_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
                 acc_m, t_log, n_log = [], time.perf_counter(), 0
             if step % train_cfg.ckpt_every == 0 or step == end:
-                mgr.save(step, args=ocp.args.StandardSave(state))
-                record_checksums(mgr, run_dir)
+                with disk_errors(run_dir / "checkpoints" / str(step)):
+                    mgr.save(step, args=ocp.args.StandardSave(state))
+                    record_checksums(mgr, run_dir)
     except KeyboardInterrupt:
         if int(state.step) != mgr.latest_step():
             mgr.save(int(state.step), args=ocp.args.StandardSave(state))
