@@ -10,9 +10,10 @@ slices of [0.75 T, 1.05 T], so the moments cover the whole run (JAX start-up and
 which dominates a tiny run, then the work, the final writes and renames, more densely) and some
 land after the command has finished (then the rerun must find the output complete and exit 0).
 The kills are made in chains, a compromise with the compute budget (compilation dominates a tiny
-run, so a fresh run per kill would cost a whole run each): each chain reruns the command on one
-directory, killing it at the next of its moments, several times, then lets it finish, and the
-result is compared with the uninterrupted run.
+run, so a fresh run per kill would cost a whole run each): a chain kills the command on one
+directory at a moment, reruns it, kills it again at the next moment, and so on until a run
+outlives its moment and finishes; that run is compared with the uninterrupted one. Only kills
+that landed in a running command are counted.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class Result:
     def last_line(self) -> str:
         lines = [ln for ln in (self.stderr + "\n" + self.stdout).replace("\r", "\n").splitlines()
                  if ln.strip()]
-        errors = [ln for ln in lines if "error" in ln.lower()]
+        errors = [ln[ln.find("python -m"):] if "python -m" in ln else ln
+                  for ln in lines if "error" in ln.lower()]
         return (errors or lines or [""])[-1].strip()
 
 
@@ -270,36 +272,122 @@ def kill_moments(seconds: float, n: int, rng: random.Random) -> list[float]:
 
 
 def chain_trials(stage: Stage, base: Path, ref_cwd: Path, ref_seconds: float, ref_state: dict,
-                 n: int, chains: int, rng: random.Random, report: Report) -> None:
-    """n kills at `kill_moments` of the stage's duration, in `chains` chains: each chain kills the
-    command on one directory at its share of the moments (in random order), rerunning it after
-    each kill, then lets it finish and compares with the uninterrupted run. A chain's kills
-    survived when the end matched and no killed run had failed before its kill."""
-    moments = kill_moments(ref_seconds, n, rng)
-    rng.shuffle(moments)
-    for c in range(chains):
-        cwd = _fresh(base, f"{stage.name}-chain{c}")
+                 n: int, rng: random.Random, report: Report) -> None:
+    """n kills that land in a running command. A chain runs the command on a fresh directory and
+    kills it at the next of the `kill_moments` (a fresh list of n, shuffled, when one runs out),
+    reruns it and kills it again, until a run finishes before its moment (or n kills are made:
+    then one last run to completion); that finished run is compared with the uninterrupted one,
+    and the chain's kills count as survived when it matched and no run failed."""
+    kills, chain, attempts, moments = 0, 0, 0, []
+    while kills < n and attempts < 4 * n:
+        cwd = _fresh(base, f"{stage.name}-chain{chain}")
         stage.prepare(cwd, ref_cwd)
         rows = []
-        for t in moments[c::chains]:
+        while True:
+            if not moments:
+                moments = kill_moments(ref_seconds, n, rng)
+                rng.shuffle(moments)
+            t = moments.pop()
+            attempts += 1
             res = run(stage.args, cwd, kill_after=t)
-            where = stage.where(cwd, res) if res.killed else "finished before the kill"
-            ok = res.killed or res.rc == 0
-            rows.append(dict(fault="SIGKILL", stage=stage.name, survived=ok, moment_s=round(t, 2),
-                             killed=res.killed, at=where, chain=c,
-                             detail=f"chain {c}: t={t:5.1f}s, {where}" + ("" if ok else
-                                    f"; exit {res.rc}: {res.last_line()}")))
-        final = run(stage.args, cwd)
+            if not res.killed:
+                final, how = res, f"a run outlived its moment t={t:.1f}s"
+                break
+            kills += 1
+            rows.append(dict(fault="SIGKILL", stage=stage.name, survived=True,
+                             moment_s=round(t, 2), at=stage.where(cwd, res), chain=chain,
+                             detail=f"chain {chain}: t={t:5.1f}s, {stage.where(cwd, res)}"))
+            if kills >= n or attempts >= 4 * n:
+                final, how = run(stage.args, cwd), "the last run"
+                break
         diff = differences(ref_state, stage.state(cwd)) if final.rc == 0 else ["rerun failed"]
         matched = final.rc == 0 and not diff
         for row in rows:
-            row["survived"] = row["survived"] and matched
+            row["survived"] = matched
             report.add(**row)
-        report.add(fault="rerun", stage=stage.name, survived=matched, chain=c,
-                   detail=f"chain {c}: after {len(rows)} kills, rerun exit {final.rc}"
+        report.add(fault="rerun", stage=stage.name, survived=matched, chain=chain,
+                   detail=f"chain {chain}: after {len(rows)} kills, {how}: exit {final.rc}"
                           + (f", differs at {diff[:3]}" if diff else ", identical")
                           + ("" if final.rc == 0 else f": {final.last_line()}"))
         shutil.rmtree(cwd, ignore_errors=True)
+        chain += 1
+
+
+# File-size limits (bytes) per stage: one hit by the first files written (chunks, config,
+# checkpoint metadata), one by a larger file late in the run (the figure, checkpoint arrays).
+FULL_DISK = {"collect": (3_000, 20_000), "train": (1_000, 10_000),
+             "evaluate": (2_000, 20_000)}
+
+
+def _intact(stage: str, cwd: Path) -> str | None:
+    """None when every artefact a reader would take as complete is complete; else what is not."""
+    if stage == "collect":
+        d = cwd / "data"
+        if d.exists() and dataset_bytes(d).get("missing"):
+            return f"{d} exists without a manifest"
+        return None
+    if stage == "train":
+        d = cwd / "run"
+        for f in (d / "config.json", d / "checkpoints.sha256.json"):
+            if f.exists():
+                try:
+                    json.loads(f.read_text())
+                except ValueError:
+                    return f"{f} is partial"
+        steps = [p for p in (d / "checkpoints").glob("*") if p.name.isdigit()]
+        for p in steps:  # a step directory appears only by orbax's final rename
+            if not (p / "commit_success.txt").exists() and not (p / "_CHECKPOINT_METADATA"
+                                                                 ).exists():
+                return f"{p} is a partial checkpoint"
+        return None
+    f = cwd / "eval" / "val.json"
+    try:
+        f.exists() and json.loads(f.read_text())
+    except ValueError:
+        return f"{f} is partial"
+    return None
+
+
+def full_disk_trials(stage: Stage, base: Path, ref_cwd: Path, ref_state: dict,
+                     report: Report) -> None:
+    """The command under each RLIMIT_FSIZE of FULL_DISK: it must fail with one error line naming
+    the path written, leave no partial file where a complete one is expected, and the rerun
+    without the limit must finish and match the uninterrupted run."""
+    for limit in FULL_DISK[stage.name]:
+        cwd = _fresh(base, f"{stage.name}-disk{limit}")
+        stage.prepare(cwd, ref_cwd)
+        res = run(stage.args, cwd, fsize=limit)
+        line = res.last_line()
+        named = "error:" in line and any(w in line for w in ("data", "run", "eval"))
+        partial = _intact(stage.name, cwd)
+        again = run(stage.args, cwd)
+        diff = differences(ref_state, stage.state(cwd)) if again.rc == 0 else ["rerun failed"]
+        ok = res.rc not in (0, None) and named and partial is None and not diff
+        report.add(fault="full disk", stage=stage.name, survived=ok, limit=limit,
+                   detail=f"RLIMIT_FSIZE {limit} B: exit {res.rc}, '{line[:160]}'"
+                          + (f"; {partial}" if partial else "; nothing partial")
+                          + (f"; rerun exit {again.rc}"
+                             + (f", differs at {diff[:3]}" if diff else ", identical")))
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
+CASES = {"hostile_input": "hostile input", "writer": "two writers", "refuses": "two writers",
+         "checkpoint": "corruption", "corrupted": "corruption"}
+
+
+def test_trials(report: Report) -> None:
+    """The two-writer, corruption and hostile-input cases of tests/test_faults.py (run by pytest
+    in a subprocess), one row each."""
+    res = run(["-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "tests/test_faults.py",
+               "-k", "not kill_in_collection"], ROOT)
+    for ln in res.stdout.splitlines():
+        word, _, test = ln.partition(" ")
+        if word not in ("PASSED", "FAILED", "ERROR") or "::" not in test:
+            continue
+        name = test.split("::", 1)[1].split(" - ")[0]
+        fault = next((v for k, v in CASES.items() if k in name), "other")
+        report.add(fault=fault, stage="test", survived=word == "PASSED",
+                   detail=f"{name}: {word.lower()}")
 
 
 def main(argv=None) -> None:
@@ -307,10 +395,12 @@ def main(argv=None) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("runs/faults"))
     ap.add_argument("--kills", type=int, default=10, help="SIGKILL moments per stage")
-    ap.add_argument("--chains", type=int, default=2, help="Dark Room: chains of kills")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stages", nargs="*", default=["collect", "train", "evaluate", "darkroom"])
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "reliability.md")
+    ap.add_argument("--no-disk", action="store_true", help="skip the full-disk trials")
+    ap.add_argument("--no-tests", action="store_true",
+                    help="skip the two-writer, corruption and hostile-input tests")
     ap.add_argument("--params", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.params is not None:
@@ -332,9 +422,14 @@ def main(argv=None) -> None:
         ref_cwd, secs, state = reference(stage, base, report)
         durations[name] = round(secs, 1)
         if name in args.stages:
-            print(f"[{name}] {args.kills} kills in {args.chains} chains, moments over "
-                  f"{1.05 * secs:.0f} s", flush=True)
-            chain_trials(stage, base, ref_cwd, secs, state, args.kills, args.chains, rng, report)
+            print(f"[{name}] {args.kills} kills, moments over {1.05 * secs:.0f} s", flush=True)
+            chain_trials(stage, base, ref_cwd, secs, state, args.kills, rng, report)
+        if name in args.stages and name in FULL_DISK and not args.no_disk:
+            print(f"[{name}] full disk", flush=True)
+            full_disk_trials(stage, base, ref_cwd, state, report)
+    if not args.no_tests:
+        print("[tests] two writers, corruption, hostile inputs (tests/test_faults.py)", flush=True)
+        test_trials(report)
     total = time.perf_counter() - t0
     write_report(report.rows, durations, total, args)
     bad = [r for r in report.rows if not r["survived"]]
@@ -373,7 +468,14 @@ kills them with SIGKILL at seeded random moments, reruns the same command and co
 result with an uninterrupted run: dataset arrays and manifest byte-identical, final parameters
 bit-identical (and metrics.jsonl identical apart from its wall-time fields), evaluation JSON
 identical, the Dark Room experiment's results.json identical apart from its timings. A trial
-survived when the rerun exited 0 and everything matched.
+survived when the rerun exited 0 and everything matched. Full disk: the command under an
+RLIMIT_FSIZE must fail with one error line naming the path, leave no partial file where a
+complete one is expected, and the rerun without the limit must match. Two writers, corruption
+and hostile inputs: the cases of tests/test_faults.py, one row each (a lock held by a live
+process refused at once, a killed owner's lock taken over; bit-flipped and truncated
+checkpoints, metrics.jsonl, dataset arrays and results JSON named or recovered from; bad
+command-line values and files refused with one line naming the field and value, before any
+computation, changing nothing on disk).
 
 Uninterrupted durations on this machine: {durations}. Whole harness: {total:.1f} min.
 

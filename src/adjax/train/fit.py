@@ -98,14 +98,15 @@ def _step_files(step_dir: Path) -> dict:
             for f in sorted(step_dir.rglob("*")) if f.is_file()}
 
 
-def record_checksums(mgr, run_dir: Path) -> None:
-    """Wait for the pending save, then record the sha256 of every file of every checkpoint not
-    yet recorded (and forget deleted ones) in RUN_DIR/checkpoints.sha256.json, atomically."""
+def record_checksums(mgr, run_dir: Path, saved: int | None = None) -> None:
+    """Wait for the pending save, then record in RUN_DIR/checkpoints.sha256.json, atomically,
+    the sha256 of every file of the checkpoint just `saved` and of any other not yet recorded,
+    and forget deleted ones."""
     mgr.wait_until_finished()
     path, ckpt = run_dir / SUMS, run_dir / "checkpoints"
     sums = read_json(path, RunConfigError) if path.exists() else {}
     steps = {str(s) for s in mgr.all_steps()}
-    new = {s: v for s, v in sums.items() if s in steps}
+    new = {s: v for s, v in sums.items() if s in steps and s != str(saved)}
     for s in steps - set(new):
         new[s] = _step_files(ckpt / s)
     if new != sums:
@@ -155,9 +156,16 @@ def _resume(run_dir: Path, model_cfg, train_cfg, sharding):
             except Exception as e:  # noqa: BLE001 (an unreadable checkpoint: tensorstore etc.)
                 problem = f"{run_dir / 'checkpoints' / str(step)}: unreadable checkpoint ({e})"
         mgr.close()
-        aside = run_dir / "corrupt" / f"{step}-{time.strftime('%Y%m%dT%H%M%S')}"
+        aside = run_dir / "corrupt" / f"{step}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
         aside.parent.mkdir(exist_ok=True)
         os.replace(run_dir / "checkpoints" / str(step), aside)
+        sums = run_dir / SUMS  # its record goes with it (a new save of the step gets its own)
+        if sums.exists():
+            try:
+                write_json(sums, {k: v for k, v in json.loads(sums.read_text()).items()
+                                  if k != str(step)})
+            except ValueError:
+                sums.unlink()
         msg = f"{problem}; moved to {aside}, resuming from the previous checkpoint"
         warnings.warn(msg, stacklevel=3)
         print(f"warning: {msg}", file=sys.stderr, flush=True)
@@ -267,11 +275,11 @@ def _fit(train_cfg, model_cfg, arrays, run_dir: Path, stop_at, progress: bool):
             if step % train_cfg.ckpt_every == 0 or step == end:
                 with disk_errors(run_dir / "checkpoints" / str(step)):
                     mgr.save(step, args=ocp.args.StandardSave(state))
-                    record_checksums(mgr, run_dir)
+                    record_checksums(mgr, run_dir, step)
     except KeyboardInterrupt:
         if int(state.step) != mgr.latest_step():
             mgr.save(int(state.step), args=ocp.args.StandardSave(state))
-            record_checksums(mgr, run_dir)
+            record_checksums(mgr, run_dir, int(state.step))
         raise
     finally:
         bar.close()
