@@ -402,9 +402,15 @@ def main(argv=None) -> None:
     ap.add_argument("--no-tests", action="store_true",
                     help="skip the two-writer, corruption and hostile-input tests")
     ap.add_argument("--params", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--from-json", action="store_true",
+                    help="rewrite the table and figure from DOC's .json, running nothing")
     args = ap.parse_args(argv)
     if args.params is not None:
         return print_params(args.params)
+    if args.from_json:
+        d = json.loads(Path(args.doc).with_suffix(".json").read_text())
+        args.seed, args.kills = d["seed"], d["kills"]
+        return write_report(d["trials"], d["durations_s"], d["total_s"], args)
     base = args.work.absolute()
     base.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
@@ -437,6 +443,35 @@ def main(argv=None) -> None:
     sys.exit(1 if bad else 0)
 
 
+def plot_kills(rows: list[dict], durations: dict, path: Path) -> Path:
+    """Each SIGKILL as a dot at its moment (a fraction of the stage's uninterrupted duration),
+    one row per stage, by what it interrupted: a fresh run or a rerun in a chain; red if the
+    chain's final result did not match."""
+    from matplotlib.figure import Figure
+
+    from adjax.atomic import save_figure
+
+    stages = [s for s in ("collect", "train", "evaluate", "darkroom") if s in durations]
+    fig = Figure(figsize=(6.5, 0.6 + 0.45 * len(stages)))
+    ax = fig.subplots()
+    for i, st in enumerate(stages):
+        kills = [r for r in rows if r["fault"] == "SIGKILL" and r["stage"] == st]
+        for r in kills:
+            x = r["moment_s"] / durations[st]
+            ax.plot(x, i, "o", ms=5, alpha=0.7,
+                    color="tab:blue" if r["survived"] else "tab:red")
+    ax.set_yticks(range(len(stages)),
+                  [f"{s} ({durations[s]:.0f} s)" for s in stages], fontsize=8)
+    ax.set_xlabel("kill moment / uninterrupted duration (a moment in a rerun is measured from "
+                  "the rerun's start)", fontsize=7)
+    ax.set_xlim(0, 1.1)
+    ax.set_ylim(-0.6, len(stages) - 0.4)
+    ax.axvline(1.0, color="k", lw=0.6, ls="--")
+    ax.set_title("SIGKILL moments (blue: the rerun matched the uninterrupted run)", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=100)
+
+
 def write_report(rows: list[dict], durations: dict, total: float, args) -> None:
     from adjax.atomic import write_json, write_text
 
@@ -444,6 +479,7 @@ def write_report(rows: list[dict], durations: dict, total: float, args) -> None:
     write_json(doc.with_suffix(".json"), {"seed": args.seed, "kills": args.kills,
                                           "durations_s": durations, "total_s": round(total, 1),
                                           "trials": rows})
+    plot_kills(rows, durations, doc.with_suffix(".png"))
     groups: dict = {}
     for r in rows:
         g = groups.setdefault((r["fault"], r["stage"]), [0, 0])
@@ -480,6 +516,8 @@ computation, changing nothing on disk).
 Uninterrupted durations on this machine: {durations}. Whole harness: {total:.1f} min.
 
 {table}
+
+![SIGKILL moments](reliability.png)
 
 ## Every trial
 
