@@ -13,7 +13,9 @@ The kills are made in chains, a compromise with the compute budget (compilation 
 run, so a fresh run per kill would cost a whole run each): a chain kills the command on one
 directory at a moment, reruns it, kills it again at the next moment, and so on until a run
 outlives its moment and finishes; that run is compared with the uninterrupted one. Only kills
-that landed in a running command are counted.
+that landed in a running command are counted. Then a few kills at events (EVENTS: a few ms
+after a given file appears: between chunks, before a dataset's rename, during a checkpoint
+save), each in a fresh directory, each followed by a rerun.
 """
 
 from __future__ import annotations
@@ -73,8 +75,10 @@ class Result:
 
 
 def run(args: list[str], cwd: Path, kill_after: float | None = None,
-        fsize: int | None = None, timeout: float = 900) -> Result:
-    """`python ARGS` in cwd (src on PYTHONPATH); SIGKILL after kill_after seconds; fsize: the
+        fsize: int | None = None, timeout: float = 900,
+        kill_when: tuple[str, float] | None = None) -> Result:
+    """`python ARGS` in cwd (src on PYTHONPATH); SIGKILL after kill_after seconds, or (kill_when:
+    (glob under cwd, delay s)) delay seconds after a matching file appears; fsize: the
     RLIMIT_FSIZE in bytes (a full disk: a write past it fails with EFBIG)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TQDM_DISABLE": "1"}
     cmd = [sys.executable, *args]
@@ -84,12 +88,21 @@ def run(args: list[str], cwd: Path, kill_after: float | None = None,
     p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)
     killed = False
+    if kill_when is not None:  # poll for the file, then SIGKILL after the delay
+        pattern, delay = kill_when
+        while p.poll() is None and not next(cwd.glob(pattern), None):
+            time.sleep(0.002)
+        if p.poll() is None:
+            time.sleep(delay)
+            kill_after = 0.0
     try:
         out, err = p.communicate(timeout=kill_after if kill_after is not None else timeout)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         out, err = p.communicate()
         killed = kill_after is not None
+    if kill_after == 0.0 and p.returncode == -signal.SIGKILL:
+        killed = True
     return Result(None if killed else p.returncode, killed, time.perf_counter() - t0, out, err)
 
 
@@ -313,6 +326,42 @@ def chain_trials(stage: Stage, base: Path, ref_cwd: Path, ref_seconds: float, re
         chain += 1
 
 
+# Kills at events (a few ms after a file appears), where a moment drawn on the clock rarely lands
+# when the load changes a run's speed: between chunks, while assembling, before the rename, during
+# a checkpoint save, right after a result is written.
+EVENTS = {
+    "collect": (".data.tmp-*/chunks/00001.npz", ".data.tmp-*/manifest.json",
+                ".data.tmp-*/.learning_curve.*"),
+    "train": ("run/checkpoints/*.orbax-checkpoint-tmp*", "run/checkpoints.sha256.json",
+              "run/checkpoints/12.orbax-checkpoint-tmp*"),
+    "evaluate": ("eval/val.json",),
+    "darkroom": ("exp/runs/ad/seed0/checkpoints/*.orbax-checkpoint-tmp*",),
+}
+
+
+def event_trials(stage: Stage, base: Path, ref_cwd: Path, ref_state: dict, rng: random.Random,
+                 report: Report) -> None:
+    """For each of the stage's EVENTS: a fresh run killed 0-50 ms after the file appears, the
+    rerun, compared with the uninterrupted run."""
+    for k, pattern in enumerate(EVENTS[stage.name]):
+        cwd = _fresh(base, f"{stage.name}-event{k}")
+        stage.prepare(cwd, ref_cwd)
+        delay = rng.uniform(0.0, 0.05)
+        first = run(stage.args, cwd, kill_when=(pattern, delay))
+        where = stage.where(cwd, first) if first.killed else "finished before the event"
+        second = run(stage.args, cwd)
+        diff = differences(ref_state, stage.state(cwd)) if second.rc == 0 else ["rerun failed"]
+        ok = second.rc == 0 and not diff
+        report.add(fault="SIGKILL" if first.killed else "rerun", stage=stage.name, survived=ok,
+                   event=pattern,
+                   moment_s=round(first.seconds, 2),
+                   detail=f"{delay * 1000:.0f} ms after {pattern} appeared ({where}); rerun "
+                          f"exit {second.rc}" + (f", differs at {diff[:3]}" if diff else
+                                                 ", identical")
+                          + ("" if second.rc == 0 else f": {second.last_line()}"))
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
 # File-size limits (bytes) per stage: one hit by the first files written (chunks, config,
 # checkpoint metadata), one by a larger file late in the run (the figure, checkpoint arrays).
 FULL_DISK = {"collect": (3_000, 20_000), "train": (1_000, 10_000),
@@ -399,6 +448,7 @@ def main(argv=None) -> None:
     ap.add_argument("--stages", nargs="*", default=["collect", "train", "evaluate", "darkroom"])
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "reliability.md")
     ap.add_argument("--no-disk", action="store_true", help="skip the full-disk trials")
+    ap.add_argument("--no-events", action="store_true", help="skip the kills at events")
     ap.add_argument("--no-tests", action="store_true",
                     help="skip the two-writer, corruption and hostile-input tests")
     ap.add_argument("--params", type=Path, help=argparse.SUPPRESS)
@@ -430,6 +480,9 @@ def main(argv=None) -> None:
         if name in args.stages:
             print(f"[{name}] {args.kills} kills, moments over {1.05 * secs:.0f} s", flush=True)
             chain_trials(stage, base, ref_cwd, secs, state, args.kills, rng, report)
+        if name in args.stages and not args.no_events:
+            print(f"[{name}] kills at events", flush=True)
+            event_trials(stage, base, ref_cwd, state, rng, report)
         if name in args.stages and name in FULL_DISK and not args.no_disk:
             print(f"[{name}] full disk", flush=True)
             full_disk_trials(stage, base, ref_cwd, state, report)
