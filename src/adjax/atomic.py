@@ -24,10 +24,12 @@ def disk_errors(path):
 
 
 @contextlib.contextmanager
-def one_line_errors(prog: str):
+def one_line_errors(prog: str, hard_exit: bool = False):
     """A command's expected failures (bad values, damaged or locked files, a full disk) as one
     line `PROG: error: ...` and exit status 2 instead of a traceback; ADJAX_TRACEBACK=1 shows
-    the traceback."""
+    the traceback. hard_exit: leave at once (os._exit) so that no background thread (orbax's
+    checkpoint writers, failing on the same full disk) prints its own traceback after the line;
+    for a command's __main__ only, never in a process that should go on."""
     from adjax.lock import LockedError
 
     try:
@@ -37,6 +39,9 @@ def one_line_errors(prog: str):
             raise
         msg = " ".join(str(e).split()) or type(e).__name__
         print(f"{prog}: error: {msg}", file=sys.stderr, flush=True)
+        if hard_exit:
+            sys.stdout.flush()
+            os._exit(2)
         raise SystemExit(2) from None
 
 

@@ -406,8 +406,12 @@ def full_disk_trials(stage: Stage, base: Path, ref_cwd: Path, ref_state: dict,
         cwd = _fresh(base, f"{stage.name}-disk{limit}")
         stage.prepare(cwd, ref_cwd)
         res = run(stage.args, cwd, fsize=limit)
-        line = res.last_line()
-        named = "error:" in line and any(w in line for w in ("data", "run", "eval"))
+        ours = [ln[ln.find("python -m adjax."):] for ln in res.stderr.replace("\r", "\n")
+                .splitlines() if "python -m adjax." in ln and ": error: " in ln]
+        line = ours[-1] if ours else res.last_line()
+        named = bool(ours) and any(w in line for w in ("data", "run", "eval"))
+        if ours and res.last_line() != line:  # something printed after the error line
+            line += " (then more output: " + res.last_line()[:60] + ")"
         partial = _intact(stage.name, cwd)
         again = run(stage.args, cwd)
         diff = differences(ref_state, stage.state(cwd)) if again.rc == 0 else ["rerun failed"]

@@ -54,5 +54,5 @@ def main(args: Args) -> None:
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
-    with one_line_errors("python -m adjax.train"):
+    with one_line_errors("python -m adjax.train", hard_exit=True):
         main(args)
