@@ -291,20 +291,22 @@ def chain_trials(stage: Stage, base: Path, ref_cwd: Path, ref_seconds: float, re
     reruns it and kills it again, until a run finishes before its moment (or n kills are made:
     then one last run to completion); that finished run is compared with the uninterrupted one,
     and the chain's kills count as survived when it matched and no run failed."""
-    kills, chain, attempts, moments = 0, 0, 0, []
+    kills, chain, attempts, moments, seconds = 0, 0, 0, [], ref_seconds
     while kills < n and attempts < 4 * n:
         cwd = _fresh(base, f"{stage.name}-chain{chain}")
         stage.prepare(cwd, ref_cwd)
         rows = []
         while True:
-            if not moments:
-                moments = kill_moments(ref_seconds, n, rng)
+            if not moments:  # fractions of the duration, so a changed duration rescales them
+                moments = kill_moments(1.0, n, rng)
                 rng.shuffle(moments)
-            t = moments.pop()
+            t = moments.pop() * seconds
             attempts += 1
             res = run(stage.args, cwd, kill_after=t)
             if not res.killed:
                 final, how = res, f"a run outlived its moment t={t:.1f}s"
+                if not rows and res.rc == 0:  # a fresh run's duration: the machine's speed now
+                    seconds = res.seconds
                 break
             kills += 1
             rows.append(dict(fault="SIGKILL", stage=stage.name, survived=True,
