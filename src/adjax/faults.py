@@ -492,6 +492,8 @@ def main(argv=None) -> None:
         if name in args.stages and name in FULL_DISK and not args.no_disk:
             print(f"[{name}] full disk", flush=True)
             full_disk_trials(stage, base, ref_cwd, state, report)
+        # after every stage, so a stopped harness still leaves what it measured
+        write_report(report.rows, durations, time.perf_counter() - t0, args)
     if not args.no_tests:
         print("[tests] two writers, corruption, hostile inputs (tests/test_faults.py)", flush=True)
         test_trials(report)
