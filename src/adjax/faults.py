@@ -516,7 +516,8 @@ def plot_kills(rows: list[dict], durations: dict, path: Path) -> Path:
     fig = Figure(figsize=(6.5, 0.6 + 0.45 * len(stages)))
     ax = fig.subplots()
     for i, st in enumerate(stages):
-        kills = [r for r in rows if r["fault"] == "SIGKILL" and r["stage"] == st]
+        kills = [r for r in rows if r["fault"] == "SIGKILL" and r["stage"] == st
+                 and "moment_s" in r]
         for r in kills:
             x = r["moment_s"] / durations[st]
             ax.plot(x, i, "o", ms=5, alpha=0.7,
