@@ -9,7 +9,7 @@ SEEDS  ?=
 # Measured on this CPU: huge pages cut small-transformer step time by ~1.6x (docs/design.md).
 export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 
-.PHONY: install test test-slow lint bench darkroom reproduce ablations clean
+.PHONY: install test test-slow lint bench faults darkroom reproduce ablations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
+
+# SIGKILL at random moments, a full disk, corruption, two writers, hostile inputs (about 30 min on
+# a 2-core CPU): writes docs/reliability.md and docs/reliability.json.
+faults: $(STAMP)
+	$(PY) -m adjax.faults --work runs/faults
 
 darkroom: $(STAMP)
 	$(PY) -m adjax.experiments.darkroom --preset $(PRESET) --out runs/darkroom --seeds 1 --episodes 200

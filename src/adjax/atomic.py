@@ -1,9 +1,48 @@
 """Atomic file writes: a temporary sibling, then a rename, so no reader sees a partial file."""
 
+import contextlib
+import errno
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
+
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def disk_errors(path):
+    """Re-raise a full disk (no space, file too large, quota) as an OSError naming `path`; the
+    libraries' own errors often name no file."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in DISK_FULL and not e.filename:
+            raise OSError(e.errno, f"{e.strerror} (disk full?) writing {path}") from e
+        raise
+
+
+@contextlib.contextmanager
+def one_line_errors(prog: str, hard_exit: bool = False):
+    """A command's expected failures (bad values, damaged or locked files, a full disk) as one
+    line `PROG: error: ...` and exit status 2 instead of a traceback; ADJAX_TRACEBACK=1 shows
+    the traceback. hard_exit: leave at once (os._exit) so that no background thread (orbax's
+    checkpoint writers, failing on the same full disk) prints its own traceback after the line;
+    for a command's __main__ only, never in a process that should go on."""
+    from adjax.lock import LockedError
+
+    try:
+        yield
+    except (ValueError, TypeError, OSError, LockedError, FloatingPointError) as e:
+        if os.environ.get("ADJAX_TRACEBACK"):
+            raise
+        msg = " ".join(str(e).split()) or type(e).__name__
+        print(f"{prog}: error: {msg}", file=sys.stderr, flush=True)
+        if hard_exit:
+            sys.stdout.flush()
+            os._exit(2)
+        raise SystemExit(2) from None
 
 
 def write_text(path, text: str) -> Path:
@@ -12,7 +51,7 @@ def write_text(path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with disk_errors(path), os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -26,6 +65,18 @@ def write_json(path, obj, indent: int | None = 1) -> Path:
     return write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
+def read_json(path, error: type[Exception] = ValueError):
+    """JSON of `path`; a missing, truncated or otherwise unreadable file raises `error` naming it
+    (a bare JSONDecodeError names neither the file nor what to do)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise error(f"{path}: no such file") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path}: unreadable JSON, truncated or corrupted ({e})") from e
+
+
 def save_figure(fig, path, dpi: int = 110) -> Path:
     """A matplotlib Figure as PNG, written atomically."""
     path = Path(path)
@@ -33,7 +84,8 @@ def save_figure(fig, path, dpi: int = 110) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.png")
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, format="png")
+        with disk_errors(path):
+            fig.savefig(tmp, dpi=dpi, format="png")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

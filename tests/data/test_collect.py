@@ -103,9 +103,19 @@ def test_resume_after_interruption(base, darkroom3, tmp_path):
     assert arrays == load(base).manifest["arrays"]
 
 
-def test_existing_output_is_not_overwritten(base, darkroom3):
-    with pytest.raises(FileExistsError):
-        _collect(darkroom3[0], base)
+def test_existing_output_is_not_overwritten(base, darkroom3, capsys):
+    """The same command on a complete dataset says so and changes nothing; another
+    configuration is refused, naming the differing field."""
+    before = {f.name: f.stat().st_mtime_ns for f in base.iterdir()}
+    assert _collect(darkroom3[0], base) == base
+    assert "already complete" in capsys.readouterr().out
+    assert {f.name: f.stat().st_mtime_ns for f in base.iterdir()} == before
+    with pytest.raises(FileExistsError, match="source_config.num_episodes: existing 12, "
+                                              "requested 13"):
+        _collect(darkroom3[0], base, cfg=qlearning.Config(num_episodes=13, num_streams=3,
+                                                          eps_decay_frac=0.5))
+    with pytest.raises(FileExistsError, match="seeds: existing"):
+        _collect(darkroom3[0], base, seeds=(1,))
 
 
 def test_expert_data(darkroom3, tmp_path):

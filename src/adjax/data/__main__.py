@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from adjax import sources
+from adjax.atomic import one_line_errors
 from adjax.data.collect import collect
 from adjax.data.dataset import load
 
@@ -19,13 +20,36 @@ def _source_config(name: str, overrides: list[str]):
     for item in overrides:
         key, _, val = item.partition("=")
         if key not in {f.name for f in dataclasses.fields(cls)}:
-            raise SystemExit(f"{name} has no config field {key!r}")
+            raise SystemExit(f"{name} has no config field {key!r}; known: "
+                             f"{', '.join(f.name for f in dataclasses.fields(cls))}")
         try:
             v = json.loads(val)
         except json.JSONDecodeError:
             v = val
         kw[key] = tuple(v) if isinstance(v, list) else v
+        _check_field(name, key, kw[key], {f.name: f.default for f in dataclasses.fields(cls)}[key])
     return cls(**kw)
+
+
+# Source config fields that count something (at least 1).
+COUNTS = ("num_", "_episodes", "_steps", "unroll", "reward_levels")
+
+
+def _check_field(source: str, key: str, value, default) -> None:
+    """A --set value of the default's type; counts >= 1; numbers finite; else an error naming
+    the field and the value."""
+    bad = None
+    if isinstance(default, bool):
+        bad = None if isinstance(value, bool) else "true or false"
+    elif isinstance(default, int):
+        bad = None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+        if bad is None and any(c in key for c in COUNTS) and value < 1:
+            bad = "an integer >= 1"
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        bad = None if ok and np.isfinite(value) else "a finite number"
+    if bad:
+        raise ValueError(f"{source} config field {key}={value!r}: must be {bad}")
 
 
 def info(path: str) -> str:
@@ -72,6 +96,8 @@ def main(argv=None) -> None:
     if args.cmd == "info":
         print(info(args.dir))
         return
+    if args.num_tasks is not None and args.num_tasks < 1:
+        raise ValueError(f"--num-tasks must be >= 1, got {args.num_tasks}")
     idx = args.tasks if args.num_tasks is None else list(np.arange(args.num_tasks))
     out = collect(
         _source_config(args.source, args.set), args.env, args.out, task_indices=idx,
@@ -83,4 +109,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with one_line_errors("python -m adjax.data"):
+        main(sys.argv[1:])

@@ -1,5 +1,6 @@
 """Run a source learner over many tasks (x seeds), chunk by chunk, into a dataset directory."""
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -15,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from adjax import devices, envs, sources
+from adjax.atomic import disk_errors
 from adjax.data.dataset import (
     FORMAT_VERSION,
     load,
@@ -23,6 +25,7 @@ from adjax.data.dataset import (
     publish,
     write_manifest,
 )
+from adjax.lock import dataset_lock
 from adjax.sources.common import obs_dims
 
 ARRAYS = ("obs", "actions", "rewards", "task_index", "seed", "stream", "tasks")
@@ -146,8 +149,46 @@ def collect(
     if expert_out_dir is not None:
         outs["expert"] = Path(expert_out_dir)
     for out in outs.values():
-        if out.exists() and not overwrite:
-            raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
+        if (out.exists() or out.is_symlink()) and not overwrite and not (out / "manifest.json"
+                                                                        ).exists():
+            raise FileExistsError(f"{out} exists and is not a complete dataset (no manifest.json);"
+                                  " pass overwrite=True to replace it")
+    _check_args(source_cfg, env, env_kwargs, tasks, task_indices, split, seed, seeds,
+                chunk_size, subsample_every, keep_streams, expert_episodes)
+    with contextlib.ExitStack() as locks:  # one writer per dataset, the second told at once
+        for out in outs.values():
+            locks.enter_context(dataset_lock(out))
+        return _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds,
+                        chunk_size, subsample_every, keep_streams, expert_episodes, env_kwargs,
+                        overwrite, progress, plot, on_chunk)
+
+
+def _check_args(source_cfg, env, env_kwargs, tasks, task_indices, split, seed, seeds,
+                chunk_size, subsample_every, keep_streams, expert_episodes) -> None:
+    """Errors naming the argument and its value, before any lock, directory or computation."""
+    for name, v in (("chunk_size", chunk_size), ("subsample_every", subsample_every),
+                    ("expert_episodes", expert_episodes)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    if seed is None and not len(seeds):
+        raise ValueError("seeds is empty: give at least one seed")
+    env_obj, _ = _make_env(env, env_kwargs)
+    env_name = env if isinstance(env, str) else env_obj.name
+    task_arr, _ = _resolve_tasks(env_name, tasks, task_indices, split)
+    if len(task_arr) == 0:
+        raise ValueError(f"no tasks to collect (task_indices {list(task_indices or [])!r})")
+    streams = getattr(source_cfg, "num_streams", getattr(source_cfg, "num_actors", None))
+    if keep_streams is not None and streams is not None:
+        bad = [s for s in keep_streams if not 0 <= int(s) < streams]
+        if bad or not len(keep_streams):
+            raise ValueError(f"keep_streams {list(keep_streams)!r}: each must be in "
+                             f"[0, {streams}) (the source's streams)")
+
+
+def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chunk_size,
+             subsample_every, keep_streams, expert_episodes, env_kwargs, overwrite, progress,
+             plot, on_chunk) -> Path:
+    out_dir = next(iter(outs.values()))
     env_obj, params = _make_env(env, env_kwargs)
     env_name = env if isinstance(env, str) else env_obj.name
     task_arr, task_ids = _resolve_tasks(env_name, tasks, task_indices, split)
@@ -175,6 +216,15 @@ def collect(
         "expert": {**base, "kind": "expert", "subsample_every": 1, "keep_streams": None,
                    "expert_episodes": int(expert_episodes)},
     }
+    if not overwrite:  # a complete dataset of this configuration is reused, another refused
+        for kind, out in list(outs.items()):
+            if out.exists() or out.is_symlink():
+                check_complete(out, specs[kind])
+                print(f"{out}: already complete with this configuration, nothing to do",
+                      flush=True)
+                del outs[kind]
+        if not outs:
+            return Path(out_dir)
     tmps = {}
     for kind, out in outs.items():
         digest = hashlib.sha256(json.dumps(specs[kind], sort_keys=True).encode()).hexdigest()[:16]
@@ -208,19 +258,53 @@ def collect(
                 raise ValueError("rewards are not exactly representable in float16")
             path = chunk_path(kind, i)
             part = path.with_suffix(".part.npz")
-            np.savez(part, obs=obs[:n], actions=actions[:n], rewards=rewards[:n])
+            try:
+                with disk_errors(part):
+                    np.savez(part, obs=obs[:n], actions=actions[:n], rewards=rewards[:n])
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
             os.replace(part, path)
         bar.update(1)
         if on_chunk is not None:
             on_chunk(i)
     bar.close()
     for kind, tmp in tmps.items():
-        _assemble(tmp, specs[kind], units, task_arr, n_chunks, env_obj.episode_len)
+        with disk_errors(tmp):
+            _assemble(tmp, specs[kind], units, task_arr, n_chunks, env_obj.episode_len)
         if plot:
             plot_learning_curve(load(tmp, verify=False, quiet=True), tmp / "learning_curve.png")
         shutil.rmtree(tmp / "chunks")
         publish(tmp, outs[kind], overwrite=overwrite)
     return Path(out_dir)
+
+
+# Spec fields that do not change a dataset's bits (so not stored in, nor compared with, its
+# manifest): chunking changes only how the work is split.
+NOT_STORED = ("chunk_size",)
+
+
+def _differences(have, want, prefix: str = "") -> list[str]:
+    """Paths of the fields where `have` (a manifest) differs from `want` (a spec), JSON-compared."""
+    if isinstance(want, dict) and isinstance(have, dict):
+        out = []
+        for k in sorted(set(want) | set(have)):
+            if k in want and k not in NOT_STORED:
+                out += _differences(have.get(k), want[k], f"{prefix}{k}.")
+        return out
+    return [] if have == want else [f"{prefix[:-1]}: existing {have!r}, requested {want!r}"]
+
+
+def check_complete(out: Path, spec: dict) -> None:
+    """`out` is a complete, intact dataset of `spec` (its arrays' checksums verified): return.
+    Another configuration raises FileExistsError naming the first differing fields; a damaged
+    dataset raises DatasetError naming the file."""
+    ds = load(out, verify=True, quiet=True)
+    want = json.loads(json.dumps(spec))
+    diff = _differences(ds.manifest, want)
+    if diff:
+        raise FileExistsError(f"{out} exists with another configuration ({'; '.join(diff[:3])}); "
+                              "use another output directory or pass overwrite=True to replace it")
 
 
 def _assemble(tmp: Path, spec: dict, units, task_arr, n_chunks: int, episode_len: int) -> None:

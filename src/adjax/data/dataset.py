@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from adjax import envs
+from adjax.atomic import save_figure, write_text
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -98,7 +99,7 @@ def write_manifest(directory: Path, fields: dict, names: Sequence[str]) -> dict:
         arrays[name] = {"shape": list(a.shape), "dtype": a.dtype.str, "sha256": sha256_file(f)}
         del a
     manifest = {**fields, "arrays": arrays, "adjax_version": adjax.__version__}
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_text(directory / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
@@ -236,5 +237,4 @@ def plot_learning_curve(ds: Dataset, path=None) -> Path:
                  fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, path, dpi=110)

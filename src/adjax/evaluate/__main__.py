@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import tyro
 
+from adjax.atomic import one_line_errors
 from adjax.evaluate.results import DEFAULT_BATCH, evaluate_run
 
 
@@ -34,7 +36,45 @@ class Args:
     batch_size: int = DEFAULT_BATCH  # task x seed pairs per compiled call (raise on a GPU/TPU)
 
 
+def check_args(args: Args) -> None:
+    """Errors naming the argument and its value before loading anything: counts >= 1, a finite
+    positive temperature, a known env and split, and an env whose spaces are the run's."""
+    import math
+
+    from adjax import envs
+    from adjax.atomic import read_json
+    from adjax.train import RunConfigError
+
+    for name in ("episodes", "seeds", "tasks", "refresh_every", "batch_size"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise ValueError(f"--temperature must be a finite number > 0, got {args.temperature}")
+    cfg = args.run_dir / "config.json"
+    if not cfg.exists():
+        raise RunConfigError(f"{args.run_dir}: not a run directory (no config.json)")
+    data = read_json(cfg, RunConfigError).get("data", {})
+    env = args.env or data.get("env")
+    if env not in envs.ENV_NAMES:
+        raise ValueError(f"--env {env!r}: unknown env; known: {', '.join(envs.ENV_NAMES)}")
+    splits = ((*envs.SPLITS, "both") if envs.has_task_sets(env)
+              else tuple(envs.registry.BANDIT_STREAMS))
+    if args.split not in splits:
+        raise ValueError(f"--split {args.split!r}: not a split of {env}; known: "
+                         f"{', '.join(splits)}")
+    env_obj, _ = envs.make(env)
+    from adjax.sources.common import obs_dims
+
+    have = {"obs_dims": list(obs_dims(env_obj)), "num_actions": int(env_obj.num_actions)}
+    for key, v in have.items():
+        if key in data and list(np.atleast_1d(data[key])) != list(np.atleast_1d(v)):
+            raise RunConfigError(f"--env {env}: {key} {v} differs from the run's {data[key]} "
+                                 f"({cfg}: trained on {data.get('env')!r})")
+
+
 def main(args: Args) -> None:
+    check_args(args)
     splits = ("train", "test") if args.split == "both" else (args.split,)
     stem = f"{args.env}_{args.split}" if args.env else args.split
     out = args.out or args.run_dir / "eval" / f"{stem}.json"
@@ -51,4 +91,6 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    args = tyro.cli(Args)
+    with one_line_errors("python -m adjax.evaluate"):
+        main(args)

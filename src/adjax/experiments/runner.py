@@ -17,7 +17,7 @@ import numpy as np
 import tyro
 
 from adjax import data, envs
-from adjax.atomic import write_json, write_text
+from adjax.atomic import one_line_errors, read_json, write_json, write_text
 from adjax.evaluate import evaluate_run, evaluate_source_curve
 from adjax.experiments.common import (
     ExperimentConfig,
@@ -28,6 +28,7 @@ from adjax.experiments.common import (
     machine,
     source_name,
 )
+from adjax.lock import DirLock
 from adjax.model import ModelConfig
 from adjax.report import (
     plot_curves,
@@ -55,7 +56,7 @@ def _check_config(cfg: ExperimentConfig, out: Path) -> None:
     path = out / "experiment.json"
     new = json.loads(json.dumps(cfg.to_dict()))
     if path.exists():
-        old = json.loads(path.read_text())
+        old = read_json(path)
         for key, config_cls in (("model", ModelConfig), ("train_ad", TrainConfig),
                                 ("train_ed", TrainConfig)):
             if isinstance(old.get(key), dict):
@@ -85,7 +86,11 @@ def _evaluated(path: Path, se: SplitEval, curves, refresh_every, temperature) ->
     """An evaluation JSON exists, was made with these settings and holds these curves."""
     if not path.exists():
         return False
-    d = json.loads(path.read_text())
+    try:
+        d = read_json(path)
+    except ValueError as e:  # damaged: redone (evaluation is deterministic), not trusted
+        print(f"warning: {e}; evaluating again", flush=True)
+        return False
     want = {"num_episodes": se.num_episodes, "num_seeds": se.num_seeds,
             "refresh_every": refresh_every, "temperature": temperature}
     split = d.get("splits", {}).get(se.split)
@@ -243,7 +248,14 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
     """Collect -> train AD, ED (each training seed) -> evaluate every split -> results, figures.
 
     data_dir: where the datasets are (default out/data); runs that collect the same data (the
-    variants of an ablation) share one. cfg.train_ed None: AD alone (no expert data, no ED)."""
+    variants of an ablation) share one. cfg.train_ed None: AD alone (no expert data, no ED).
+    One process at a time per directory (a second one is refused at once: adjax.lock)."""
+    with DirLock(Path(out) / ".lock", "experiment directory"):
+        return _run_experiment(cfg, out, preset, progress, data_dir)
+
+
+def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
+                    data_dir: Path | None):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, out)
@@ -420,7 +432,11 @@ def cli(name: str, presets: dict, argv=None) -> dict:
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
     if args.preset not in presets:
         raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")
+    for flag, v in (("--seeds", args.seeds), ("--episodes", args.episodes)):
+        if v is not None and v < 1:
+            raise SystemExit(f"{name}: {flag} must be >= 1, got {v}")
     cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes)
-    results = run_experiment(cfg, args.out or Path("runs") / name, preset=args.preset)
+    with one_line_errors(f"python -m adjax.experiments.{name}"):
+        results = run_experiment(cfg, args.out or Path("runs") / name, preset=args.preset)
     print(json.dumps(results["summary"], indent=1))
     return results

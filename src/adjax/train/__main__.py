@@ -6,6 +6,7 @@ from typing import Literal
 
 import tyro
 
+from adjax.atomic import one_line_errors
 from adjax.data import load
 from adjax.model import cpu_model, paper_model
 from adjax.train.config import TrainConfig
@@ -18,7 +19,8 @@ class Args:
 
     data: Path
     out: Path
-    model: Literal["paper", "cpu"] = "cpu"
+    model: Literal["paper", "cpu", "tiny"] = "cpu"
+    """tiny: one layer of width 16 (plumbing checks, `python -m adjax.faults`)."""
     layout: Literal["one", "three"] = "one"
     context_episodes: float = 4.0
     """context length in episodes (c = round(context_episodes * episode_len) steps)."""
@@ -31,13 +33,19 @@ class Args:
     """check the dataset's checksums when loading."""
 
 
+def tiny_model(obs_dims, num_actions: int, context_len: int, **overrides):
+    """The tiny presets' model (`adjax.experiments.common.tiny_model`): one layer of width 16."""
+    return cpu_model(obs_dims, num_actions, context_len, **{
+        "d_model": 16, "num_layers": 1, "num_heads": 2, "ff_dim": 32, **overrides})
+
+
 def main(args: Args) -> None:
     ds = load(args.data, verify=args.verify)
     env_cfg = ds.manifest["env_config"]
     c = args.context_len or max(1, round(args.context_episodes * ds.episode_len))
     overrides = {k: v for k, v in (("token_mask_prob", args.token_mask_prob),
                                    ("attn_dropout", args.attn_dropout)) if v is not None}
-    preset = {"paper": paper_model, "cpu": cpu_model}[args.model]
+    preset = {"paper": paper_model, "cpu": cpu_model, "tiny": tiny_model}[args.model]
     model_cfg = preset(env_cfg["obs_dims"], env_cfg["num_actions"], c, layout=args.layout,
                        **overrides)
     fit(args.train, model_cfg, ds, args.out)
@@ -45,4 +53,6 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    args = tyro.cli(Args)
+    with one_line_errors("python -m adjax.train", hard_exit=True):
+        main(args)

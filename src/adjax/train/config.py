@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 
 import optax
 
@@ -46,6 +47,16 @@ class TrainConfig:
                      "max_to_keep", "window_stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("init_lr", "peak_lr", "end_lr", "grad_clip"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0 and (v > 0 or name == "init_lr")):
+                raise ValueError(f"TrainConfig.{name} must be a finite number > 0, got {v}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
+        for name in ("b1", "b2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"TrainConfig.{name} must be in [0, 1), got "
+                                 f"{getattr(self, name)}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 

@@ -1,7 +1,10 @@
 """fit: the training loop with run directory, metrics, resumable orbax checkpoints; load_run."""
 
 import json
+import os
+import sys
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -9,6 +12,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
+from adjax.atomic import disk_errors, read_json, write_json, write_text
+from adjax.lock import run_lock
 from adjax.model import ModelConfig
 from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule, with_defaults
 from adjax.train.step import TrainState, cached_train_chunk, data_mesh, init_state, to_device
@@ -57,10 +62,9 @@ def write_or_check_config(run_dir: Path, config: dict) -> None:
     path = run_dir / "config.json"
     config = json.loads(json.dumps(config))  # tuples -> lists, as stored
     if not path.exists():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(config, indent=2) + "\n")
+        write_json(path, config, indent=2)
         return
-    old = json.loads(path.read_text())
+    old = read_json(path, RunConfigError)
     old["model"] = with_defaults(ModelConfig, old["model"])
     old["train"] = with_defaults(TrainConfig, old["train"])
     if old["data"]["env"] != config["data"]["env"]:
@@ -75,13 +79,96 @@ def write_or_check_config(run_dir: Path, config: dict) -> None:
     if diff:
         raise RunConfigError(f"{path}: resuming with another TrainConfig (old, new): {diff}")
     if old != config:
-        path.write_text(json.dumps(config, indent=2) + "\n")
+        write_json(path, config, indent=2)
 
 
 def checkpoint_manager(run_dir: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(
         (run_dir / "checkpoints").absolute(),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+
+SUMS = "checkpoints.sha256.json"  # {step: {file under checkpoints/STEP: sha256}}, in run_dir
+
+
+def _step_files(step_dir: Path) -> dict:
+    from adjax.data.dataset import sha256_file
+
+    return {str(f.relative_to(step_dir)): sha256_file(f)
+            for f in sorted(step_dir.rglob("*")) if f.is_file()}
+
+
+def record_checksums(mgr, run_dir: Path, saved: int | None = None) -> None:
+    """Wait for the pending save, then record in RUN_DIR/checkpoints.sha256.json, atomically,
+    the sha256 of every file of the checkpoint just `saved` and of any other not yet recorded,
+    and forget deleted ones."""
+    mgr.wait_until_finished()
+    path, ckpt = run_dir / SUMS, run_dir / "checkpoints"
+    sums = read_json(path, RunConfigError) if path.exists() else {}
+    steps = {str(s) for s in mgr.all_steps()}
+    new = {s: v for s, v in sums.items() if s in steps and s != str(saved)}
+    for s in steps - set(new):
+        new[s] = _step_files(ckpt / s)
+    if new != sums:
+        write_json(path, new)
+
+
+def checkpoint_problem(run_dir: Path, step: int) -> str | None:
+    """None when checkpoint `step`'s files match their recorded sha256 (or none were recorded:
+    a run from before the checksums, or killed between a save and its record); otherwise what is
+    wrong, naming the file."""
+    path = run_dir / SUMS
+    if not path.exists():
+        return None
+    try:
+        want = json.loads(path.read_text()).get(str(step))
+    except (ValueError, AttributeError):
+        return f"{path}: unreadable checksums (truncated or corrupted)"
+    if want is None:
+        return None
+    from adjax.data.dataset import sha256_file
+
+    step_dir = run_dir / "checkpoints" / str(step)
+    for name, digest in want.items():
+        f = step_dir / name
+        if not f.is_file():
+            return f"{f}: missing checkpoint file"
+        if sha256_file(f) != digest:
+            return f"{f}: sha256 mismatch, the checkpoint file was altered or corrupted"
+    return None
+
+
+def _resume(run_dir: Path, model_cfg, train_cfg, sharding):
+    """(manager, the latest intact checkpoint's state or None). A damaged checkpoint is moved to
+    RUN_DIR/corrupt/ with a warning naming its file and the previous one is used (training is
+    deterministic, so the steps redone give the same bits)."""
+    while True:
+        mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)
+        step = mgr.latest_step()
+        if step is None:
+            return mgr, None
+        problem = checkpoint_problem(run_dir, step)
+        if problem is None:
+            try:
+                return mgr, restore_state(mgr, step, model_cfg, train_cfg, sharding)
+            except RunConfigError:
+                raise
+            except Exception as e:  # noqa: BLE001 (an unreadable checkpoint: tensorstore etc.)
+                problem = f"{run_dir / 'checkpoints' / str(step)}: unreadable checkpoint ({e})"
+        mgr.close()
+        aside = run_dir / "corrupt" / f"{step}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(run_dir / "checkpoints" / str(step), aside)
+        sums = run_dir / SUMS  # its record goes with it (a new save of the step gets its own)
+        if sums.exists():
+            try:
+                write_json(sums, {k: v for k, v in json.loads(sums.read_text()).items()
+                                  if k != str(step)})
+            except ValueError:
+                sums.unlink()
+        msg = f"{problem}; moved to {aside}, resuming from the previous checkpoint"
+        warnings.warn(msg, stacklevel=3)
+        print(f"warning: {msg}", file=sys.stderr, flush=True)
 
 
 def restore_state(mgr, step: int, model_cfg, train_cfg, sharding=None) -> TrainState:
@@ -98,10 +185,29 @@ def restore_state(mgr, step: int, model_cfg, train_cfg, sharding=None) -> TrainS
 
 
 def _truncate_metrics(path: Path, last_step: int) -> None:
-    if path.exists():
-        lines = [ln for ln in path.read_text().splitlines()
-                 if ln.strip() and json.loads(ln)["step"] <= last_step]
-        path.write_text("".join(ln + "\n" for ln in lines))
+    """Keep the metrics of steps <= last_step (those of the checkpoint resumed from). A last line
+    cut short by a kill is dropped; an unreadable line before it is an error naming the file."""
+    if not path.exists():
+        return
+    text = path.read_text()
+    lines = text.splitlines()
+    if lines and not text.endswith("\n"):
+        warnings.warn(f"{path}: dropped a partial last line (the writer was interrupted)",
+                      stacklevel=3)
+        lines = lines[:-1]
+    kept = []
+    for i, ln in enumerate(lines, 1):
+        if not ln.strip():
+            continue
+        try:
+            rec = json.loads(ln)
+            step = int(rec["step"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise RunConfigError(f"{path}: line {i} is not a metrics record ({e}); the file is "
+                                 "corrupted (delete it or the run directory)") from e
+        if step <= last_step:
+            kept.append(ln)
+    write_text(path, "".join(ln + "\n" for ln in kept))
 
 
 def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_at=None,
@@ -113,16 +219,20 @@ def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_a
     """
     arrays, run_dir = as_arrays(data), Path(run_dir)
     check_data(arrays, model_cfg, train_cfg)
+    with run_lock(run_dir):  # one writer per run directory, the second told at once
+        return _fit(train_cfg, model_cfg, arrays, run_dir, stop_at, progress)
+
+
+def _fit(train_cfg, model_cfg, arrays, run_dir: Path, stop_at, progress: bool):
     write_or_check_config(run_dir, {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
                                     "data": data_summary(arrays, model_cfg)})
     n_dev = jax.local_device_count()
     mesh = data_mesh(n_dev)
     repl = None if mesh is None else jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     chunk = cached_train_chunk(model_cfg, train_cfg, n_dev)
-    mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)
+    mgr, state = _resume(run_dir, model_cfg, train_cfg, repl)
     metrics_path = run_dir / "metrics.jsonl"
-    if mgr.latest_step() is not None:
-        state = restore_state(mgr, mgr.latest_step(), model_cfg, train_cfg, repl)
+    if state is not None:
         _truncate_metrics(metrics_path, mgr.latest_step())
     else:
         state = init_state(model_cfg, train_cfg)
@@ -159,14 +269,17 @@ def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_a
                        "tokens_per_s": n_log * tokens_per_step / dt, "steps_per_s": n_log / dt}
                 for k in acc_m[0]:
                     rec[k] = float(np.mean(np.concatenate([a[k] for a in acc_m])))
-                with metrics_path.open("a") as f:
+                with disk_errors(metrics_path), metrics_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
                 acc_m, t_log, n_log = [], time.perf_counter(), 0
             if step % train_cfg.ckpt_every == 0 or step == end:
-                mgr.save(step, args=ocp.args.StandardSave(state))
+                with disk_errors(run_dir / "checkpoints" / str(step)):
+                    mgr.save(step, args=ocp.args.StandardSave(state))
+                    record_checksums(mgr, run_dir, step)
     except KeyboardInterrupt:
         if int(state.step) != mgr.latest_step():
             mgr.save(int(state.step), args=ocp.args.StandardSave(state))
+            record_checksums(mgr, run_dir, int(state.step))
         raise
     finally:
         bar.close()
@@ -181,13 +294,18 @@ def load_run(run_dir, step: int | None = None) -> tuple[ModelConfig, dict, dict]
     path = run_dir / "config.json"
     if not path.exists():
         raise RunConfigError(f"{path}: not a run directory (no config.json)")
-    config = json.loads(path.read_text())
+    config = read_json(path, RunConfigError)
     model_cfg = ModelConfig.from_dict(config["model"])
     train_cfg = TrainConfig.from_dict(config["train"])
     mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)
     step = mgr.latest_step() if step is None else step
     if step is None:
         raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
+    problem = checkpoint_problem(run_dir, step)
+    if problem is not None:  # no silent fallback: another step would give other numbers
+        mgr.close()
+        raise RunConfigError(f"{problem} (rerun the training command to redo it from the "
+                             "previous checkpoint)")
     state = restore_state(mgr, step, model_cfg, train_cfg)
     mgr.close()
     return model_cfg, state.params, {**config, "step": step}
