@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import tyro
 
-from adjax.atomic import write_json, write_text
+from adjax.atomic import one_line_errors, write_json, write_text
 from adjax.experiments.common import ExperimentConfig, SplitEval, command, machine
 from adjax.experiments.reproduce import publish
 from adjax.experiments.runner import _trained, run_experiment
@@ -187,8 +187,9 @@ def cli(name: str, presets: dict, argv=None) -> dict:
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
     if args.preset not in presets:
         raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")
-    res = run_ablation(presets[args.preset](), args.runs, args.base_run)
-    if args.publish is not None:
-        publish(args.runs / name, args.publish / name, names=("results.json", "summary.md"))
+    with one_line_errors(f"python -m adjax.experiments.{name}"):
+        res = run_ablation(presets[args.preset](), args.runs, args.base_run)
+        if args.publish is not None:
+            publish(args.runs / name, args.publish / name, names=("results.json", "summary.md"))
     return res
 
