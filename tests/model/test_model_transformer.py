@@ -103,17 +103,17 @@ def test_left_padding_takes_no_position(model):
     np.testing.assert_array_equal(cache.pos_B, [T - p for p in pad])
 
 
-def _three_post_only(model):
-    """The attention tests need one model: three tokens per step (queries and keys of a step's
+@pytest.fixture(scope="module")
+def three_post():
+    """The attention tests' one model: three tokens per step (queries and keys of a step's
     tokens) and the paper's post-norm; the other layouts compute attention the same way."""
-    if (model.cfg.layout, model.cfg.norm) != ("three", "post"):
-        pytest.skip("attention weights: tested on the three-token post-norm model")
+    return Model("three", "post")
 
 
-def test_attention_weights_leave_the_output_unchanged(model):
+def test_attention_weights_leave_the_output_unchanged(three_post):
     """Recording the weights (mutable intermediates) gives the default pass's logits bit for bit;
     each query's weights sum to 1 over the keys before it and are exactly 0 on later keys."""
-    _three_post_only(model)
+    model = three_post
     obs, act, rew = _inputs(2, T)
     logits, w = jax.jit(attention_weights, static_argnums=0)(model.cfg, model.params, obs, act,
                                                               rew)
@@ -126,10 +126,10 @@ def test_attention_weights_leave_the_output_unchanged(model):
     assert np.all(np.asarray(w)[..., ~future] > 0)  # untrained weights: no allowed key ignored
 
 
-def test_attention_weights_are_zero_on_padding(model):
+def test_attention_weights_are_zero_on_padding(three_post):
     """In a cached pass the weights over the cache's slots are 0 on padding (invalid) steps and
     on slots not yet written, and sum to 1 over the rest."""
-    _three_post_only(model)
+    model = three_post
     obs, act, rew = _inputs(1, T)
     valid = jnp.arange(T)[None] >= 2  # two padding steps, then four real ones
     extend = jax.jit(functools.partial(model.m.apply, method="extend", mutable=["intermediates"]))
