@@ -70,3 +70,17 @@ def test_table_divides_each_by_its_reference(tmp_path):
     for res in (_results(), r):
         path = plot_ablation(res, tmp_path / f"{len(res['paper'])}.png")
         assert path.stat().st_size > 5000
+
+
+def test_report_says_which_values_are_still_to_run(tmp_path):
+    from adjax.report.reproduction import ablation_lines
+
+    r = {**_results(), "name": "context_size", "command": "c", "base_preset": "quick",
+         "train_seeds": 3, "eval_seeds": 20, "note": "", "complete": False,
+         "values": ["0.4", "1", "2", "4"]}
+    path = tmp_path / "ablations" / "context_size" / "results.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(r))
+    text = "\n".join(ablation_lines(tmp_path))
+    assert "Partial: 3 of 4 values measured; 0.4 still to run" in text
+    assert "2 episodes at least 90% of 4 episodes' return: missed (0.80)" in text

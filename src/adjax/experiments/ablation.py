@@ -135,8 +135,9 @@ def _point(value, x: float, res: dict) -> dict:
 
 def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
                  base_dir: Path | None = None, progress: bool = True) -> dict:
-    """Every axis value (configurations checked before any compute), then results.json, the
-    figure and summary.md under runs/<name>."""
+    """Every axis value (configurations checked before any compute); results.json, the figure
+    and summary.md under runs/<name> are rewritten after each value ("complete" false until the
+    last), so an interrupted sweep shows the values it has."""
     out = Path(runs) / abl.name
     base_dir = Path(base_dir) if base_dir is not None else Path("runs") / abl.base.name
     variants = [(v, abl.variant(v)) for v in abl.values]  # a bad value fails here, not midway
@@ -151,13 +152,20 @@ def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
                              data_dir=_share(abl, cfg, out, base_dir))
         x = float(value) if abl.x_of is None else float(abl.x_of(cfg, value))
         points.append({**_point(value, x, res), "run": str(run_dir)})
+        results = _write(abl, points, out, complete=len(points) == len(variants))
+    print("\n".join(ablation_table(results)))
+    return results
+
+
+def _write(abl: Ablation, points: list, out: Path, complete: bool) -> dict:
     results = {
         "ablation": abl.name, "title": abl.title, "experiment": abl.base.name,
         "env": abl.base.env, "base_preset": abl.base_preset, "axis": abl.axis,
         "x_label": abl.x_label or abl.axis, "train_seeds": abl.train_seeds,
         "eval_seeds": abl.eval_seeds, "episodes": abl.episodes,
-        "num_tasks": variants[0][1].eval.splits[0].num_tasks, "split": "test",
-        "points": points, "reference": abl.reference,
+        "num_tasks": abl.variant(abl.values[0]).eval.splits[0].num_tasks, "split": "test",
+        "complete": complete, "values": [label(v) for v in abl.values], "points": points,
+        "reference": abl.reference,
         "paper": {label(k): v for k, v in abl.paper.items()}, "paper_env": abl.paper_env,
         "paper_episode": abl.paper_episode, "note": abl.note, "log_x": abl.log_x,
         "command": command(), "machine": machine(),
@@ -168,7 +176,6 @@ def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
         f"# {abl.title}", "", f"Command: `{results['command']}`", "",
         f"Machine: {results['machine']}", "", *ablation_table(results), "",
         f"![{abl.name}](figures/{fig.name})", ""]))
-    print("\n".join(ablation_table(results)))
     return results
 
 

@@ -175,6 +175,10 @@ def ablation_lines(root: Path) -> list[str]:
                   f"episodes at temperature 1; ± over {unit} seeds."
                   + (f" {r['note'][0].upper()}{r['note'][1:]}." if r["note"] else ""), "",
                   *ablation_table(r), ""]
+        if not r.get("complete", True):
+            missing = [v for v in r["values"] if v not in {p["label"] for p in r["points"]}]
+            lines += [f"Partial: {len(r['points'])} of {len(r['values'])} values measured; "
+                      f"{', '.join(missing)} still to run (the same command continues).", ""]
         lines += _context_targets(r) if name == "context_size" else []
         lines += ["", f"![{name}](ablations/{name}/figures/{name}.png)", ""]
     return lines
