@@ -173,7 +173,8 @@ def ablation_lines(root: Path) -> list[str]:
                   f"preset's data and training), {r['train_seeds']} training seed(s) per value, "
                   f"{r['eval_seeds']} evaluation seeds per held-out task, {r['episodes']} "
                   f"episodes at temperature 1; ± over {unit} seeds."
-                  + (f" {r['note'][0].upper()}{r['note'][1:].rstrip('.')}." if r["note"] else ""), "",
+                  + (f" {r['note'][0].upper()}{r['note'][1:].rstrip('.')}."
+                     if r["note"] else ""), "",
                   *ablation_table(r), ""]
         if not r.get("complete", True):
             missing = [v for v in r["values"] if v not in {p["label"] for p in r["points"]}]
