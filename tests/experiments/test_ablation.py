@@ -41,11 +41,11 @@ def test_data_is_shared_only_with_the_same_data_config(tmp_path):
     base.mkdir()
     cfg = masking.quick().variant(0.3)  # the base preset's own model and training
     (base / "experiment.json").write_text(json.dumps(darkroom.quick().to_dict()))
-    assert _share(None, cfg, tmp_path / "abl", base) == base / "data"
+    assert _share(cfg, tmp_path / "abl", base) == base / "data"
     fewer = num_tasks.quick().variant(4)
-    own = _share(None, fewer, tmp_path / "abl", base)
+    own = _share(fewer, tmp_path / "abl", base)
     assert own.parent == tmp_path / "abl" and own.name.startswith("data-")
-    assert _share(None, num_tasks.quick().variant(8), tmp_path / "abl", base) != own
+    assert _share(num_tasks.quick().variant(8), tmp_path / "abl", base) != own
     assert _link_base_ad(cfg, tmp_path / "abl" / "x", base) == 0  # nothing trained there yet
     assert _link_base_ad(masking.quick().variant(0.1), tmp_path / "abl" / "x", base) == 0
 

@@ -95,7 +95,7 @@ def _base_run(base_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _share(abl: Ablation, cfg: ExperimentConfig, out: Path, base_dir: Path) -> Path:
+def _share(cfg: ExperimentConfig, out: Path, base_dir: Path) -> Path:
     """The data directory of a variant: the base run's when it collected the same data."""
     base = _base_run(base_dir)
     key = _data_key(cfg)
@@ -149,7 +149,7 @@ def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
             print(f"[{abl.name}={label(value)}] AD is the base run's: reusing {base_dir}/runs/ad",
                   flush=True)
         res = run_experiment(cfg, run_dir, preset=abl.base_preset, progress=progress,
-                             data_dir=_share(abl, cfg, out, base_dir))
+                             data_dir=_share(cfg, out, base_dir))
         x = float(value) if abl.x_of is None else float(abl.x_of(cfg, value))
         points.append({**_point(value, x, res), "run": str(run_dir)})
         results = _write(abl, points, out, complete=len(points) == len(variants))
