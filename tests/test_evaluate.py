@@ -8,6 +8,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from adjax import evaluate
+from adjax.atomic import read_json
 from adjax.evaluate import Agent, AgentSpec, Prompt, in_context, rollout
 from adjax.evaluate.baselines import UniformAgent, random_policy
 
@@ -302,7 +303,7 @@ def test_evaluate_run_writes_json_and_figure(darkroom, tmp_path, monkeypatch):
     out = tmp_path / "eval" / "dr.json"
     res = evaluate.evaluate_run("RUN", "darkroom", out, splits=("train", "test"), num_episodes=3,
                                 num_seeds=2, num_tasks=3, baselines=("random", "optimal"))
-    assert json.loads(out.read_text()) == json.loads(json.dumps(res))
+    assert read_json(out) == json.loads(json.dumps(res))  # its checksum holds
     assert out.with_suffix(".png").stat().st_size > 0
     assert not list(out.parent.glob(".*tmp"))
     for split in ("train", "test"):

@@ -149,7 +149,7 @@ def test_truncated_checkpoint_and_metrics(trained, tmp_path):
 
 
 def test_corrupted_dataset_array_and_results_json_named(tmp_path):
-    from adjax.atomic import read_json
+    from adjax.atomic import read_json, write_json
     from adjax.data import DatasetError, load, write_histories
 
     rng = np.random.default_rng(0)
@@ -167,6 +167,13 @@ def test_corrupted_dataset_array_and_results_json_named(tmp_path):
     res = tmp_path / "results.json"
     res.write_text(json.dumps({"a": [1.0, 2.0]})[:-4])
     with pytest.raises(ValueError, match=r"results.json: unreadable JSON, truncated"):
+        read_json(res)
+    # A flipped digit still parses: a results file's checksum catches it.
+    write_json(res, {"return": [9.78, 0.99], "seeds": 3}, checksum=True)
+    assert read_json(res) == {"return": [9.78, 0.99], "seeds": 3}  # the checksum is removed
+    res.write_text(res.read_text().replace("9.78", "9.79"))
+    with pytest.raises(ValueError, match=r"results.json: its content does not match its "
+                                         r"content_sha256"):
         read_json(res)
 
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import sys
@@ -9,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+CHECKSUM = "content_sha256"  # a results JSON's own checksum (write_json(checksum=True))
 
 
 @contextlib.contextmanager
@@ -60,21 +62,43 @@ def write_text(path, text: str) -> Path:
     return path
 
 
-def write_json(path, obj, indent: int | None = 1) -> Path:
-    """JSON of `obj` (with a final newline) written atomically."""
+def _digest(obj) -> str:
+    """sha256 of a JSON value's canonical text (sorted keys, no spaces)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+                          ).hexdigest()
+
+
+def write_json(path, obj, indent: int | None = 1, checksum: bool = False) -> Path:
+    """JSON of `obj` (with a final newline) written atomically. checksum: `obj` (a dict) gets a
+    last field CHECKSUM, the sha256 of the rest, which `read_json` checks and removes: a results
+    file whose numbers were changed after writing (a flipped digit still parses) is refused."""
+    if checksum:
+        if not isinstance(obj, dict) or CHECKSUM in obj:
+            raise TypeError(f"write_json(checksum=True) needs a dict without {CHECKSUM!r}")
+        body = json.loads(json.dumps(obj))  # as it reads back: tuples -> lists, keys -> str
+        obj = {**body, CHECKSUM: _digest(body)}
     return write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
 def read_json(path, error: type[Exception] = ValueError):
     """JSON of `path`; a missing, truncated or otherwise unreadable file raises `error` naming it
-    (a bare JSONDecodeError names neither the file nor what to do)."""
+    (a bare JSONDecodeError names neither the file nor what to do), as does a dict whose
+    CHECKSUM field does not match the rest. The checksum field is removed from what is
+    returned; files without one (hand-written configs, results written before it) are read as
+    they are."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        obj = json.loads(path.read_text())
     except FileNotFoundError as e:
         raise error(f"{path}: no such file") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise error(f"{path}: unreadable JSON, truncated or corrupted ({e})") from e
+    if isinstance(obj, dict) and CHECKSUM in obj:
+        want = obj.pop(CHECKSUM)
+        if _digest(obj) != want:
+            raise error(f"{path}: its content does not match its {CHECKSUM} (changed or "
+                        "corrupted after it was written); rerun the command that wrote it")
+    return obj
 
 
 def save_figure(fig, path, dpi: int = 110) -> Path:

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adjax.atomic import read_json
+
 ROOT = Path(__file__).resolve().parents[2]
 COLLECT = ["-m", "adjax.data", "collect", "--source", "qlearning", "--env", "darkroom",
            "--split", "train", "--num-tasks", "8", "--chunk-size", "2",
@@ -154,7 +156,7 @@ def print_params(d: Path) -> None:
 
 
 def json_file(f: Path) -> dict:
-    return _strip(json.loads(f.read_text())) if f.exists() else {"missing": str(f)}
+    return _strip(read_json(f)) if f.exists() else {"missing": str(f)}  # checksum verified
 
 
 def experiment_state(d: Path) -> dict:

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from adjax.atomic import read_json
 from adjax.experiments import darkroom
 from adjax.experiments.runner import refresh_check, run_experiment
 
@@ -40,7 +41,7 @@ def test_every_artefact_is_produced(toy_run):
              for k in (0, 1)]
     assert seeds == [0, 1]
     assert json.loads((out / "data/expert/manifest.json").read_text())["kind"] == "expert"
-    on_disk = json.loads((out / "results.json").read_text())
+    on_disk = read_json(out / "results.json")  # its checksum holds
     assert on_disk["summary"] == results["summary"]
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from adjax import envs
+from adjax.atomic import read_json
 from adjax.evaluate import Prompt, in_context, load_agent
 from adjax.evaluate.results import pair_keys, split_tasks
 from adjax.experiments import darkroom, prompting
@@ -40,7 +41,7 @@ def test_results_fields_and_shapes(toy):
     for rel in ("results.json", "summary.md", "figures/prompting.png", "demonstrations.json",
                 "eval/ad/seed0.json", "eval/ed/seed0.json", "timings.json"):
         assert (out / rel).exists(), rel
-    assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(res))
+    assert read_json(out / "results.json") == json.loads(json.dumps(res))
     tasks = split_tasks("darkroom", "test")
     opt = np.asarray(prompting.optimal_returns("darkroom", tasks))
     assert res["num_tasks"] == 16 and res["num_seeds"] == SEEDS and res["train_seeds"] == [0]

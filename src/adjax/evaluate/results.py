@@ -228,7 +228,7 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
         result["splits"][split] = split_record(env_name, tasks, curves,
                                                with_optimal="optimal" in baselines)
     bar.close()
-    write_json(out, result, indent=None)
+    write_json(out, result, indent=None, checksum=True)
     if figure:
         plot(result, Path(out).with_suffix(".png"))
     return result
@@ -262,7 +262,7 @@ def evaluate_source_curve(source_cfg, env_name: str, out, *, num_actors: int, nu
               "num_actors": num_actors, "num_steps": num_steps,
               "steps_consumed": int(ret.shape[-1] * per_ep), "num_seeds": num_seeds,
               "seed": seed, "steps": steps.tolist(), "per_seed": per_seed.round(4).tolist()}
-    write_json(out, result, indent=None)
+    write_json(out, result, indent=None, checksum=True)
     return result
 
 

@@ -170,7 +170,7 @@ def _write(abl: Ablation, points: list, out: Path, complete: bool) -> dict:
         "paper_episode": abl.paper_episode, "note": abl.note, "log_x": abl.log_x,
         "command": command(), "machine": machine(),
     }
-    write_json(out / "results.json", results)
+    write_json(out / "results.json", results, checksum=True)
     fig = plot_ablation(results, out / "figures" / f"{abl.name}.png")
     write_text(out / "summary.md", "\n".join([
         f"# {abl.title}", "", f"Command: `{results['command']}`", "",

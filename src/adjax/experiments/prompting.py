@@ -50,7 +50,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from adjax import envs, sources
-from adjax.atomic import save_figure, write_json, write_text
+from adjax.atomic import read_json, save_figure, write_json, write_text
 from adjax.evaluate import Prompt, in_context, load_agent, optimal_returns
 from adjax.evaluate.results import DEFAULT_BATCH, over_tasks_and_seeds, pair_keys, split_tasks
 from adjax.experiments.common import Stages, command, machine, source_name
@@ -417,8 +417,8 @@ def run_prompting(args: Args, progress: bool = True) -> dict:
     stages.run("demonstrations", lambda: write_json(demo_path, {
         "settings": settings, "rule": RULE,
         **make_demonstrations(spec, env, params, tasks, levels, num_seeds, P, progress)},
-        indent=None), done=_same(demo_path, settings))
-    demos = json.loads(demo_path.read_text())
+        indent=None, checksum=True), done=_same(demo_path, settings))
+    demos = read_json(demo_path)
 
     evals = {}
     eval_settings = {**settings, "num_episodes": args.episodes, "refresh_every": b,
@@ -434,10 +434,11 @@ def run_prompting(args: Args, progress: bool = True) -> dict:
                                     args.episodes, b, spec.batch_size, on_chunk=bar.update)
             bar.close()
             write_json(path, {"settings": s, "method": METHODS[m], "train_seed": k,
-                              "returns": np.round(ret, 6).tolist()}, indent=None)
+                              "returns": np.round(ret, 6).tolist()}, indent=None,
+                       checksum=True)
 
         stages.run(f"prompted {m.upper()} seed {k}", evaluate, done=_same(path, s))
-        evals[m, k] = np.asarray(json.loads(path.read_text())["returns"], np.float64)
+        evals[m, k] = np.asarray(read_json(path)["returns"], np.float64)
 
     opt = np.asarray(demos["optimal"], np.float64)
     demo_ret = np.asarray(demos["returns"], np.float64)  # [levels, N, S, P]
@@ -466,7 +467,7 @@ def run_prompting(args: Args, progress: bool = True) -> dict:
         results["curves"][label(lv)]["optimal"] = float(opt.mean())
     results["summary"] = {label(lv): {m: curve_summary(results["curves"][label(lv)][m])
                                       for m in METHODS.values()} for lv in levels}
-    write_json(out / "results.json", results)
+    write_json(out / "results.json", results, checksum=True)
     plot(results, out / "figures" / "prompting.png")
     write_text(out / "summary.md", summary_md(results))
     return results
@@ -476,7 +477,12 @@ def _same(path: Path, settings: dict) -> bool:
     """A stage's file exists and was made with these settings."""
     if not path.exists():
         return False
-    return json.loads(path.read_text()).get("settings") == json.loads(json.dumps(settings))
+    try:
+        old = read_json(path)
+    except ValueError as e:  # damaged: redone (the stage is deterministic), not trusted
+        print(f"warning: {e}; running it again", flush=True)
+        return False
+    return old.get("settings") == json.loads(json.dumps(settings))
 
 
 def main(argv=None) -> dict:

@@ -121,7 +121,11 @@ def refresh_check(block: dict, queue: dict, split: str) -> dict:
 def _source_curve_done(path: Path, sc: SourceCurve) -> bool:
     if not path.exists():
         return False
-    d = json.loads(path.read_text())
+    try:
+        d = read_json(path)
+    except ValueError as e:  # damaged: redone (the curve is deterministic), not trusted
+        print(f"warning: {e}; evaluating again", flush=True)
+        return False
     return (all(d.get(k) == getattr(sc, k) for k in ("num_actors", "num_steps", "num_seeds",
                                                       "split"))
             and (sc.num_tasks is None or d.get("num_tasks") == sc.num_tasks))
@@ -317,7 +321,7 @@ def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
                            None, cfg.env, p, baselines=b, source_cfg=cfg.source, **o),
                        done=_evaluated(path, se, wanted, ev.refresh_every, ev.temperature))
             files.append(path)
-        per_run = [json.loads(f.read_text()) for f in files]
+        per_run = [read_json(f) for f in files]
         curves[se.split] = _curves(per_run, se.split, {**TRAINED, **BASELINES})
 
     source_curves = {}
@@ -329,7 +333,7 @@ def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
                        split=sc.split, num_seeds=sc.num_seeds, num_tasks=sc.num_tasks,
                        batch_size=sc.batch_size, progress=progress),
                    done=_source_curve_done(path, sc))
-        source_curves[sc.name] = json.loads(path.read_text())
+        source_curves[sc.name] = read_json(path)
 
     checks = {}
     if ev.refresh_check is not None:  # the paper's queue against the block refresh, AD seed 0
@@ -342,7 +346,7 @@ def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
                            **{**opts, "num_seeds": se.num_seeds, "num_episodes": se.num_episodes,
                               "num_tasks": se.num_tasks, "refresh_every": b}),
                        done=_evaluated(path, se, ("agent",), b, ev.temperature))
-            checks[mode] = json.loads(path.read_text())
+            checks[mode] = read_json(path)
         checks = {"refresh": refresh_check(checks["block"], checks["queue"], se.split)}
 
     results = {
@@ -367,7 +371,7 @@ def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
             for name, d in source_curves.items()})
     if cfg.normalise:
         results["scores"] = normalised_scores(curves)
-    write_json(out / "results.json", results)
+    write_json(out / "results.json", results, checksum=True)
     _write_summary(results, out, learn_dir, stages.times)
     return results
 

@@ -74,7 +74,7 @@ def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds:
                                            if k.endswith(" val")}})
     out = publish / experiment / "sweeps" / f"{name}.json"
     write_json(out, {"experiment": experiment, "preset": preset, "train_seeds": seeds,
-                     "split": "val", "command": command(), "variants": rows})
+                     "split": "val", "command": command(), "variants": rows}, checksum=True)
     return out
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adjax.atomic import write_text
+from adjax.atomic import read_json, write_text
 from adjax.report.ablations import ablation_table
 from adjax.report.paper import PAPER_CURVES, PAPER_PROMPTING, PAPER_SCORES
 from adjax.report.tables import paper_method
@@ -101,7 +101,7 @@ def prompting_lines(root: Path) -> list[str]:
     path = root / "prompting" / "results.json"
     if not path.exists():
         return []
-    r = json.loads(path.read_text())
+    r = read_json(path)
     opt, L, E = r["optimal"]["mean"], r["episode_len"], r["num_episodes"]
     same_step = E * L == PAPER_PROMPTING["steps"]
     paper_head = ("paper AD, same step" if same_step
@@ -166,7 +166,7 @@ def ablation_lines(root: Path) -> list[str]:
         path = root / "ablations" / name / "results.json"
         if not path.exists():
             continue
-        r = json.loads(path.read_text())
+        r = read_json(path)
         unit = r["points"][0]["interval_over"]
         lines += [f"## {r['title']}", "",
                   f"Command: `{r['command']}`; AD alone on {r['env']} ({r['base_preset']} "
@@ -300,7 +300,7 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
     linking each experiment's NOTES.md (what was tried) when there is one."""
     root = Path(experiments_dir)
     path = Path(path) if path is not None else root / "REPORT.md"
-    found = [(n, json.loads((root / n / "results.json").read_text())) for n in names
+    found = [(n, read_json(root / n / "results.json")) for n in names
              if (root / n / "results.json").exists()]
     if not found:
         raise FileNotFoundError(f"no results.json under {root} for {list(names)}")

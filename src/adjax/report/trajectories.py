@@ -32,7 +32,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from adjax.atomic import save_figure, write_json
+from adjax.atomic import read_json, save_figure, write_json
 
 PANEL_EPISODES = (1, 2, 5, 10, 50, 200)
 SPLIT = "test"  # the held-out tasks
@@ -338,7 +338,7 @@ def experiment_info(run_dir) -> dict:
                               f"{hint}")
     cfg = json.loads(exp.read_text())
     res = run_dir / "results.json"
-    preset = json.loads(res.read_text()).get("preset") if res.exists() else None
+    preset = read_json(res).get("preset") if res.exists() else None
     ev = cfg.get("eval", {})
     return {"name": cfg["name"], "env": cfg["env"], "preset": preset,
             "refresh_every": ev.get("refresh_every"),
@@ -365,7 +365,10 @@ def write_trajectories(run_dir, out_dir=None, num_episodes: int = 200, task_id: 
              "task": task_id, "seed": seed, "episodes": num_episodes,
              "refresh_every": info["refresh_every"], "temperature": info["temperature"]}
     if not force and all(p.exists() for p in files.values()):
-        old = json.loads(files["json"].read_text())
+        try:
+            old = read_json(files["json"])
+        except ValueError:  # damaged: drawn again
+            old = {}
         if all(old.get(k) == v for k, v in stamp.items()):
             return files
     from adjax.evaluate import load_agent
@@ -381,7 +384,8 @@ def write_trajectories(run_dir, out_dir=None, num_episodes: int = 200, task_id: 
     write_json(files["json"], {
         **stamp, "experiment": info["name"], "task_cells": paths.task.tolist(),
         "returns": paths.returns.round(4).tolist(),
-        "shown": {str(e): paths.positions[e - 1].tolist() for e in eps}}, indent=None)
+        "shown": {str(e): paths.positions[e - 1].tolist() for e in eps}}, indent=None,
+        checksum=True)
     return files
 
 
@@ -426,7 +430,7 @@ def main(argv=None) -> dict[str, Path]:
                                    force=args.force)
     except TrajectoryError as e:
         raise SystemExit(f"error: {e}") from None
-    returns = json.loads(files["json"].read_text())["returns"]
+    returns = read_json(files["json"])["returns"]
     print(f"returns, episodes {', '.join(map(str, shown_episodes(len(returns))))}: "
           + ", ".join(f"{returns[e - 1]:g}" for e in shown_episodes(len(returns))))
     for f in files.values():

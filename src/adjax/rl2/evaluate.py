@@ -118,7 +118,7 @@ def evaluate(run_dir, out, *, splits: Sequence[str] | None = None, num_episodes:
         result["splits"][split] = split_record(env_name, tasks, curves,
                                                with_optimal="optimal" in baselines)
     bar.close()
-    write_json(out, result, indent=None)
+    write_json(out, result, indent=None, checksum=True)
     if figure:
         plot(result, Path(out).with_suffix(".png"))
     return result
