@@ -196,10 +196,3 @@ def attention_weights(cfg: ModelConfig, params, obs_BxTxO, prev_act_BxT, prev_re
     weights = [inter[f"block_{i}"]["attn"]["attn_weights"][0] for i in range(cfg.num_layers)]
     return logits, jnp.stack(weights)
 
-
-def init_params(cfg: ModelConfig, key: jax.Array):
-    """Fresh parameters {"params": ...} for `ADTransformer(cfg)`."""
-    obs = jnp.zeros((1, 1, len(cfg.obs_dims)), jnp.int32)
-    act = jnp.zeros((1, 1), jnp.int32)
-    variables = ADTransformer(cfg).init(key, obs, act, jnp.zeros((1, 1), jnp.float32))
-    return {"params": variables["params"]}
