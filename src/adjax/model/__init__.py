@@ -5,6 +5,7 @@ from adjax.model.config import (
     ModelConfig,
     cpu_lstm_model,
     cpu_model,
+    lstm_like,
     paper_lstm_model,
     paper_model,
 )
@@ -15,5 +16,5 @@ from adjax.model.transformer import ADTransformer, Cache, attention_weights, ini
 
 __all__ = ["ADLSTM", "ADTransformer", "Cache", "MODELS", "ModelConfig", "StepInputs",
            "attention_weights", "cpu_lstm_model", "cpu_model", "init_cache", "init_carry",
-           "init_params", "make_model", "num_weights", "paper_lstm_model", "paper_model",
-           "step_inputs"]
+           "init_params", "lstm_like", "make_model", "num_weights", "paper_lstm_model",
+           "paper_model", "step_inputs"]

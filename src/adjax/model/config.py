@@ -9,6 +9,10 @@ SEQUENCE_MODELS = ("transformer", "lstm")  # adjax.model.MODELS
 # The LSTM's fields, written by `to_dict` only for an LSTM: a transformer's dict is the one stored
 # before the LSTM existed (run config.json, experiment.json compare equal).
 LSTM_FIELDS = ("sequence_model", "lstm_hidden", "lstm_layers", "lstm_head")
+# LSTM sizes of `lstm_like`: the paper's, the CPU one (`cpu_lstm_model`), the tiny presets'.
+LSTM_SIZES = {"paper": dict(lstm_hidden=512, lstm_head=(256, 256)),
+              "cpu": dict(lstm_hidden=160, lstm_head=(128, 128)),
+              "tiny": dict(lstm_hidden=16, lstm_head=(16,))}
 TOKENS_PER_STEP = {"one": 1, "three": 3}
 
 
@@ -139,4 +143,14 @@ def cpu_lstm_model(obs_dims, num_actions: int, context_len: int, **overrides) ->
     """LSTM-AD sized like `cpu_model` by weight count: one LSTM of 160 and a 2 x 128 head,
     ~190k weights besides the embeddings against the CPU transformer's ~200k."""
     return paper_lstm_model(obs_dims, num_actions, context_len, **{
-        "lstm_hidden": 160, "lstm_head": (128, 128), **overrides})
+        **LSTM_SIZES["cpu"], **overrides})
+
+
+def lstm_like(cfg: ModelConfig, size: str = "cpu") -> ModelConfig:
+    """The LSTM-AD counterpart of a (transformer) config: the same inputs, context length,
+    encoders, embedding width and regularisation (dropout, token masking), one token per step,
+    an LSTM of `size` ("paper", "cpu" or "tiny", LSTM_SIZES)."""
+    if size not in LSTM_SIZES:
+        raise ValueError(f"LSTM size must be one of {tuple(LSTM_SIZES)}, got {size!r}")
+    return dataclasses.replace(cfg, sequence_model="lstm", layout="one", lstm_layers=1,
+                               **LSTM_SIZES[size])

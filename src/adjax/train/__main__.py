@@ -9,6 +9,7 @@ import tyro
 from adjax.atomic import one_line_errors
 from adjax.data import load
 from adjax.model import cpu_lstm_model, cpu_model, paper_lstm_model, paper_model
+from adjax.model.config import LSTM_SIZES
 from adjax.train.config import TrainConfig
 from adjax.train.fit import fit
 
@@ -43,7 +44,7 @@ def tiny_model(obs_dims, num_actions: int, context_len: int, **overrides):
 def tiny_lstm_model(obs_dims, num_actions: int, context_len: int, **overrides):
     """The tiny LSTM-AD: width 16, an LSTM of 16, a 1 x 16 head."""
     return cpu_lstm_model(obs_dims, num_actions, context_len, **{
-        "d_model": 16, "lstm_hidden": 16, "lstm_head": (16,), **overrides})
+        "d_model": 16, **LSTM_SIZES["tiny"], **overrides})
 
 
 PRESETS = {"paper": paper_model, "cpu": cpu_model, "tiny": tiny_model,
