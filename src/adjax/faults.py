@@ -156,7 +156,13 @@ def print_params(d: Path) -> None:
 
 
 def json_file(f: Path) -> dict:
-    return _strip(read_json(f)) if f.exists() else {"missing": str(f)}  # checksum verified
+    """A JSON file without its wall-time fields (its checksum verified, when it has one)."""
+    if not f.exists():
+        return {"missing": str(f)}
+    try:
+        return _strip(read_json(f))
+    except ValueError as e:
+        return {"unreadable": str(e)}
 
 
 def experiment_state(d: Path) -> dict:
@@ -368,8 +374,30 @@ def event_trials(stage: Stage, base: Path, ref_cwd: Path, ref_state: dict, rng: 
 
 # File-size limits (bytes) per stage: one hit by the first files written (chunks, config,
 # checkpoint metadata), one by a larger file late in the run (the figure, checkpoint arrays).
+# The tiny Dark Room command: 2 kB stops its first file (experiment.json), 60 kB its first
+# collection chunk, after its configuration and lock are written.
 FULL_DISK = {"collect": (3_000, 20_000), "train": (1_000, 10_000),
-             "evaluate": (2_000, 20_000)}
+             "evaluate": (2_000, 20_000), "darkroom": (2_000, 60_000)}
+
+
+def _run_intact(d: Path) -> str | None:
+    """None when a training run directory holds no partial file a reader would take as whole."""
+    for f in (d / "config.json", d / "checkpoints.sha256.json"):
+        if f.exists() and "unreadable" in json_file(f):
+            return f"{f} is partial"
+    steps = [p for p in (d / "checkpoints").glob("*") if p.name.isdigit()]
+    for p in steps:  # a step directory appears only by orbax's final rename
+        if not (p / "commit_success.txt").exists() and not (p / "_CHECKPOINT_METADATA").exists():
+            return f"{p} is a partial checkpoint"
+    return None
+
+
+def _json_intact(files) -> str | None:
+    """None when every JSON file (temporary siblings, dot-named, excepted) reads whole."""
+    for f in files:
+        if not f.name.startswith(".") and "unreadable" in json_file(f):
+            return f"{f} is partial or damaged"
+    return None
 
 
 def _intact(stage: str, cwd: Path) -> str | None:
@@ -380,25 +408,17 @@ def _intact(stage: str, cwd: Path) -> str | None:
             return f"{d} exists without a manifest"
         return None
     if stage == "train":
-        d = cwd / "run"
-        for f in (d / "config.json", d / "checkpoints.sha256.json"):
-            if f.exists():
-                try:
-                    json.loads(f.read_text())
-                except ValueError:
-                    return f"{f} is partial"
-        steps = [p for p in (d / "checkpoints").glob("*") if p.name.isdigit()]
-        for p in steps:  # a step directory appears only by orbax's final rename
-            if not (p / "commit_success.txt").exists() and not (p / "_CHECKPOINT_METADATA"
-                                                                 ).exists():
-                return f"{p} is a partial checkpoint"
-        return None
-    f = cwd / "eval" / "val.json"
-    try:
-        f.exists() and json.loads(f.read_text())
-    except ValueError:
-        return f"{f} is partial"
-    return None
+        return _run_intact(cwd / "run")
+    if stage == "evaluate":
+        return _json_intact([cwd / "eval" / "val.json"])
+    exp = cwd / "exp"  # the Dark Room command: datasets, training runs, every JSON it wrote
+    for d in (exp / "data" / "learning", exp / "data" / "expert"):
+        if d.exists() and dataset_bytes(d).get("missing"):
+            return f"{d} exists without a manifest"
+    for d in sorted((exp / "runs").glob("*/seed*")):
+        if (problem := _run_intact(d)) is not None:
+            return problem
+    return _json_intact(sorted((exp / "eval").rglob("*.json")) + [exp / "results.json"])
 
 
 def full_disk_trials(stage: Stage, base: Path, ref_cwd: Path, ref_state: dict,
@@ -413,7 +433,7 @@ def full_disk_trials(stage: Stage, base: Path, ref_cwd: Path, ref_state: dict,
         ours = [ln[ln.find("python -m adjax."):] for ln in res.stderr.replace("\r", "\n")
                 .splitlines() if "python -m adjax." in ln and ": error: " in ln]
         line = ours[-1] if ours else res.last_line()
-        named = bool(ours) and any(w in line for w in ("data", "run", "eval"))
+        named = bool(ours) and any(w in line for w in ("data", "run", "eval", "exp"))
         if ours and res.last_line() != line:  # something printed after the error line
             line += " (then more output: " + res.last_line()[:60] + ")"
         partial = _intact(stage.name, cwd)

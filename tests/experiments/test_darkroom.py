@@ -8,7 +8,8 @@ import pytest
 
 from adjax.atomic import read_json
 from adjax.experiments import darkroom
-from adjax.experiments.runner import refresh_check, run_experiment
+from adjax.experiments.pipeline import refresh_check
+from adjax.experiments.runner import run_experiment
 
 
 def tiny():

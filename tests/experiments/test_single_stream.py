@@ -38,7 +38,7 @@ def test_unknown_preset_is_refused_naming_the_known_ones():
 
 def test_a_split_evaluates_at_most_its_own_tasks():
     from adjax.experiments.common import SplitEval
-    from adjax.experiments.runner import _num_tasks
+    from adjax.experiments.pipeline import _num_tasks
 
     # Dark Room's validation set has 8 goals: a cap of 16 meant for the training goals is 8 there
     assert _num_tasks("darkroom", SplitEval("val", num_tasks=16)) == 8

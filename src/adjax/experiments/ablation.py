@@ -30,8 +30,9 @@ import tyro
 
 from adjax.atomic import one_line_errors, write_json, write_text
 from adjax.experiments.common import ExperimentConfig, SplitEval, command, machine
+from adjax.experiments.pipeline import _trained
 from adjax.experiments.reproduce import publish
-from adjax.experiments.runner import _trained, run_experiment
+from adjax.experiments.runner import run_experiment
 from adjax.report.ablations import ablation_table, label, plot_ablation
 from adjax.stats import curve_summary
 
@@ -190,11 +191,12 @@ class Args:
 
 
 def cli(name: str, presets: dict, argv=None) -> dict:
-    """`python -m adjax.experiments.<name> [--preset P] [--runs DIR] [--publish DIR]`."""
+    """`python -m adjax.experiments.<name> [--preset P] [--runs DIR] [--publish DIR]`; errors as
+    `runner.cli`'s (argv None: the process leaves at once after the error line)."""
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
     if args.preset not in presets:
         raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")
-    with one_line_errors(f"python -m adjax.experiments.{name}"):
+    with one_line_errors(f"python -m adjax.experiments.{name}", hard_exit=argv is None):
         res = run_ablation(presets[args.preset](), args.runs, args.base_run)
         if args.publish is not None:
             publish(args.runs / name, args.publish / name, names=("results.json", "summary.md"))

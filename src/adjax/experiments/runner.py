@@ -1,10 +1,5 @@
-"""run_experiment: one ExperimentConfig through its stages into a directory, reusing done ones.
-
-Stages: collect learning histories and expert data (one dataset each, shared by every training
-seed) -> train AD and ED for each training seed k (runs/ad/seed{k}, runs/ed/seed{k}) -> evaluate
-each split: every seed's AD and ED (eval/{split}/seed{k}.json) and the untrained baselines once
-(eval/{split}/baselines.json), all with the same evaluation keys -> results.json, figures,
-summary.md. A stage whose output is complete with the same settings is reused.
+"""run_experiment: one ExperimentConfig through its stages (`adjax.experiments.pipeline`) into a
+directory, reusing done ones, then results.json, figures and summary.md; the experiments' CLI.
 """
 
 import dataclasses
@@ -17,18 +12,15 @@ from typing import Literal
 import numpy as np
 import tyro
 
-from adjax import data, envs
 from adjax.atomic import one_line_errors, read_json, write_json, write_text
-from adjax.evaluate import evaluate_run, evaluate_source_curve
 from adjax.experiments.common import (
     ExperimentConfig,
-    SourceCurve,
-    SplitEval,
     Stages,
     command,
     machine,
     source_name,
 )
+from adjax.experiments.pipeline import STAGES, TRAINED, Run
 from adjax.lock import DirLock
 from adjax.model import ModelConfig, lstm_like
 from adjax.report import (
@@ -42,11 +34,8 @@ from adjax.report import (
 from adjax.report.reproduction import refresh_line
 from adjax.report.trajectories import summary_figures as trajectory_figures
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
-from adjax.train import TrainConfig, fit, load_run, with_defaults
-from adjax.train.fit import RunConfigError
+from adjax.train import TrainConfig, with_defaults
 
-TRAINED = {"agent": "AD", "ed": "ED"}  # eval JSON curve name -> report method
-BASELINES = {"source": "source", "random": "random"}
 # Config fields that may change between invocations on one directory: more training seeds add
 # runs; other evaluation settings redo the evaluations (training and data are reused).
 RESUMABLE = {"train_seeds", "eval", "source_curves"}
@@ -73,63 +62,6 @@ def _check_config(cfg: ExperimentConfig, out: Path) -> None:
                     f"{path}: field {key!r} differs from this run's configuration "
                     f"({old.get(key)!r} != {new.get(key)!r}); use another --out or delete {out}")
     write_json(path, new)
-
-
-def _num_tasks(env: str, se: SplitEval) -> int | None:
-    """The tasks a split evaluates: at most se.num_tasks of a grid's fixed set (the validation
-    set may be smaller than the cap a preset gives the other splits); None: all of them."""
-    if se.num_tasks is None or not envs.has_task_sets(env):
-        return se.num_tasks
-    return min(se.num_tasks, len(envs.tasks_for(env, se.split, None)[0]))
-
-
-def _evaluated(path: Path, se: SplitEval, curves, refresh_every, temperature) -> bool:
-    """An evaluation JSON exists, was made with these settings and holds these curves."""
-    if not path.exists():
-        return False
-    try:
-        d = read_json(path)
-    except ValueError as e:  # damaged: redone (evaluation is deterministic), not trusted
-        print(f"warning: {e}; evaluating again", flush=True)
-        return False
-    want = {"num_episodes": se.num_episodes, "num_seeds": se.num_seeds,
-            "refresh_every": refresh_every, "temperature": temperature}
-    split = d.get("splits", {}).get(se.split)
-    return (split is not None and all(d.get(k) == v for k, v in want.items())
-            and (se.num_tasks is None or split["num_tasks"] == se.num_tasks)
-            and set(curves) <= set(split["curves"]))
-
-
-def refresh_check(block: dict, queue: dict, split: str) -> dict:
-    """The same AD, tasks and keys evaluated with the block refresh and with the paper's queue
-    (refresh every step) -> per-pair mean returns of each (all episodes, last 10%) and their
-    paired difference (queue - block) with a 95% t-interval over the task x seed pairs."""
-    out = {"split": split}
-    runs = {name: np.asarray(e["splits"][split]["curves"]["agent"]["returns"], np.float64)
-            for name, e in (("block", block), ("queue", queue))}  # [N, S, E]
-    n = runs["block"].shape[-1]
-    for part, sl in (("all", slice(0, n)), ("last_10pct", slice(n - tenth(n), n))):
-        pair = {k: r[..., sl].mean(-1).reshape(-1) for k, r in runs.items()}
-        diff, half = mean_ci(pair["queue"] - pair["block"])
-        out[part] = {**{k: round(float(v.mean()), 3) for k, v in pair.items()},
-                     "queue_minus_block": round(float(diff), 3),
-                     "ci95": round(float(half), 3), "pairs": int(pair["block"].size)}
-    out["episodes"] = n
-    out["refresh_every_block"] = block["refresh_every"]
-    return out
-
-
-def _source_curve_done(path: Path, sc: SourceCurve) -> bool:
-    if not path.exists():
-        return False
-    try:
-        d = read_json(path)
-    except ValueError as e:  # damaged: redone (the curve is deterministic), not trusted
-        print(f"warning: {e}; evaluating again", flush=True)
-        return False
-    return (all(d.get(k) == getattr(sc, k) for k in ("num_actors", "num_steps", "num_seeds",
-                                                      "split"))
-            and (sc.num_tasks is None or d.get("num_tasks") == sc.num_tasks))
 
 
 def _source_summary(source: dict, methods: dict, episode_len: int) -> dict:
@@ -168,37 +100,6 @@ def _source_summary(source: dict, methods: dict, episode_len: int) -> dict:
         "steps_to_ad_last_10pct": int(steps[reached[0]]) if reached.size else None,
         "ad_above_from_episode_20": bool(np.all(ad_mean[from_ep - 1:] > src_at)),
     })
-    return out
-
-
-def _trained(run_dir: Path, num_steps: int) -> bool:
-    if not (run_dir / "config.json").exists():
-        return False
-    try:
-        return load_run(run_dir)[2]["step"] >= num_steps
-    except RunConfigError:  # no checkpoint yet
-        return False
-
-
-def _curves(per_run: list[dict], split: str, names: dict) -> dict:
-    """Eval JSONs (one per training seed, or one for the baselines) -> report curves of a split:
-    {method: {"per_seed" [S][E] (evaluation seeds, averaged over training seeds and tasks),
-    "per_train_seed" [K][E] (trained methods), "num_tasks"}}."""
-    out = {}
-    for key, method in names.items():
-        runs = [np.asarray(e["splits"][split]["curves"][key]["returns"], np.float64)
-                for e in per_run if key in e["splits"][split]["curves"]]  # each [N, S, E]
-        if not runs:
-            continue
-        r = np.stack(runs)  # [K, N, S, E]
-        out[method] = {"per_seed": r.mean(axis=(0, 1)).round(4).tolist(),
-                       "num_tasks": int(r.shape[1])}
-        if key in TRAINED:
-            out[method]["per_train_seed"] = r.mean(axis=(1, 2)).round(4).tolist()
-    opt = next((e["splits"][split]["optimal"] for e in per_run
-                if e["splits"][split].get("optimal")), None)  # the baselines file has it
-    if opt:
-        out["optimal"] = float(opt["mean"])
     return out
 
 
@@ -259,121 +160,47 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
         return _run_experiment(cfg, out, preset, progress, data_dir)
 
 
+def _results(run: Run, preset: str, made: dict, seconds: float) -> dict:
+    """results.json: the curves, the checks, and the summary of each method on each split."""
+    cfg, curves = run.cfg, made["curves"]
+    results = {
+        "experiment": cfg.name, "preset": preset, "env": cfg.env,
+        "source_name": source_name(cfg.source), "train_seeds": cfg.train_seeds,
+        "episode_len": made["episode_len"], "command": command(), "machine": machine(),
+        "wall_time_s": {**run.stages.times, "this_invocation": round(seconds, 1)},
+        "curves": curves,
+        **({"refresh": made["refresh"]} if "refresh" in made else {}),
+        "summary": {f"{m} {s}": _summary(curves, s, m) for s in curves
+                    for m in ("AD", "ED", "source", "random") if _summary(curves, s, m)},
+    }
+    if made.get("source_curves"):
+        L = results["episode_len"]
+        results["source_curves"] = {
+            name: {k: d[k] for k in ("split", "num_actors", "steps_consumed", "num_seeds",
+                                     "num_tasks", "steps", "per_seed")}
+            for name, d in made["source_curves"].items()}
+        results["summary"].update({
+            f"source {name} {d['split']}": _source_summary(d, curves.get(d["split"], {}), L)
+            for name, d in made["source_curves"].items()})
+    if cfg.normalise:
+        results["scores"] = normalised_scores(curves)
+    return results
+
+
 def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
                     data_dir: Path | None):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, out)
     t_start = time.perf_counter()
-    stages = Stages(out)
-    data_dir = out / "data" if data_dir is None else Path(data_dir)
-    learn_dir, expert_dir = data_dir / "learning", data_dir / "expert"
-    with_ed = cfg.train_ed is not None
-    tasks = None if cfg.num_train_tasks is None else list(range(cfg.num_train_tasks))
-    common = dict(split="train", seeds=cfg.data_seeds, chunk_size=cfg.chunk_size,
-                  task_indices=tasks, progress=progress)
-    if with_ed and not learn_dir.exists() and not expert_dir.exists():  # one run for both
-        stages.run("collect learning histories and expert data", lambda: data.collect(
-            cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every,
-            expert_out_dir=expert_dir, expert_episodes=cfg.expert_episodes, **common))
-    else:
-        stages.run("collect learning histories", lambda: data.collect(
-            cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every, **common),
-            done=learn_dir.exists())
-        if with_ed:
-            stages.run("collect expert data", lambda: data.collect(
-                cfg.source, cfg.env, expert_dir, expert=True,
-                expert_episodes=cfg.expert_episodes, **common), done=expert_dir.exists())
-
-    seeds = range(cfg.train_seeds)
-    methods = (("ad", cfg.train_ad, learn_dir),) + (
-        (("ed", cfg.train_ed, expert_dir),) if with_ed else ())
-    run_dirs = {(m, k): out / "runs" / m / f"seed{k}" for m, _, _ in methods for k in seeds}
-    trained = {key: name for key, name in TRAINED.items() if with_ed or name != "ED"}
-    for k in seeds:
-        for m, tcfg, path in methods:
-            tcfg = dataclasses.replace(tcfg, seed=tcfg.seed + k)
-            stages.run(f"train {m.upper()} seed {k}", lambda r=run_dirs[m, k], t=tcfg, p=path: fit(
-                t, cfg.model, data.load(p, env=cfg.env, quiet=True), r, progress=progress),
-                done=_trained(run_dirs[m, k], tcfg.num_steps))
-
-    ev = cfg.eval
-    opts = dict(num_tasks=None, refresh_every=ev.refresh_every, temperature=ev.temperature,
-                batch_size=ev.batch_size, figure=False, progress=progress)
-    curves = {}
-    for se in ev.splits:
-        se = dataclasses.replace(se, num_tasks=_num_tasks(cfg.env, se))
-        split_opts = {**opts, "splits": (se.split,), "num_seeds": se.num_seeds,
-                      "num_episodes": se.num_episodes, "num_tasks": se.num_tasks}
-        files = []
-        for k in seeds:
-            path = out / "eval" / se.split / f"seed{k}.json"
-            stages.run(f"evaluate {se.split} tasks, {' and '.join(trained.values())} seed {k}",
-                       lambda p=path, k=k, o=split_opts: evaluate_run(
-                           run_dirs["ad", k], cfg.env, p, ed_run_dir=run_dirs.get(("ed", k)),
-                           baselines=(), **o),
-                       done=_evaluated(path, se, trained, ev.refresh_every, ev.temperature))
-            files.append(path)
-        if se.baselines:
-            path = out / "eval" / se.split / "baselines.json"
-            wanted = [b for b in se.baselines if b in BASELINES]
-            stages.run(f"evaluate {se.split} tasks, baselines",
-                       lambda p=path, b=se.baselines, o=split_opts: evaluate_run(
-                           None, cfg.env, p, baselines=b, source_cfg=cfg.source, **o),
-                       done=_evaluated(path, se, wanted, ev.refresh_every, ev.temperature))
-            files.append(path)
-        per_run = [read_json(f) for f in files]
-        curves[se.split] = _curves(per_run, se.split, {**TRAINED, **BASELINES})
-
-    source_curves = {}
-    for sc in cfg.source_curves:
-        path = out / "eval" / sc.split / f"source_{sc.num_actors}actors.json"
-        stages.run(f"source from scratch on {sc.split} tasks, {sc.name}",
-                   lambda p=path, sc=sc: evaluate_source_curve(
-                       cfg.source, cfg.env, p, num_actors=sc.num_actors, num_steps=sc.num_steps,
-                       split=sc.split, num_seeds=sc.num_seeds, num_tasks=sc.num_tasks,
-                       batch_size=sc.batch_size, progress=progress),
-                   done=_source_curve_done(path, sc))
-        source_curves[sc.name] = read_json(path)
-
-    checks = {}
-    if ev.refresh_check is not None:  # the paper's queue against the block refresh, AD seed 0
-        se = ev.refresh_check
-        for mode, b in (("block", ev.refresh_every), ("queue", 1)):
-            path = out / "eval" / "refresh" / f"{mode}.json"
-            stages.run(f"evaluate {se.split} tasks, AD seed 0, {mode} refresh",
-                       lambda p=path, b=b: evaluate_run(
-                           run_dirs["ad", 0], cfg.env, p, splits=(se.split,), baselines=(),
-                           **{**opts, "num_seeds": se.num_seeds, "num_episodes": se.num_episodes,
-                              "num_tasks": se.num_tasks, "refresh_every": b}),
-                       done=_evaluated(path, se, ("agent",), b, ev.temperature))
-            checks[mode] = read_json(path)
-        checks = {"refresh": refresh_check(checks["block"], checks["queue"], se.split)}
-
-    results = {
-        "experiment": cfg.name, "preset": preset, "env": cfg.env,
-        "source_name": source_name(cfg.source), "train_seeds": cfg.train_seeds,
-        "episode_len": per_run[0]["episode_len"], "command": command(), "machine": machine(),
-        "wall_time_s": {**stages.times,
-                        "this_invocation": round(time.perf_counter() - t_start, 1)},
-        "curves": curves,
-        **checks,
-        "summary": {f"{m} {s}": _summary(curves, s, m) for s in curves
-                    for m in ("AD", "ED", "source", "random") if _summary(curves, s, m)},
-    }
-    if source_curves:
-        L = results["episode_len"]
-        results["source_curves"] = {
-            name: {k: d[k] for k in ("split", "num_actors", "steps_consumed", "num_seeds",
-                                     "num_tasks", "steps", "per_seed")}
-            for name, d in source_curves.items()}
-        results["summary"].update({
-            f"source {name} {d['split']}": _source_summary(d, curves.get(d["split"], {}), L)
-            for name, d in source_curves.items()})
-    if cfg.normalise:
-        results["scores"] = normalised_scores(curves)
+    run = Run(cfg, out, Stages(out), out / "data" if data_dir is None else Path(data_dir),
+              progress)
+    made = {}
+    for stage in STAGES:
+        made.update(stage(run))
+    results = _results(run, preset, made, time.perf_counter() - t_start)
     write_json(out / "results.json", results, checksum=True)
-    _write_summary(results, out, learn_dir, stages.times)
+    _write_summary(results, out, run.learn_dir, run.stages.times)
     return results
 
 
@@ -438,7 +265,10 @@ class Args:
 
 
 def cli(name: str, presets: dict, argv=None) -> dict:
-    """`python -m adjax.experiments.<name> [--preset P] [--out DIR] [--seeds N]`."""
+    """`python -m adjax.experiments.<name> [--preset P] [--out DIR] [--seeds N]`. argv None (the
+    command's own process, reading sys.argv): an expected error leaves the process at once after
+    its line (`one_line_errors(hard_exit=True)`: orbax's writer threads, failing on the same full
+    disk, print nothing after it); with argv (in-process callers) it raises SystemExit."""
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
     if args.preset not in presets:
         raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")
@@ -450,7 +280,7 @@ def cli(name: str, presets: dict, argv=None) -> dict:
         lstm = args.preset if args.preset in ("paper", "tiny") else "cpu"
     cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes, lstm)
     out = args.out or Path("runs") / (name if lstm is None else f"{name}-lstm")
-    with one_line_errors(f"python -m adjax.experiments.{name}"):
+    with one_line_errors(f"python -m adjax.experiments.{name}", hard_exit=argv is None):
         results = run_experiment(cfg, out, preset=args.preset)
     print(json.dumps(results["summary"], indent=1))
     return results

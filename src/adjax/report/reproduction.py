@@ -264,7 +264,7 @@ def _target_rows(found: list, root: Path) -> list[str]:
 
 
 def refresh_line(r: dict) -> str:
-    """One sentence on the refresh check (`adjax.experiments.runner.refresh_check`)."""
+    """One sentence on the refresh check (`adjax.experiments.pipeline.refresh_check`)."""
     a, last = r["all"], r["last_10pct"]
     n = r["episodes"]
     return (f"Context refresh (AD, training seed 0, {SPLIT_NAMES.get(r['split'], r['split'])} "

@@ -1,0 +1,263 @@
+"""The stages of an experiment run, in order (STAGES): collect the learning histories and expert
+data (one dataset each, shared by every training seed) -> train AD and ED for each training seed
+k (runs/ad/seed{k}, runs/ed/seed{k}) -> evaluate each split: every seed's AD and ED
+(eval/{split}/seed{k}.json) and the untrained baselines once (eval/{split}/baselines.json), all
+with the same evaluation keys -> the source from scratch on the env-step axis
+(eval/{split}/source_{n}actors.json) -> the block-vs-queue refresh check (eval/refresh/).
+
+Each stage is a function of a `Run` returning its part of what `runner.run_experiment` turns
+into results.json; a stage whose output is complete with the same settings is reused (its done
+check beside it). A new analysis of the same runs is one more function in STAGES.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from adjax import data, envs
+from adjax.atomic import read_json
+from adjax.evaluate import evaluate_run, evaluate_source_curve
+from adjax.experiments.common import ExperimentConfig, SourceCurve, SplitEval, Stages
+from adjax.stats import mean_ci, tenth
+from adjax.train import fit, load_run
+from adjax.train.fit import RunConfigError
+
+TRAINED = {"agent": "AD", "ed": "ED"}  # eval JSON curve name -> report method
+BASELINES = {"source": "source", "random": "random"}
+
+
+def _num_tasks(env: str, se: SplitEval) -> int | None:
+    """The tasks a split evaluates: at most se.num_tasks of a grid's fixed set (the validation
+    set may be smaller than the cap a preset gives the other splits); None: all of them."""
+    if se.num_tasks is None or not envs.has_task_sets(env):
+        return se.num_tasks
+    return min(se.num_tasks, len(envs.tasks_for(env, se.split, None)[0]))
+
+
+def _evaluated(path: Path, se: SplitEval, curves, refresh_every, temperature) -> bool:
+    """An evaluation JSON exists, was made with these settings and holds these curves."""
+    if not path.exists():
+        return False
+    try:
+        d = read_json(path)
+    except ValueError as e:  # damaged: redone (evaluation is deterministic), not trusted
+        print(f"warning: {e}; evaluating again", flush=True)
+        return False
+    want = {"num_episodes": se.num_episodes, "num_seeds": se.num_seeds,
+            "refresh_every": refresh_every, "temperature": temperature}
+    split = d.get("splits", {}).get(se.split)
+    return (split is not None and all(d.get(k) == v for k, v in want.items())
+            and (se.num_tasks is None or split["num_tasks"] == se.num_tasks)
+            and set(curves) <= set(split["curves"]))
+
+
+def refresh_check(block: dict, queue: dict, split: str) -> dict:
+    """The same AD, tasks and keys evaluated with the block refresh and with the paper's queue
+    (refresh every step) -> per-pair mean returns of each (all episodes, last 10%) and their
+    paired difference (queue - block) with a 95% t-interval over the task x seed pairs."""
+    out = {"split": split}
+    runs = {name: np.asarray(e["splits"][split]["curves"]["agent"]["returns"], np.float64)
+            for name, e in (("block", block), ("queue", queue))}  # [N, S, E]
+    n = runs["block"].shape[-1]
+    for part, sl in (("all", slice(0, n)), ("last_10pct", slice(n - tenth(n), n))):
+        pair = {k: r[..., sl].mean(-1).reshape(-1) for k, r in runs.items()}
+        diff, half = mean_ci(pair["queue"] - pair["block"])
+        out[part] = {**{k: round(float(v.mean()), 3) for k, v in pair.items()},
+                     "queue_minus_block": round(float(diff), 3),
+                     "ci95": round(float(half), 3), "pairs": int(pair["block"].size)}
+    out["episodes"] = n
+    out["refresh_every_block"] = block["refresh_every"]
+    return out
+
+
+def _source_curve_done(path: Path, sc: SourceCurve) -> bool:
+    if not path.exists():
+        return False
+    try:
+        d = read_json(path)
+    except ValueError as e:  # damaged: redone (the curve is deterministic), not trusted
+        print(f"warning: {e}; evaluating again", flush=True)
+        return False
+    return (all(d.get(k) == getattr(sc, k) for k in ("num_actors", "num_steps", "num_seeds",
+                                                      "split"))
+            and (sc.num_tasks is None or d.get("num_tasks") == sc.num_tasks))
+
+
+def _trained(run_dir: Path, num_steps: int) -> bool:
+    if not (run_dir / "config.json").exists():
+        return False
+    try:
+        return load_run(run_dir)[2]["step"] >= num_steps
+    except RunConfigError:  # no checkpoint yet
+        return False
+
+
+def _curves(per_run: list[dict], split: str, names: dict) -> dict:
+    """Eval JSONs (one per training seed, or one for the baselines) -> report curves of a split:
+    {method: {"per_seed" [S][E] (evaluation seeds, averaged over training seeds and tasks),
+    "per_train_seed" [K][E] (trained methods), "num_tasks"}}."""
+    out = {}
+    for key, method in names.items():
+        runs = [np.asarray(e["splits"][split]["curves"][key]["returns"], np.float64)
+                for e in per_run if key in e["splits"][split]["curves"]]  # each [N, S, E]
+        if not runs:
+            continue
+        r = np.stack(runs)  # [K, N, S, E]
+        out[method] = {"per_seed": r.mean(axis=(0, 1)).round(4).tolist(),
+                       "num_tasks": int(r.shape[1])}
+        if key in TRAINED:
+            out[method]["per_train_seed"] = r.mean(axis=(1, 2)).round(4).tolist()
+    opt = next((e["splits"][split]["optimal"] for e in per_run
+                if e["splits"][split].get("optimal")), None)  # the baselines file has it
+    if opt:
+        out["optimal"] = float(opt["mean"])
+    return out
+
+
+@dataclasses.dataclass
+class Run:
+    """What the stages of one experiment share: its config and directories, the stage runner
+    (reuse and timings), and what earlier stages made (the trained runs' directories)."""
+
+    cfg: ExperimentConfig
+    out: Path
+    stages: Stages
+    data_dir: Path
+    progress: bool
+
+    @property
+    def learn_dir(self) -> Path:
+        return self.data_dir / "learning"
+
+    @property
+    def expert_dir(self) -> Path:
+        return self.data_dir / "expert"
+
+    @property
+    def methods(self) -> tuple:
+        """(name, TrainConfig, dataset directory) of each trained method: AD, and ED if any."""
+        ad = ("ad", self.cfg.train_ad, self.learn_dir)
+        ed = ("ed", self.cfg.train_ed, self.expert_dir)
+        return (ad,) if self.cfg.train_ed is None else (ad, ed)
+
+    @property
+    def run_dirs(self) -> dict:
+        return {(m, k): self.out / "runs" / m / f"seed{k}" for m, _, _ in self.methods
+                for k in range(self.cfg.train_seeds)}
+
+    @property
+    def trained(self) -> dict:
+        """Evaluation curve name -> report method, of the methods trained."""
+        with_ed = self.cfg.train_ed is not None
+        return {k: name for k, name in TRAINED.items() if with_ed or name != "ED"}
+
+
+def _collect(run: Run) -> dict:
+    """The learning histories and, with ED, the expert data (in one pass of the source when
+    neither exists)."""
+    cfg, learn_dir, expert_dir = run.cfg, run.learn_dir, run.expert_dir
+    tasks = None if cfg.num_train_tasks is None else list(range(cfg.num_train_tasks))
+    common = dict(split="train", seeds=cfg.data_seeds, chunk_size=cfg.chunk_size,
+                  task_indices=tasks, progress=run.progress)
+    with_ed = cfg.train_ed is not None
+    if with_ed and not learn_dir.exists() and not expert_dir.exists():  # one run for both
+        run.stages.run("collect learning histories and expert data", lambda: data.collect(
+            cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every,
+            expert_out_dir=expert_dir, expert_episodes=cfg.expert_episodes, **common))
+        return {}
+    run.stages.run("collect learning histories", lambda: data.collect(
+        cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every, **common),
+        done=learn_dir.exists())
+    if with_ed:
+        run.stages.run("collect expert data", lambda: data.collect(
+            cfg.source, cfg.env, expert_dir, expert=True,
+            expert_episodes=cfg.expert_episodes, **common), done=expert_dir.exists())
+    return {}
+
+
+def _train(run: Run) -> dict:
+    """Each trained method for each training seed (seed k: the method's seed + k)."""
+    for k in range(run.cfg.train_seeds):
+        for m, tcfg, path in run.methods:
+            tcfg, r = dataclasses.replace(tcfg, seed=tcfg.seed + k), run.run_dirs[m, k]
+            run.stages.run(f"train {m.upper()} seed {k}", lambda r=r, t=tcfg, p=path: fit(
+                t, run.cfg.model, data.load(p, env=run.cfg.env, quiet=True), r,
+                progress=run.progress), done=_trained(r, tcfg.num_steps))
+    return {}
+
+
+def _eval_opts(run: Run) -> dict:
+    ev = run.cfg.eval
+    return dict(num_tasks=None, refresh_every=ev.refresh_every, temperature=ev.temperature,
+                batch_size=ev.batch_size, figure=False, progress=run.progress)
+
+
+def _evaluate(run: Run) -> dict:
+    """Every split: each seed's trained methods and the baselines once, with the same keys ->
+    {"curves": {split: ...}, "episode_len"}."""
+    cfg, ev, trained = run.cfg, run.cfg.eval, run.trained
+    curves = {}
+    for se in ev.splits:
+        se = dataclasses.replace(se, num_tasks=_num_tasks(cfg.env, se))
+        split_opts = {**_eval_opts(run), "splits": (se.split,), "num_seeds": se.num_seeds,
+                      "num_episodes": se.num_episodes, "num_tasks": se.num_tasks}
+        files = []
+        for k in range(cfg.train_seeds):
+            path = run.out / "eval" / se.split / f"seed{k}.json"
+            run.stages.run(f"evaluate {se.split} tasks, {' and '.join(trained.values())} seed {k}",
+                           lambda p=path, k=k, o=split_opts: evaluate_run(
+                               run.run_dirs["ad", k], cfg.env, p,
+                               ed_run_dir=run.run_dirs.get(("ed", k)), baselines=(), **o),
+                           done=_evaluated(path, se, trained, ev.refresh_every, ev.temperature))
+            files.append(path)
+        if se.baselines:
+            path = run.out / "eval" / se.split / "baselines.json"
+            wanted = [b for b in se.baselines if b in BASELINES]
+            run.stages.run(f"evaluate {se.split} tasks, baselines",
+                           lambda p=path, b=se.baselines, o=split_opts: evaluate_run(
+                               None, cfg.env, p, baselines=b, source_cfg=cfg.source, **o),
+                           done=_evaluated(path, se, wanted, ev.refresh_every, ev.temperature))
+            files.append(path)
+        per_run = [read_json(f) for f in files]
+        curves[se.split] = _curves(per_run, se.split, {**TRAINED, **BASELINES})
+    return {"curves": curves, "episode_len": per_run[0]["episode_len"]}
+
+
+def _source_curves(run: Run) -> dict:
+    """The source learning from scratch on the env-step axis (cfg.source_curves), raw."""
+    cfg, found = run.cfg, {}
+    for sc in cfg.source_curves:
+        path = run.out / "eval" / sc.split / f"source_{sc.num_actors}actors.json"
+        run.stages.run(f"source from scratch on {sc.split} tasks, {sc.name}",
+                       lambda p=path, sc=sc: evaluate_source_curve(
+                           cfg.source, cfg.env, p, num_actors=sc.num_actors,
+                           num_steps=sc.num_steps, split=sc.split, num_seeds=sc.num_seeds,
+                           num_tasks=sc.num_tasks, batch_size=sc.batch_size,
+                           progress=run.progress),
+                       done=_source_curve_done(path, sc))
+        found[sc.name] = read_json(path)
+    return {"source_curves": found} if found else {}
+
+
+def _refresh(run: Run) -> dict:
+    """The paper's queue against the block refresh, AD seed 0 (cfg.eval.refresh_check)."""
+    ev = run.cfg.eval
+    if ev.refresh_check is None:
+        return {}
+    se, checks = ev.refresh_check, {}
+    for mode, b in (("block", ev.refresh_every), ("queue", 1)):
+        path = run.out / "eval" / "refresh" / f"{mode}.json"
+        run.stages.run(f"evaluate {se.split} tasks, AD seed 0, {mode} refresh",
+                       lambda p=path, b=b: evaluate_run(
+                           run.run_dirs["ad", 0], run.cfg.env, p, splits=(se.split,),
+                           baselines=(), **{**_eval_opts(run), "num_seeds": se.num_seeds,
+                                            "num_episodes": se.num_episodes,
+                                            "num_tasks": se.num_tasks, "refresh_every": b}),
+                       done=_evaluated(path, se, ("agent",), b, ev.temperature))
+        checks[mode] = read_json(path)
+    return {"refresh": refresh_check(checks["block"], checks["queue"], se.split)}
+
+
+# The stages in order; each takes the Run and returns its part of the results.
+STAGES = (_collect, _train, _evaluate, _source_curves, _refresh)
