@@ -112,6 +112,8 @@ def test_left_padding_leaves_the_state_unchanged(model):
         np.testing.assert_allclose(out[b, p:], ref[b, : T - p], rtol=1e-5, atol=1e-5)
 
 
+# Its own compilation (~15 s on the shared CPU under load): run by `make test-slow`.
+@pytest.mark.slow
 def test_layer_is_flax_lstm_cell():
     """The packed layer computes what `nn.OptimizedLSTMCell` computes with the same weights."""
     from adjax.model.lstm import LSTMLayer
