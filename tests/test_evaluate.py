@@ -1,5 +1,7 @@
 """Tests of adjax.evaluate: the loop with fake agents, windows, prompts, spaces, the cache."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -199,22 +201,28 @@ def test_public_names():
 
 @pytest.fixture(scope="module")
 def tiny_agents():
-    from adjax.evaluate import TransformerAgent
+    """Transformers of both layouts ("one", "three") and an LSTM ("lstm"), untrained."""
+    from adjax.evaluate import make_agent
     from adjax.model import ModelConfig, init_params
 
-    agents = {}
-    for layout in ("one", "three"):
-        cfg = ModelConfig(obs_dims=(9, 9), num_actions=5, context_len=12, layout=layout,
-                          d_model=32, num_layers=2, num_heads=2, ff_dim=64)
-        agents[layout] = TransformerAgent.create(cfg, init_params(cfg, jax.random.key(0)))
-    return agents
+    cfgs = {layout: ModelConfig(obs_dims=(9, 9), num_actions=5, context_len=12, layout=layout,
+                                d_model=32, num_layers=2, num_heads=2, ff_dim=64)
+            for layout in ("one", "three")}
+    cfgs["lstm"] = ModelConfig(obs_dims=(9, 9), num_actions=5, context_len=12, d_model=16,
+                               sequence_model="lstm", lstm_hidden=16, lstm_layers=2,
+                               lstm_head=(16,))
+    init = jax.jit(init_params, static_argnums=0)
+    return {name: make_agent(cfg, init(cfg, jax.random.key(0)))
+            for name, cfg in cfgs.items()}
 
 
 @pytest.mark.parametrize("layout, b, prompt_len",
                          [("one", 5, 0), ("one", 12, 0), ("one", 4, 9), ("three", 1, 0),
-                          ("three", 5, 7)])
+                          ("three", 5, 7), ("lstm", 5, 0)])
 def test_cached_decoding_equals_full_pass(tiny, tiny_agents, layout, b, prompt_len):
-    """Each decoded step's logits = a fresh uncached pass over its window, after many slides."""
+    """Each decoded step's logits = a fresh uncached pass over its window, after many slides
+    (the LSTM: its state re-run over the window at each refresh, then one step per decode = the
+    training pass from a zero state over the same window)."""
     env, params = tiny
     agent, c, T = tiny_agents[layout], 12, 60
     prompt, pre = None, [np.zeros((0, 2), np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)]
@@ -321,3 +329,38 @@ def test_summary_interval():
     assert s["mean"] == [3.0] and s["num_seeds"] == 3
     half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t(0.975, 2) * sd / sqrt(S)
     np.testing.assert_allclose([s["lo"][0], s["hi"][0]], [3 - half, 3 + half])
+
+
+def test_lstm_ad_trains_loads_and_acts_in_context(tiny, tmp_path):
+    """End to end through the config alone: an LSTM-AD trained by `adjax.train.fit` on histories
+    whose actions repeat with period 2 (a_t = a_{t-2}, a random pair per history: a_{t-1} alone
+    does not tell a_t), loaded by `load_agent`, continues a prompt's pair in context, greedily,
+    across context refreshes: the prompts (3, 0, 3, 0) and (1, 0, 1, 0) end alike and are
+    continued differently, which only the LSTM's memory of earlier steps can do."""
+    from adjax.evaluate import LSTMAgent, in_context_trace, load_agent
+    from adjax.model import ModelConfig
+    from adjax.train import Arrays, TrainConfig, fit
+
+    rng = np.random.default_rng(0)
+    H, T = 16, 60
+    p = rng.integers(0, 5, H)
+    q = (p + rng.integers(1, 5, H)) % 5
+    acts = np.where(np.arange(T)[None] % 2 == 0, p[:, None], q[:, None]).astype(np.uint8)
+    data = Arrays(rng.integers(0, 9, (H, T, 2)).astype(np.int8), acts,
+                  np.zeros((H, T), np.float16), episode_len=5, env_name="toy", obs_dims=(9, 9),
+                  num_actions=5)
+    cfg = ModelConfig(obs_dims=(9, 9), num_actions=5, context_len=12, d_model=16,
+                      sequence_model="lstm", lstm_hidden=16, lstm_head=(16,), dropout=0.0,
+                      token_mask_prob=0.0)
+    fit(TrainConfig(batch_size=32, num_steps=150, warmup_steps=10, peak_lr=1e-2, log_every=150,
+                    ckpt_every=150, steps_per_call=25), cfg, data, tmp_path, progress=False)
+    assert json.loads((tmp_path / "metrics.jsonl").read_text())["accuracy"] > 0.8
+    agent = load_agent(tmp_path)
+    assert isinstance(agent, LSTMAgent) and agent.cfg == cfg
+    env, params = tiny
+    for pair in ((3, 0), (1, 0)):
+        prompt = Prompt(jnp.full((4, 2), 4, jnp.int32), jnp.array(pair * 2, jnp.int32),
+                        jnp.zeros(4, jnp.float32))
+        tr = in_context_trace(jax.random.key(0), agent, env, params, 2, refresh_every=4,
+                              greedy=True, prompt=prompt)
+        np.testing.assert_array_equal(tr.actions, np.array(pair * 10))

@@ -1,6 +1,6 @@
 """In-context evaluation of AD/ED agents, baselines on the same tasks, result files and the CLI."""
 
-from adjax.evaluate.agents import TransformerAgent, load_agent
+from adjax.evaluate.agents import LSTMAgent, TransformerAgent, load_agent, make_agent
 from adjax.evaluate.baselines import (
     UniformAgent,
     optimal_returns,
@@ -26,6 +26,7 @@ from adjax.evaluate.results import evaluate_run, evaluate_source_curve, summariz
 __all__ = [
     "Agent",
     "AgentSpec",
+    "LSTMAgent",
     "Prompt",
     "StepInputs",
     "Trace",
@@ -39,6 +40,7 @@ __all__ = [
     "in_context",
     "in_context_trace",
     "load_agent",
+    "make_agent",
     "optimal_returns",
     "random_policy",
     "rollout",

@@ -1,4 +1,5 @@
-"""The AD/ED transformer as an evaluation `Agent` (KV-cache encode/decode) and `load_agent`."""
+"""AD/ED models as evaluation `Agent`s (the transformer through its KV cache, the LSTM through its
+state) and `load_agent`, which picks the agent of a run's `ModelConfig.sequence_model`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from flax import struct
 from jax.custom_batching import custom_vmap
 
 from adjax.evaluate.loop import Agent, AgentSpec
-from adjax.model import ADTransformer, Cache, ModelConfig, init_cache
+from adjax.model import ADLSTM, ADTransformer, Cache, ModelConfig, init_cache, init_carry
 from adjax.train import load_run
 
 
@@ -95,7 +96,54 @@ class TransformerAgent(Agent):
         )[0]
 
 
-def load_agent(run_dir) -> TransformerAgent:
-    """A trained AD or ED model from a run directory (config.json + latest orbax checkpoint)."""
+class LSTMAgent(Agent):
+    """`ADLSTM` params acting through the LSTM state: encode = the LSTM run from a zero state over
+    the context (left padding leaves it unchanged), decode = one LSTM step. With the evaluation
+    loop's block refresh, the state at every step summarises the last k <= c steps from a zero
+    start, as a training window's does (`adjax.model.lstm`). Batch size 1 inside; vmap at the
+    call site (the state is small: plain vmap batches it)."""
+
+    params: Any
+    cfg: ModelConfig = struct.field(pytree_node=False)
+
+    @classmethod
+    def create(cls, cfg: ModelConfig, params) -> LSTMAgent:
+        return cls(spec=model_spec(cfg), params=params, cfg=cfg)
+
+    def _extend(self, carry, obs_TxO, prev_act_T, prev_rew_T, valid_T):
+        add = lambda x: x[None]
+        logits_1xTxA, carry = ADLSTM(self.cfg).apply(
+            self.params, add(obs_TxO), add(prev_act_T), add(prev_rew_T),
+            jax.tree.map(add, carry), valid=add(valid_T), method="extend")
+        return logits_1xTxA[0], jax.tree.map(lambda x: x[0], carry)
+
+    def encode(self, obs_KxO, prev_act_K, prev_rew_K, valid_K):
+        carry = jax.tree.map(lambda x: x[0], init_carry(self.cfg, 1))
+        if valid_K.shape[0] == 0:
+            return carry
+        return self._extend(carry, obs_KxO, prev_act_K, prev_rew_K, valid_K)[1]
+
+    def decode(self, carry, obs_O, prev_act, prev_rew) -> tuple[jax.Array, Any]:
+        logits_1xA, carry = self._extend(carry, obs_O[None], jnp.reshape(prev_act, (1,)),
+                                         jnp.reshape(prev_rew, (1,)), jnp.ones((1,), bool))
+        return logits_1xA[0], carry
+
+    def full_logits(self, obs_TxO, prev_act_T, prev_rew_T) -> jax.Array:
+        """Reference: the training pass over T <= c steps from a zero state -> float32[T, A]."""
+        return ADLSTM(self.cfg).apply(self.params, obs_TxO[None], prev_act_T[None],
+                                      prev_rew_T[None])[0]
+
+
+AGENTS = {"transformer": TransformerAgent, "lstm": LSTMAgent}
+
+
+def make_agent(cfg: ModelConfig, params) -> Agent:
+    """The evaluation agent of cfg.sequence_model with these parameters."""
+    return AGENTS[cfg.sequence_model].create(cfg, params)
+
+
+def load_agent(run_dir) -> Agent:
+    """A trained AD or ED model (transformer or LSTM) from a run directory (config.json + latest
+    orbax checkpoint)."""
     model_cfg, params, _ = load_run(run_dir)
-    return TransformerAgent.create(model_cfg, params)
+    return make_agent(model_cfg, params)

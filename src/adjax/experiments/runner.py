@@ -7,6 +7,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import tyro
@@ -21,7 +22,7 @@ from adjax.experiments.common import (
 )
 from adjax.experiments.pipeline import STAGES, TRAINED, Run
 from adjax.lock import DirLock
-from adjax.model import ModelConfig
+from adjax.model import ModelConfig, lstm_like
 from adjax.report import (
     plot_curves,
     plot_scores,
@@ -236,9 +237,12 @@ def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict) -> No
 
 
 def with_overrides(cfg: ExperimentConfig, seeds: int | None = None,
-                   episodes: int | None = None) -> ExperimentConfig:
+                   episodes: int | None = None, lstm: str | None = None) -> ExperimentConfig:
     """The preset with `seeds` training seeds and/or `episodes` evaluation episodes on its
-    headline split (the first)."""
+    headline split (the first); with `lstm` (a size of `adjax.model.config.LSTM_SIZES`), AD and
+    ED are LSTM-AD (`adjax.model.lstm_like` of the preset's model)."""
+    if lstm is not None:
+        cfg = dataclasses.replace(cfg, model=lstm_like(cfg.model, lstm))
     if seeds is not None:
         cfg = dataclasses.replace(cfg, train_seeds=seeds)
     if episodes is not None:
@@ -256,6 +260,8 @@ class Args:
     out: Path | None = None  # the run directory (default runs/<experiment>)
     seeds: int | None = None  # training seeds (default: the preset's)
     episodes: int | None = None  # evaluation episodes on the held-out split (default: preset's)
+    model: Literal["transformer", "lstm"] = "transformer"  # lstm: LSTM-AD (default out
+    # runs/<experiment>-lstm), sized as the preset's (paper, tiny, or else the CPU size)
 
 
 def cli(name: str, presets: dict, argv=None) -> dict:
@@ -269,8 +275,12 @@ def cli(name: str, presets: dict, argv=None) -> dict:
     for flag, v in (("--seeds", args.seeds), ("--episodes", args.episodes)):
         if v is not None and v < 1:
             raise SystemExit(f"{name}: {flag} must be >= 1, got {v}")
-    cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes)
+    lstm = None
+    if args.model == "lstm":
+        lstm = args.preset if args.preset in ("paper", "tiny") else "cpu"
+    cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes, lstm)
+    out = args.out or Path("runs") / (name if lstm is None else f"{name}-lstm")
     with one_line_errors(f"python -m adjax.experiments.{name}", hard_exit=argv is None):
-        results = run_experiment(cfg, args.out or Path("runs") / name, preset=args.preset)
+        results = run_experiment(cfg, out, preset=args.preset)
     print(json.dumps(results["summary"], indent=1))
     return results

@@ -1,14 +1,20 @@
-"""Tokenisation (`step_inputs`) and the causal AD transformer with a KV cache."""
+"""Tokenisation (`step_inputs`) and AD's sequence models: the causal transformer with a KV cache
+(`ADTransformer`) and the LSTM (`ADLSTM`), chosen by `ModelConfig.sequence_model`."""
 
-from adjax.model.config import ModelConfig, cpu_model, paper_model
-from adjax.model.tokens import StepInputs, step_inputs
-from adjax.model.transformer import (
-    ADTransformer,
-    Cache,
-    attention_weights,
-    init_cache,
-    init_params,
+from adjax.model.config import (
+    ModelConfig,
+    cpu_lstm_model,
+    cpu_model,
+    lstm_like,
+    paper_lstm_model,
+    paper_model,
 )
+from adjax.model.lstm import ADLSTM, init_carry
+from adjax.model.models import MODELS, init_params, make_model, num_weights
+from adjax.model.tokens import StepInputs, step_inputs
+from adjax.model.transformer import ADTransformer, Cache, attention_weights, init_cache
 
-__all__ = ["ADTransformer", "Cache", "ModelConfig", "StepInputs", "attention_weights", "cpu_model",
-           "init_cache", "init_params", "paper_model", "step_inputs"]
+__all__ = ["ADLSTM", "ADTransformer", "Cache", "MODELS", "ModelConfig", "StepInputs",
+           "attention_weights", "cpu_lstm_model", "cpu_model", "init_cache", "init_carry",
+           "init_params", "lstm_like", "make_model", "num_weights", "paper_lstm_model",
+           "paper_model", "step_inputs"]

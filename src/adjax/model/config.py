@@ -1,16 +1,28 @@
-"""ModelConfig for the AD transformer and its presets (paper-sized, CPU-sized)."""
+"""ModelConfig for AD's sequence model (the causal transformer, or an LSTM) and its presets."""
 
 import dataclasses
 import math
 
 LAYOUTS = ("one", "three")
 OBS_ENCODER_NAMES = ("discrete", "factored")  # adjax.model.tokens.OBS_ENCODERS
+SEQUENCE_MODELS = ("transformer", "lstm")  # adjax.model.MODELS
+# The LSTM's fields, written by `to_dict` only for an LSTM: a transformer's dict is the one stored
+# before the LSTM existed (run config.json, experiment.json compare equal).
+LSTM_FIELDS = ("sequence_model", "lstm_hidden", "lstm_layers", "lstm_head")
+# LSTM sizes of `lstm_like`: the paper's, the CPU one (`cpu_lstm_model`), the tiny presets'.
+LSTM_SIZES = {"paper": dict(lstm_hidden=512, lstm_head=(256, 256)),
+              "cpu": dict(lstm_hidden=160, lstm_head=(128, 128)),
+              "tiny": dict(lstm_hidden=16, lstm_head=(16,))}
 TOKENS_PER_STEP = {"one": 1, "three": 3}
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Shape and regularisation of `ADTransformer`.
+    """Shape and regularisation of AD's sequence model: `ADTransformer` or `ADLSTM`.
+
+    sequence_model: "transformer" (the default, the paper's AD) or "lstm" (the paper's appendix
+      LSTM-AD, `adjax.model.lstm`). Both read the same step inputs through the same encoders
+      (`adjax.model.tokens`, layout "one") and predict a_t at every step.
 
     obs_dims: cardinality of each observation component (Dark Room: (9, 9)); the discrete encoder
       flattens an observation to one index in [0, prod(obs_dims)) by mixed radix.
@@ -22,6 +34,11 @@ class ModelConfig:
     obs_encoder: "discrete" (one embedding per flattened index, the usual choice) or "factored"
       (one embedding table per component, summed: Dark Room's x and y; generalises to cells never
       rewarded in training, see `adjax.model.tokens.FactoredObsEncoder`); room for images.
+    The transformer's fields (num_layers, num_heads, ff_dim, attn_dropout, norm) do not apply to
+    the LSTM; d_model is its embedding width, dropout and token_mask_prob apply to both;
+    activation is also the LSTM's policy MLP's.
+    lstm_hidden, lstm_layers: the LSTM's state width and number of stacked layers.
+    lstm_head: widths of the MLP policy head on [LSTM output, obs embedding] (the paper's 2 x 256).
     """
 
     obs_dims: tuple[int, ...]
@@ -38,9 +55,24 @@ class ModelConfig:
     norm: str = "post"
     activation: str = "relu"
     obs_encoder: str = "discrete"
+    sequence_model: str = "transformer"
+    lstm_hidden: int = 512
+    lstm_layers: int = 1
+    lstm_head: tuple[int, ...] = (256, 256)
 
     def __post_init__(self):
         object.__setattr__(self, "obs_dims", tuple(int(d) for d in self.obs_dims))
+        object.__setattr__(self, "lstm_head", tuple(int(w) for w in self.lstm_head))
+        if self.sequence_model not in SEQUENCE_MODELS:
+            raise ValueError(f"sequence_model must be one of {SEQUENCE_MODELS}, "
+                             f"got {self.sequence_model!r}")
+        if self.sequence_model == "lstm":
+            if self.layout != "one":
+                raise ValueError(f"layout must be 'one' for sequence_model 'lstm' (one LSTM step "
+                                 f"per env step), got {self.layout!r}")
+            if self.lstm_hidden < 1 or self.lstm_layers < 1 or min(self.lstm_head, default=1) < 1:
+                raise ValueError(f"lstm_hidden, lstm_layers and lstm_head widths must be >= 1, "
+                                 f"got {self.lstm_hidden}, {self.lstm_layers}, {self.lstm_head}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.norm not in ("post", "pre"):
@@ -73,12 +105,18 @@ class ModelConfig:
         return math.prod(self.obs_dims)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """All fields, except the LSTM's for a transformer (LSTM_FIELDS)."""
+        d = dataclasses.asdict(self)
+        if self.sequence_model == "transformer":
+            d = {k: v for k, v in d.items() if k not in LSTM_FIELDS}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         d = dict(d)
         d["obs_dims"] = tuple(d["obs_dims"])
+        if "lstm_head" in d:
+            d["lstm_head"] = tuple(d["lstm_head"])
         return cls(**d)
 
 
@@ -92,3 +130,27 @@ def cpu_model(obs_dims, num_actions: int, context_len: int, **overrides) -> Mode
     """The paper's shape with ff 256: ~8x fewer FLOPs per token, for 2-core CPUs."""
     return ModelConfig(obs_dims=tuple(obs_dims), num_actions=num_actions,
                        context_len=context_len, **{"ff_dim": 256, **overrides})
+
+
+def paper_lstm_model(obs_dims, num_actions: int, context_len: int, **overrides) -> ModelConfig:
+    """The paper's LSTM-AD (appendix): one LSTM of 512, an MLP head of 2 x 256 (~1.4M weights,
+    the paper transformer's ~1.1M); embedding 64, dropout and token masking as the transformer."""
+    return ModelConfig(obs_dims=tuple(obs_dims), num_actions=num_actions,
+                       context_len=context_len, **{"sequence_model": "lstm", **overrides})
+
+
+def cpu_lstm_model(obs_dims, num_actions: int, context_len: int, **overrides) -> ModelConfig:
+    """LSTM-AD sized like `cpu_model` by weight count: one LSTM of 160 and a 2 x 128 head,
+    ~190k weights besides the embeddings against the CPU transformer's ~200k."""
+    return paper_lstm_model(obs_dims, num_actions, context_len, **{
+        **LSTM_SIZES["cpu"], **overrides})
+
+
+def lstm_like(cfg: ModelConfig, size: str = "cpu") -> ModelConfig:
+    """The LSTM-AD counterpart of a (transformer) config: the same inputs, context length,
+    encoders, embedding width and regularisation (dropout, token masking), one token per step,
+    an LSTM of `size` ("paper", "cpu" or "tiny", LSTM_SIZES)."""
+    if size not in LSTM_SIZES:
+        raise ValueError(f"LSTM size must be one of {tuple(LSTM_SIZES)}, got {size!r}")
+    return dataclasses.replace(cfg, sequence_model="lstm", layout="one", lstm_layers=1,
+                               **LSTM_SIZES[size])

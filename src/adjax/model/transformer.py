@@ -112,7 +112,8 @@ class Block(nn.Module):
 
 
 class ADTransformer(nn.Module):
-    """Step inputs -> action logits at every step. `__call__` = full causal pass, `extend` = cached.
+    """Step inputs -> action logits at every step. `__call__` = full causal pass, `extend` = cached;
+    `features` / `extend_features` = the same before the action head.
 
     Positions are learned, absolute and context-relative: token j of the p-th valid step in the
     context has position p * tokens_per_step + j. At most cfg.context_len steps fit in a context
@@ -130,25 +131,16 @@ class ADTransformer(nn.Module):
         self.final_norm = nn.LayerNorm() if cfg.norm == "pre" else None
         self.head = nn.Dense(cfg.num_actions)
 
-    def _logits(self, x_BxNxD):
+    def _step_features(self, x_BxNxD):
         if self.final_norm is not None:
             x_BxNxD = self.final_norm(x_BxNxD)
         tps = self.cfg.tokens_per_step
         B, N, D = x_BxNxD.shape
-        x_BxTxD = x_BxNxD.reshape(B, N // tps, tps, D)[:, :, tps - 1]  # the o_t token of step t
-        return self.head(x_BxTxD)
+        return x_BxNxD.reshape(B, N // tps, tps, D)[:, :, tps - 1]  # the o_t token of step t
 
     def __call__(self, obs_BxTxO, prev_act_BxT, prev_rew_BxT, train: bool = False):
         """Full causal pass over T <= context_len steps -> logits float32[B, T, A]."""
-        x_BxNxD = self.perturb("tokens_BxNxD", self.embed(obs_BxTxO, prev_act_BxT, prev_rew_BxT,
-                                                          train))
-        N = x_BxNxD.shape[1]
-        assert N <= self.cfg.max_tokens, f"{N} tokens > context of {self.cfg.max_tokens}"
-        x_BxNxD = self.emb_drop(x_BxNxD + self.pos_embed[None, :N], deterministic=not train)
-        mask_1xNxN = jnp.tril(jnp.ones((N, N), bool))[None]
-        for block in self.blocks:
-            x_BxNxD, _ = block(x_BxNxD, mask_1xNxN, train)
-        return self._logits(x_BxNxD)
+        return self.head(self.features(obs_BxTxO, prev_act_BxT, prev_rew_BxT, train))
 
     def extend(self, obs_BxTxO, prev_act_BxT, prev_rew_BxT, cache: Cache, valid=None,
                train: bool = False):
@@ -157,6 +149,26 @@ class ADTransformer(nn.Module):
         valid bool[B, T] (default all True): invalid (padding) steps take no position and are
         masked out of attention for all later tokens; their own logits are meaningless.
         """
+        x_BxTxD, cache = self.extend_features(obs_BxTxO, prev_act_BxT, prev_rew_BxT, cache, valid,
+                                              train)
+        return self.head(x_BxTxD), cache
+
+    def features(self, obs_BxTxO, prev_act_BxT, prev_rew_BxT, train: bool = False):
+        """`__call__` before the action head: the o_t token's last hidden state float32[B, T, D]
+        (other heads, e.g. RL²'s value, read it)."""
+        x_BxNxD = self.perturb("tokens_BxNxD", self.embed(obs_BxTxO, prev_act_BxT, prev_rew_BxT,
+                                                          train))
+        N = x_BxNxD.shape[1]
+        assert N <= self.cfg.max_tokens, f"{N} tokens > context of {self.cfg.max_tokens}"
+        x_BxNxD = self.emb_drop(x_BxNxD + self.pos_embed[None, :N], deterministic=not train)
+        mask_1xNxN = jnp.tril(jnp.ones((N, N), bool))[None]
+        for block in self.blocks:
+            x_BxNxD, _ = block(x_BxNxD, mask_1xNxN, train)
+        return self._step_features(x_BxNxD)
+
+    def extend_features(self, obs_BxTxO, prev_act_BxT, prev_rew_BxT, cache: Cache, valid=None,
+                        train: bool = False):
+        """`extend` before the action head -> (float32[B, T, D], cache)."""
         tps = self.cfg.tokens_per_step
         B, T = prev_act_BxT.shape
         valid_BxT = jnp.ones((B, T), bool) if valid is None else valid.astype(bool)
@@ -182,7 +194,7 @@ class ADTransformer(nn.Module):
             vs.append(v)
         new_cache = Cache(k=tuple(ks), v=tuple(vs), valid_BxS=slot_valid_BxS,
                           pos_B=cache.pos_B + v_int.sum(axis=1), length=cache.length + N)
-        return self._logits(x_BxNxD), new_cache
+        return self._step_features(x_BxNxD), new_cache
 
 
 def attention_weights(cfg: ModelConfig, params, obs_BxTxO, prev_act_BxT, prev_rew_BxT):
@@ -196,10 +208,3 @@ def attention_weights(cfg: ModelConfig, params, obs_BxTxO, prev_act_BxT, prev_re
     weights = [inter[f"block_{i}"]["attn"]["attn_weights"][0] for i in range(cfg.num_layers)]
     return logits, jnp.stack(weights)
 
-
-def init_params(cfg: ModelConfig, key: jax.Array):
-    """Fresh parameters {"params": ...} for `ADTransformer(cfg)`."""
-    obs = jnp.zeros((1, 1, len(cfg.obs_dims)), jnp.int32)
-    act = jnp.zeros((1, 1), jnp.int32)
-    variables = ADTransformer(cfg).init(key, obs, act, jnp.zeros((1, 1), jnp.float32))
-    return {"params": variables["params"]}

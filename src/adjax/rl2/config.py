@@ -1,4 +1,4 @@
-"""RL² configuration and its presets (paper, quick, tiny)."""
+"""RL² configuration and its presets (paper, quick, tiny), LSTM or transformer network."""
 
 from __future__ import annotations
 
@@ -7,6 +7,14 @@ import json
 
 # Fields that may change when a run is resumed (they change no computed value).
 RESUMABLE_FIELDS = ("num_updates", "log_every", "ckpt_every", "max_to_keep")
+NETWORKS = ("lstm", "transformer")
+# The transformer's fields, written by `to_dict` only for network "transformer": an LSTM run's
+# config.json is the one written before RL²-Transformer existed (it still resumes).
+TRANSFORMER_FIELDS = ("network", "tf_layers", "tf_width", "tf_heads")
+# RL²-Transformer sizes per preset: the paper's (4 layers, width 256, pre-norm) and CPU ones.
+TRANSFORMER_PRESETS = {"paper": dict(tf_layers=4, tf_width=256, tf_heads=4),
+                       "quick": dict(tf_layers=2, tf_width=64, tf_heads=4),
+                       "tiny": dict(tf_layers=1, tf_width=16, tf_heads=2)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +47,10 @@ class Config:
     log_every: int = 50  # updates
     ckpt_every: int = 500  # updates
     max_to_keep: int = 2
+    network: str = "lstm"
+    tf_layers: int = 4
+    tf_width: int = 256
+    tf_heads: int = 4
 
     def __post_init__(self):
         for name in ("num_trials", "episodes_per_trial", "unroll", "num_updates", "log_every",
@@ -48,6 +60,15 @@ class Config:
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"rl2.Config.hidden needs at least one layer, got {self.hidden}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.network not in NETWORKS:
+            raise ValueError(f"rl2.Config.network must be one of {NETWORKS}, got {self.network!r}")
+        if self.network == "transformer":
+            for name in ("tf_layers", "tf_width", "tf_heads"):
+                if getattr(self, name) < 1:
+                    raise ValueError(f"rl2.Config.{name} must be >= 1, got {getattr(self, name)}")
+            if self.tf_width % self.tf_heads:
+                raise ValueError(f"rl2.Config.tf_width {self.tf_width} is not divisible by "
+                                 f"tf_heads {self.tf_heads}")
 
     def trial_len(self, episode_len: int) -> int:
         """Steps per trial."""
@@ -57,7 +78,11 @@ class Config:
         return self.num_trials * self.unroll
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """All fields, except the transformer's for an LSTM (TRANSFORMER_FIELDS)."""
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        if self.network == "lstm":
+            d = {k: v for k, v in d.items() if k not in TRANSFORMER_FIELDS}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
@@ -72,7 +97,8 @@ class Config:
 
 def preset(name: str, env: str = "darkroom", **overrides) -> Config:
     """paper: the paper's RL² (2 x 256 LSTM, 256 trials; for an accelerator); quick: a CPU-sized
-    2 x 64 LSTM; tiny: a few seconds, for tests and smoke runs. Bandit trials are 100 pulls."""
+    2 x 64 LSTM; tiny: a few seconds, for tests and smoke runs. Bandit trials are 100 pulls.
+    With network="transformer", the preset's transformer size (TRANSFORMER_PRESETS)."""
     per_trial = {"bandit": 100}.get(env, 10)
     presets = {
         "paper": dict(hidden=(256, 256), num_trials=256, num_updates=200_000),
@@ -81,4 +107,6 @@ def preset(name: str, env: str = "darkroom", **overrides) -> Config:
     }
     if name not in presets:
         raise ValueError(f"unknown rl2 preset {name!r}; known: {', '.join(presets)}")
-    return Config(**{"env": env, "episodes_per_trial": per_trial, **presets[name], **overrides})
+    sizes = TRANSFORMER_PRESETS[name] if overrides.get("network") == "transformer" else {}
+    return Config(**{"env": env, "episodes_per_trial": per_trial, **presets[name], **sizes,
+                     **overrides})

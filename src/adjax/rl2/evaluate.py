@@ -1,6 +1,7 @@
 """RL² evaluation with AD's protocol: frozen weights, one trial of N episodes per (task, seed) with
-the LSTM state kept across its episodes, actions sampled at temperature 1; results in the form of
-`adjax.evaluate.evaluate_run`'s JSON (curve "rl2" beside "random" and the optimum)."""
+the network's state kept across its episodes (LSTM state; the transformer's context of the trial
+so far), actions sampled at temperature 1; results in the form of `adjax.evaluate.evaluate_run`'s
+JSON (curve "rl2" beside "random" and the optimum)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tqdm.auto import tqdm
 
 from adjax import envs
 from adjax.atomic import write_json
+from adjax.evaluate import TransformerAgent, in_context
 from adjax.evaluate.results import (
     CURVE_KEYS,
     INTERVAL,
@@ -27,6 +29,7 @@ from adjax.evaluate.results import (
 )
 from adjax.rl2.network import RL2Net, step, step_input, zero_carry
 from adjax.rl2.train import load_run
+from adjax.rl2.transformer import model_config
 from adjax.sources.common import obs_dims
 
 # The RL² curve's evaluation keys: fold_in(root, RL2_CURVE_KEY), beside adjax.evaluate's
@@ -73,6 +76,35 @@ def trial_fn(hidden: tuple[int, ...], env, num_episodes: int, temperature: float
     return fn
 
 
+@functools.cache
+def transformer_trial_fn(model_cfg, env, num_episodes: int, temperature: float = 1.0):
+    """The RL²-Transformer's `trial_fn`: fn(trunk params, key, env_params) -> float32[E], one
+    trial through AD's evaluation loop (`adjax.evaluate.in_context`, KV-cached) with the policy
+    head; the context holds the whole trial (one block, no refresh), as in training, so a trial
+    has at most the context's steps (the training trial's)."""
+    steps = num_episodes * env.episode_len
+    if steps > model_cfg.context_len:
+        raise ValueError(f"RL²-Transformer's context is one training trial of "
+                         f"{model_cfg.context_len} steps: num_episodes={num_episodes} "
+                         f"({steps} steps) does not fit")
+
+    def fn(trunk, key, env_params):
+        agent = TransformerAgent.create(model_cfg, trunk)
+        return in_context(key, agent, env, env_params, num_episodes, refresh_every=steps,
+                          temperature=temperature)
+
+    return fn
+
+
+def network_trial_fn(cfg, env, params, num_episodes: int):
+    """(fn, its params) of an RL² run's network: `trial_fn` (LSTM) or `transformer_trial_fn`."""
+    if cfg.network == "transformer":
+        mc = model_config(cfg, env, obs_dims(env))
+        return (transformer_trial_fn(mc, env, num_episodes),
+                {"params": params["params"]["trunk"]})
+    return trial_fn(cfg.hidden, env, num_episodes), params
+
+
 def evaluate(run_dir, out, *, splits: Sequence[str] | None = None, num_episodes: int | None = None,
              num_seeds: int = 20, seed: int = 0, num_tasks: int | None = None,
              baselines: Sequence[str] = ("random", "optimal"), batch_size: int = DEFAULT_BATCH,
@@ -89,7 +121,7 @@ def evaluate(run_dir, out, *, splits: Sequence[str] | None = None, num_episodes:
     splits = tuple(splits or default_splits(env_name))
     num_episodes = num_episodes or cfg.episodes_per_trial
     env_params = env.default_params
-    fns = {"rl2": (trial_fn(cfg.hidden, env, num_episodes), params, RL2_CURVE_KEY)}
+    fns = {"rl2": (*network_trial_fn(cfg, env, params, num_episodes), RL2_CURVE_KEY)}
     if "random" in baselines:
         fns["random"] = (policy_fn("random", env, num_episodes), None, CURVE_KEYS["random"])
     root = jax.random.key(seed)

@@ -78,3 +78,36 @@ def replay(net: RL2Net, params, carry, x_TxD, reset_T):
 def step(net: RL2Net, params, carry, x, reset):
     """One step: reset the state where `reset`, then apply the network."""
     return net.apply(params, reset_where(carry, reset), x)
+
+
+class LSTMCore:
+    """The trainer's view of the LSTM network (`adjax.rl2.transformer.TransformerCore` is the
+    transformer's): params, the per-trial state (`carry`), one step of N trials, the loss's replay.
+
+    act(params, carry, obs [N, O], prev_a [N], prev_r [N], t, start) -> (carry, logits [N, A],
+    value [N], record): the state is zeroed where `start` (the trial's first step); `record` (the
+    step's input vectors) is what `replay` reads back. replay(params, carry0, carry1, records
+    [U, N, ...], reset [U, N], t0) -> (logits [U, N, A], values [U, N]) of the unroll, from the
+    state it started with (truncated BPTT over the unroll)."""
+
+    def __init__(self, cfg, env, dims):
+        self.hidden, self.dims, self.L, self.A = cfg.hidden, dims, env.episode_len, env.num_actions
+        self.net = RL2Net(env.num_actions, cfg.hidden)
+
+    def init(self, key):
+        return self.net.init(key, zero_carry(self.hidden),
+                             jnp.zeros((input_dim(self.dims, self.A),)))
+
+    def zero_carry(self, n: int):
+        return zero_carry(self.hidden, (n,))
+
+    def act(self, params, carry, obs_NxO, prev_a, prev_r, t, start):
+        x = jax.vmap(step_input, in_axes=(0, 0, 0, None, None, None))(
+            obs_NxO, prev_a, prev_r, t % self.L == 0, self.dims, self.A)
+        reset = jnp.broadcast_to(start, prev_a.shape)
+        carry, logits, value = step(self.net, params, carry, x, reset)
+        return carry, logits, value, x
+
+    def replay(self, params, carry0, carry1, x_UxNxD, reset_UxN, t0):
+        _, logits, values = replay(self.net, params, carry0, x_UxNxD, reset_UxN)
+        return logits, values

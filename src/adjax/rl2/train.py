@@ -1,12 +1,14 @@
-"""RL² meta-training: A2C on an LSTM over parallel trials, purejaxrl style; run dir, checkpoints.
+"""RL² meta-training: A2C on an LSTM (or a transformer) over parallel trials, purejaxrl style;
+run dir, checkpoints.
 
 One update (`Trainer.update`, a pure function of the state and the training task pool; its key is
 fold_in(fold_in(key(seed), 1), update), so a resumed run draws the same numbers): `unroll` steps
-of all trials in a `lax.scan` (tasks are drawn from the pool, env, LSTM state and a_{t-1}, r_{t-1}
-reset at the first step of every trial), GAE over the unroll (the trial end is terminal, episode
-ends inside a trial are not), the loss replays the unroll from the LSTM state it started with
-(truncated BPTT over the unroll), one Adam step. `Trainer.chunk` scans `n` updates in one jit call;
-`fit` runs chunks between logs and checkpoints.
+of all trials in a `lax.scan` (tasks are drawn from the pool, env, network state and a_{t-1},
+r_{t-1} reset at the first step of every trial), GAE over the unroll (the trial end is terminal,
+episode ends inside a trial are not), the loss replays the unroll (LSTM: from the state it started
+with, truncated BPTT over the unroll; transformer: one causal pass over the trial so far,
+`adjax.rl2.transformer`), one Adam step. `Trainer.chunk` scans `n` updates in one jit call; `fit`
+runs chunks between logs and checkpoints.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from tqdm.auto import tqdm
 
 from adjax import envs
 from adjax.rl2.config import RESUMABLE_FIELDS, Config
-from adjax.rl2.network import RL2Net, input_dim, replay, step, step_input, zero_carry
+from adjax.rl2.network import LSTMCore
+from adjax.rl2.transformer import TransformerCore
 from adjax.sources.a2c import a2c_loss, gae
 from adjax.sources.common import obs_dims
 
@@ -47,14 +50,15 @@ class RL2State:
     obs: jax.Array  # int32[N, O], o_t of the next step
     prev_action: jax.Array  # int32[N]
     prev_reward: jax.Array  # float32[N]
-    carry: tuple  # LSTM state, one (c, h) pair of float32[N, H] per layer
+    carry: struct.PyTreeNode | tuple  # network state: LSTM (c, h) pairs of float32[N, H] per
+    # layer, or the transformer's TrialContext (KV cache and the trial's step inputs so far)
     tasks: jax.Array  # [N, *task_shape], the task of each trial
     t: jax.Array  # int32[], step within the trial of the next step
 
 
 @struct.dataclass
 class Transition:
-    x: jax.Array  # float32[N, D], network input
+    x: jax.Array | None  # float32[N, D], the LSTM's input (None for the transformer)
     reset: jax.Array  # bool[N], first step of a trial (LSTM state zeroed before it)
     action: jax.Array  # int32[N]
     reward: jax.Array  # float32[N]
@@ -91,17 +95,15 @@ class Trainer:
         self.dims = obs_dims(env)
         self.L = env.episode_len
         self.T = cfg.trial_len(self.L)
-        self.net = RL2Net(env.num_actions, cfg.hidden)
+        core = TransformerCore if cfg.network == "transformer" else LSTMCore
+        self.core = core(cfg, env, self.dims)  # raises on a config the network cannot take
+        self.net = self.core.net
         self.tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
                               optax.adam(cfg.lr, eps=cfg.adam_eps))
         self.init = jax.jit(self._init)
         self.chunk = jax.jit(self._chunk, static_argnums=2)
 
     # -- pieces --------------------------------------------------------------------------------
-    def inputs(self, obs_NxO, prev_a, prev_r, first):
-        return jax.vmap(step_input, in_axes=(0, 0, 0, None, None, None))(
-            obs_NxO, prev_a, prev_r, first, self.dims, self.env.num_actions)
-
     def _params_of(self, tasks):
         base = self.env.default_params
         return jax.vmap(lambda t: self.env.with_task(base, t))(tasks)
@@ -109,8 +111,7 @@ class Trainer:
     def _init(self, pool):
         cfg, N = self.cfg, self.cfg.num_trials
         root = jax.random.key(cfg.seed)
-        params = self.net.init(jax.random.fold_in(root, 0), zero_carry(cfg.hidden),
-                               jnp.zeros((input_dim(self.dims, self.env.num_actions),)))
+        params = self.core.init(jax.random.fold_in(root, 0))
         tasks = jnp.zeros((N, *pool.shape[1:]), pool.dtype)  # replaced at the first step (t = 0)
         obs, env_state = jax.vmap(self.env.reset)(
             jax.random.split(jax.random.fold_in(root, 2), N), self._params_of(tasks))
@@ -118,7 +119,7 @@ class Trainer:
                         env_state=env_state, obs=obs,
                         prev_action=jnp.full((N,), self.env.num_actions, jnp.int32),
                         prev_reward=jnp.zeros((N,), jnp.float32),
-                        carry=zero_carry(cfg.hidden, (N,)), tasks=tasks, t=jnp.int32(0))
+                        carry=self.core.zero_carry(N), tasks=tasks, t=jnp.int32(0))
 
     def env_step(self, params, pool, rs: RL2State, key):
         """One step of every trial -> (state, Transition); a trial starts where rs.t == 0."""
@@ -133,9 +134,8 @@ class Trainer:
         obs = jnp.where(start, obs0, rs.obs)
         prev_a = jnp.where(start, A, rs.prev_action)
         prev_r = jnp.where(start, 0.0, rs.prev_reward)
-        x = self.inputs(obs, prev_a, prev_r, rs.t % self.L == 0)
+        carry, logits, value, x = self.core.act(params, rs.carry, obs, prev_a, prev_r, rs.t, start)
         reset = jnp.broadcast_to(start, (N,))
-        carry, logits, value = step(self.net, params, rs.carry, x, reset)
         action = jax.random.categorical(k_act, logits).astype(jnp.int32)
         obs2, env_state, reward, _, _, _ = jax.vmap(self.env.step)(
             jax.random.split(k_env, N), env_state, action, env_params)
@@ -152,14 +152,16 @@ class Trainer:
         """`unroll` steps -> (state after, Transition [U, N], V of the next input [N])."""
         rs2, tr = jax.lax.scan(lambda s, k: self.env_step(rs.params, pool, s, k), rs,
                                jax.random.split(key, self.cfg.unroll))
-        x_next = self.inputs(rs2.obs, rs2.prev_action, rs2.prev_reward, rs2.t % self.L == 0)
-        _, _, last_value = step(self.net, rs.params, rs2.carry, x_next,
-                                jnp.zeros((self.cfg.num_trials,), bool))
+        # V of the next input; unused (and, for the transformer, past its cache) when the
+        # unroll ended its trials: the trial's last step is terminal
+        _, _, last_value, _ = self.core.act(rs.params, rs2.carry, rs2.obs, rs2.prev_action,
+                                            rs2.prev_reward, rs2.t, jnp.bool_(False))
         return rs2, tr, last_value
 
-    def loss(self, params, carry0, tr: Transition, adv, targets):
-        """A2C loss of an unroll replayed from the LSTM state it started with."""
-        _, logits, values = replay(self.net, params, carry0, tr.x, tr.reset)
+    def loss(self, params, carry0, carry1, t0, tr: Transition, adv, targets):
+        """A2C loss of an unroll replayed by the network: from the LSTM state it started with,
+        or from the trial so far (transformer; carry1 = the state after the unroll)."""
+        logits, values = self.core.replay(params, carry0, carry1, tr.x, tr.reset, t0)
         A = logits.shape[-1]
         return a2c_loss(logits.reshape(-1, A), values.reshape(-1), tr.action.reshape(-1),
                         adv.reshape(-1), targets.reshape(-1), self.cfg.ent_coef, self.cfg.vf_coef)
@@ -171,7 +173,7 @@ class Trainer:
         adv, targets = advantages(tr.reward, tr.value, last_value, tr.done, cfg.gamma,
                                   cfg.gae_lambda)
         (loss, (pg, vf, ent)), grads = jax.value_and_grad(self.loss, has_aux=True)(
-            rs.params, rs.carry, tr, adv, targets)
+            rs.params, rs.carry, rs2.carry, rs.t, tr, adv, targets)
         updates, opt_state = self.tx.update(grads, rs.opt_state, rs.params)
         params = optax.apply_updates(rs.params, updates)
         E = cfg.episodes_per_trial

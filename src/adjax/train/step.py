@@ -12,7 +12,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from adjax.devices import local_mesh
-from adjax.model import ADTransformer, ModelConfig, init_params
+from adjax.model import ModelConfig, init_params, make_model
 from adjax.train.config import TrainConfig, optimizer
 from adjax.train.windows import DeviceData, action_loss, sample_batch
 
@@ -60,7 +60,7 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
     With a mesh, the batch is sharded over "data" and params/optimiser state stay replicated
     (GSPMD inserts the gradient all-reduce). The caller blocks on the loss after every call.
     """
-    model, tx = ADTransformer(model_cfg), optimizer(train_cfg)
+    model, tx = make_model(model_cfg), optimizer(train_cfg)
     c, A, B = model_cfg.context_len, model_cfg.num_actions, train_cfg.batch_size
     batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
 

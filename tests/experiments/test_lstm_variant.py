@@ -1,0 +1,29 @@
+"""`--model lstm`: an experiment's preset with LSTM-AD in place of the transformer, nothing else
+changed (the whole run was checked by hand: `python -m adjax.experiments.darkroom --preset tiny
+--model lstm`, about 3 minutes)."""
+
+import dataclasses
+
+import pytest
+
+from adjax.experiments import darkroom, key_to_door
+from adjax.experiments.runner import with_overrides
+from adjax.model import lstm_like
+
+
+@pytest.mark.parametrize("module, preset, size", [(darkroom, "quick", "cpu"),
+                                                  (key_to_door, "paper", "paper")])
+def test_lstm_override_changes_the_model_only(module, preset, size):
+    base = module.PRESETS[preset]()
+    cfg = with_overrides(base, lstm=size)
+    assert dataclasses.replace(cfg, model=base.model) == base
+    m = cfg.model
+    assert m.sequence_model == "lstm" and m.layout == "one"
+    assert m.lstm_hidden == {"cpu": 160, "paper": 512}[size]
+    for field in ("obs_dims", "num_actions", "context_len", "d_model", "dropout",
+                  "token_mask_prob", "obs_encoder"):
+        assert getattr(m, field) == getattr(base.model, field), field
+    assert cfg.to_dict()["model"]["sequence_model"] == "lstm"
+    assert "sequence_model" not in base.to_dict()["model"]  # the stored transformer dict
+    with pytest.raises(ValueError, match="LSTM size"):
+        lstm_like(base.model, "huge")
