@@ -13,10 +13,10 @@ and are left to accelerators.
 import dataclasses
 
 import jax
-import numpy as np
 
 from adjax.experiments import darkroom
 from adjax.experiments.ablation import Ablation, cli
+from adjax.model import init_params, num_weights
 
 SHAPES = ("d16", "d32", "d64", "d128", "l2", "l8", "h1", "h2", "h8")  # d64 = l4 = h4: the base
 
@@ -28,10 +28,8 @@ def with_shape(cfg, shape: str):
 
 
 def num_params(cfg, shape: str) -> int:
-    """The transformer's parameter count (shapes only: nothing is computed)."""
-    from adjax.model import init_params
-    tree = jax.eval_shape(lambda: init_params(cfg.model, jax.random.key(0)))
-    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))
+    """The model's parameter count (shapes only: nothing is computed)."""
+    return num_weights(jax.eval_shape(lambda: init_params(cfg.model, jax.random.key(0))))
 
 
 def quick():
