@@ -12,7 +12,7 @@ from typing import Any
 
 import jax
 
-from adjax.atomic import write_json
+from adjax.atomic import read_json, write_json
 from adjax.evaluate.results import DEFAULT_BATCH
 from adjax.model import ModelConfig, cpu_model
 from adjax.train import TrainConfig
@@ -155,6 +155,19 @@ def command() -> str:
         mod = "adjax/" + prog.rsplit("/adjax/", 1)[1][: -len(".py")]
         prog = "-m " + mod.removesuffix("/__main__").replace("/", ".")
     return "python " + " ".join([prog, *map(shlex.quote, sys.argv[1:])])
+
+
+def stage_file(path: Path) -> dict | None:
+    """A stage's output JSON, or None when it is missing or damaged (unreadable, or its checksum
+    no longer matching: a warning says so, and the deterministic stage runs again rather than
+    being trusted)."""
+    if not path.exists():
+        return None
+    try:
+        return read_json(path)
+    except ValueError as e:
+        print(f"warning: {e}; running that stage again", flush=True)
+        return None
 
 
 class Stages:

@@ -18,7 +18,13 @@ import numpy as np
 from adjax import data, envs
 from adjax.atomic import read_json
 from adjax.evaluate import evaluate_run, evaluate_source_curve
-from adjax.experiments.common import ExperimentConfig, SourceCurve, SplitEval, Stages
+from adjax.experiments.common import (
+    ExperimentConfig,
+    SourceCurve,
+    SplitEval,
+    Stages,
+    stage_file,
+)
 from adjax.stats import mean_ci, tenth
 from adjax.train import fit, load_run
 from adjax.train.fit import RunConfigError
@@ -37,12 +43,7 @@ def _num_tasks(env: str, se: SplitEval) -> int | None:
 
 def _evaluated(path: Path, se: SplitEval, curves, refresh_every, temperature) -> bool:
     """An evaluation JSON exists, was made with these settings and holds these curves."""
-    if not path.exists():
-        return False
-    try:
-        d = read_json(path)
-    except ValueError as e:  # damaged: redone (evaluation is deterministic), not trusted
-        print(f"warning: {e}; evaluating again", flush=True)
+    if (d := stage_file(path)) is None:
         return False
     want = {"num_episodes": se.num_episodes, "num_seeds": se.num_seeds,
             "refresh_every": refresh_every, "temperature": temperature}
@@ -72,12 +73,7 @@ def refresh_check(block: dict, queue: dict, split: str) -> dict:
 
 
 def _source_curve_done(path: Path, sc: SourceCurve) -> bool:
-    if not path.exists():
-        return False
-    try:
-        d = read_json(path)
-    except ValueError as e:  # damaged: redone (the curve is deterministic), not trusted
-        print(f"warning: {e}; evaluating again", flush=True)
+    if (d := stage_file(path)) is None:
         return False
     return (all(d.get(k) == getattr(sc, k) for k in ("num_actors", "num_steps", "num_seeds",
                                                       "split"))

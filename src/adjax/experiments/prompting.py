@@ -51,7 +51,7 @@ from adjax import envs, sources
 from adjax.atomic import read_json, write_json, write_text
 from adjax.evaluate import Prompt, in_context, load_agent, optimal_returns
 from adjax.evaluate.results import DEFAULT_BATCH, over_tasks_and_seeds, pair_keys, split_tasks
-from adjax.experiments.common import Stages, command, machine, source_name
+from adjax.experiments.common import Stages, command, machine, source_name, stage_file
 from adjax.report.prompting import label, plot, summary_md
 from adjax.stats import curve_summary
 from adjax.train import load_run
@@ -407,14 +407,8 @@ def run_prompting(args: Args, progress: bool = True) -> dict:
 
 def _same(path: Path, settings: dict) -> bool:
     """A stage's file exists and was made with these settings."""
-    if not path.exists():
-        return False
-    try:
-        old = read_json(path)
-    except ValueError as e:  # damaged: redone (the stage is deterministic), not trusted
-        print(f"warning: {e}; running it again", flush=True)
-        return False
-    return old.get("settings") == json.loads(json.dumps(settings))
+    old = stage_file(path)
+    return old is not None and old.get("settings") == json.loads(json.dumps(settings))
 
 
 def main(argv=None) -> dict:
