@@ -9,7 +9,13 @@ __version__ = "0.1.0"
 # done here: while `-m` locates its module, Python imports the parent packages (this one first)
 # with sys.argv[0] set to "-m". Importing adjax from a script, a notebook or the tests changes
 # nothing: those call `adjax.devices.use_cpu_cores()` themselves if they want it.
+# For the same reason a command joins a multi-process JAX job here when asked to
+# (`adjax.distributed`: --coordinator/--num-processes/--process-id, taken out of sys.argv
+# before the command parses it, ADJAX_* variables, or a SLURM/Open MPI/TPU environment).
 if _sys.argv[:1] == ["-m"]:
     from adjax.devices import use_cpu_cores as _use_cpu_cores
+    from adjax.distributed import initialize_from_command_line as _initialize
 
     _use_cpu_cores()
+    _argv = getattr(_sys, "orig_argv", [])
+    _initialize(_sys.argv, _argv[_argv.index("-m") + 1] if "-m" in _argv[:-1] else None)
