@@ -172,12 +172,17 @@ def is_main() -> bool:
     return jax.process_index() == 0
 
 
+_barriers = [0]  # barriers passed by this process: every process passes them in one order
+
+
 def barrier(name: str, timeout_s: float = 24 * 3600) -> None:
     """Wait until every process reaches `name` (nothing with one process). Through the
     coordination service, so a long wait (another process still collecting) costs no device
     collective and no gloo timeout."""
     if jax.process_count() == 1:
         return
+    _barriers[0] += 1
+    name = f"{name}#{_barriers[0]}"
     from jax._src import distributed as _dist
 
     client = _dist.global_state.client
@@ -195,18 +200,16 @@ def my_share(n: int) -> list[int]:
     return list(range(jax.process_index(), n, jax.process_count()))
 
 
-def gather_shares(local: Sequence[np.ndarray], n: int) -> list[np.ndarray]:
-    """Every process's `my_share(n)` results (arrays of one shape and dtype) -> all n, in order,
-    on every process. With one process, `local` itself."""
+def gather_shares(local: Sequence[np.ndarray], n: int, like) -> list[np.ndarray]:
+    """Every process's `my_share(n)` results (arrays of the shape and dtype of `like`) -> all n,
+    in order, on every process. With one process, `local` itself."""
     P = jax.process_count()
     if P == 1:
         return list(local)
     from jax.experimental import multihost_utils
 
     per = -(-n // P)
-    if not local:
-        raise ValueError("gather_shares: a process with no share cannot tell the shape")
-    pad = [np.zeros_like(local[0])] * (per - len(local))
+    pad = [np.zeros(like.shape, like.dtype)] * (per - len(local))
     stacked = np.stack([*local, *pad])  # [per, ...]
     every = np.asarray(multihost_utils.process_allgather(stacked))  # [P, per, ...]
     return [every[i % P, i // P] for i in range(n)]
