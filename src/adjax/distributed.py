@@ -144,12 +144,9 @@ def _start(s: Settings | None) -> bool:
     return True
 
 
-def initialize_from_command_line(argv: list[str], module: str | None = None) -> bool:
+def initialize_from_command_line(argv: list[str]) -> bool:
     """For `python -m adjax.<cmd>`: take the flags out of argv, join the job they (or the
-    environment) describe; a bad request ends the process with one line and status 2. The
-    launcher (`module` "adjax.launch") starts processes and joins nothing itself."""
-    if module == "adjax.launch":
-        return False
+    environment) describe; a bad request ends the process with one line and status 2."""
     try:
         return _start(settings(pop_flags(argv)))
     except ValueError as e:
