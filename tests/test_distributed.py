@@ -230,12 +230,12 @@ def test_two_processes_train_the_bits_of_two_devices(runs):
 
 
 KILLED = textwrap.dedent("""
-    import os, signal, sys
+    import importlib, os, signal, sys
     import adjax.devices, adjax.distributed
     adjax.devices.use_cpu_cores()
     assert adjax.distributed.initialize()
     import jax, tyro
-    import adjax.train.fit as fit
+    fit = importlib.import_module("adjax.train.fit")  # the module, not adjax.train's fit
     from adjax.train.__main__ import Args, main
     record = fit.record_checksums
 
