@@ -293,14 +293,15 @@ def _fit(train_cfg, model_cfg, arrays, run_dir: Path, mesh, stop_at, progress: b
             acc_m.append(m)
             bar.update(len(m["loss"]))
             bar.set_postfix(loss=f"{m['loss'][-1]:.3f}", acc=f"{m['accuracy'][-1]:.3f}")
-            if (step % train_cfg.log_every == 0 or step == end) and main:
+            if step % train_cfg.log_every == 0 or step == end:
                 dt = time.perf_counter() - t_log
                 rec = {"step": step, "lr": float(lr_fn(step - 1)), "time": time.time(),
                        "tokens_per_s": n_log * tokens_per_step / dt, "steps_per_s": n_log / dt}
                 for k in acc_m[0]:
                     rec[k] = float(np.mean(np.concatenate([a[k] for a in acc_m])))
-                with disk_errors(metrics_path), metrics_path.open("a") as f:
-                    f.write(json.dumps(rec) + "\n")
+                if main:  # process 0 of a multi-process job
+                    with disk_errors(metrics_path), metrics_path.open("a") as f:
+                        f.write(json.dumps(rec) + "\n")
                 acc_m, t_log, n_log = [], time.perf_counter(), 0
             if step % train_cfg.ckpt_every == 0 or step == end:
                 with disk_errors(run_dir / "checkpoints" / str(step)):
