@@ -83,6 +83,19 @@ def test_a_bad_request_is_one_line_before_any_work():
         "adjax: error: joining a multi-process job needs --coordinator"), r.stderr
 
 
+def test_read_rows_copies_rows_of_memory_maps_and_arrays(tmp_path):
+    from adjax.train.windows import read_rows
+
+    x = np.arange(5 * 3 * 2, dtype=np.int16).reshape(5, 3, 2)
+    np.save(tmp_path / "x.npy", x)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for src in (mm, mm[1:], x):  # a whole-file map (read from the file), a slice, an array
+        np.testing.assert_array_equal(read_rows(src, 1, 3), np.asarray(src)[1:3])
+    out = np.zeros((4, 3, 2), np.int16)
+    read_rows(mm, 3, 5, out[:2])
+    np.testing.assert_array_equal(out, np.concatenate([x[3:5], np.zeros((2, 3, 2), np.int16)]))
+
+
 # --- the launcher -------------------------------------------------------------------------------
 
 def test_launcher_prefixes_output_and_stops_all_when_one_fails():

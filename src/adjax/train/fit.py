@@ -27,7 +27,7 @@ from adjax.train.step import (
     replicate,
     to_device,
 )
-from adjax.train.windows import Arrays, as_arrays
+from adjax.train.windows import Arrays, as_arrays, read_rows
 
 
 class RunConfigError(ValueError):
@@ -63,13 +63,16 @@ def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig,
     if train_cfg.batch_size % n:
         raise RunConfigError(f"batch_size {train_cfg.batch_size} is not divisible by {n} devices")
     lo, hi = rows or (0, arrays.num_histories)
-    obs, actions = np.asarray(arrays.obs[lo:hi]), np.asarray(arrays.actions[lo:hi])
-    obs_max = obs.max(axis=(0, 1))
-    if np.any(obs_max >= np.asarray(model_cfg.obs_dims)) or obs.min() < 0:
+    obs_max, obs_min, act_max = np.full(arrays.obs.shape[-1], -1), 0, 0
+    step = max(1, (64 << 20) // max(1, arrays.obs.itemsize * int(np.prod(arrays.obs.shape[1:]))))
+    for a in range(lo, hi, step):  # read, not mapped: the process keeps none of it
+        obs = read_rows(arrays.obs, a, min(hi, a + step))
+        obs_max, obs_min = np.maximum(obs_max, obs.max(axis=(0, 1))), min(obs_min, obs.min())
+        act_max = max(act_max, int(read_rows(arrays.actions, a, min(hi, a + step)).max()))
+    if np.any(obs_max >= np.asarray(model_cfg.obs_dims)) or obs_min < 0:
         raise RunConfigError(f"obs values up to {obs_max} do not fit obs_dims {model_cfg.obs_dims}")
-    if int(actions.max()) >= model_cfg.num_actions:
-        raise RunConfigError(f"actions up to {actions.max()} >= num_actions "
-                             f"{model_cfg.num_actions}")
+    if act_max >= model_cfg.num_actions:
+        raise RunConfigError(f"actions up to {act_max} >= num_actions {model_cfg.num_actions}")
 
 
 def write_or_check_config(run_dir: Path, config: dict) -> None:

@@ -23,7 +23,14 @@ from jax.sharding import PartitionSpec as P
 from adjax.devices import local_mesh
 from adjax.model import ADTransformer, ModelConfig, init_params
 from adjax.train.config import TrainConfig, optimizer
-from adjax.train.windows import Batch, DeviceData, action_loss, sample_indices, sample_window
+from adjax.train.windows import (
+    Batch,
+    DeviceData,
+    action_loss,
+    read_rows,
+    sample_indices,
+    sample_window,
+)
 
 
 @struct.dataclass
@@ -105,7 +112,7 @@ def to_device(arrays, mesh) -> DeviceData:
         def block(index):  # this device's histories, zero-padded to `rows`
             lo, hi = bounds[(index[0].start or 0) // rows: (index[0].start or 0) // rows + 2]
             out = np.zeros((rows, *arr.shape[1:]), arr.dtype)
-            out[: hi - lo] = arr[lo:hi]
+            read_rows(arr, lo, hi, out[: hi - lo])
             return out
 
         return jax.make_array_from_callback((D * rows, *arr.shape[1:]), sharding, block)

@@ -1,6 +1,7 @@
 """Training data on device, random across-episode windows inside one history, the action loss."""
 
 import dataclasses
+import os
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +35,26 @@ class Arrays:
     @property
     def history_len(self) -> int:
         return self.obs.shape[1]
+
+
+def read_rows(arr, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
+    """arr[lo:hi] copied into `out` (default a new array). From a memory map of a whole .npy
+    file the rows are read from the file, so that this process maps none of the file's pages:
+    mapped pages count in its resident memory beside the copy, doubling what a process of a
+    multi-process job holds."""
+    out = np.empty((hi - lo, *arr.shape[1:]), arr.dtype) if out is None else out
+    path = getattr(arr, "filename", None)
+    whole = (isinstance(arr, np.memmap) and path and arr.flags.c_contiguous
+             and os.path.getsize(path) == arr.offset + arr.nbytes)
+    if not whole or hi <= lo:
+        out[...] = arr[lo:hi]
+        return out
+    row = arr.strides[0]
+    with open(path, "rb") as f:
+        f.seek(arr.offset + lo * row)
+        if f.readinto(memoryview(out).cast("B")) != (hi - lo) * row:
+            raise OSError(f"{path}: shorter than its header says (truncated?)")
+    return out
 
 
 def as_arrays(data) -> Arrays:
