@@ -64,9 +64,9 @@ def worker(directory: str, batch: int, steps_per_call: int, calls: int) -> None:
     rss0, _ = rss_mib()
     check_data(arrays, model, train, local_rows(arrays.num_histories, mesh))
     data = to_device(arrays, mesh)
-    for x in jax.tree.leaves(data):  # every byte read once, as a long run does: one device's
-        for shard in x.addressable_shards:  # array may be the memory map itself (no copy)
-            np.asarray(shard.data).max()
+    if mesh is None:  # one device's array may be the memory map itself (no copy), whose pages
+        for x in (arrays.obs, arrays.actions, arrays.rewards):  # count once read, as a long
+            np.asarray(x).max()  # run reads them all; with a mesh they are copies, all resident
     rss1, _ = rss_mib()
     chunk = make_train_chunk(model, train, mesh)
     state = replicate(init_state(model, train), mesh) if mesh is not None else init_state(
@@ -127,11 +127,11 @@ def run(quick: bool = False) -> dict:
     md = (f"Training with `python -m adjax.launch`: a dataset {SCALE}x the Dark Room quick "
           f"preset's ({H} histories x {T} steps, {size:.1f} MiB on disk, memory-mapped), the cpu "
           f"model (context 80 steps), batch {batch} split over every device of the job. "
-          "`dataset MiB`: a process's resident memory after it checked its histories, put "
-          "them on its devices and read them there once, minus before (the largest over "
-          "processes; on one device the device array may be the memory map itself, whose pages "
-          "count once read); `peak MiB`: its peak resident memory (JAX and the compiled step "
-          "included).\n\n"
+          "`dataset MiB`: a process's resident memory after it checked its histories and put "
+          "them on its devices, minus before (the largest over processes; on one device the "
+          "device array may be the memory map itself, whose pages count once read: all are "
+          "read once first, as a long run does); `peak MiB`: its peak resident memory (JAX "
+          "and the compiled step included).\n\n"
           "| job | dataset MiB per process | peak MiB per process | s/step | tokens/s |\n"
           "|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
           f"Dataset memory per process with 2 processes: {100 * two / one:.0f}% of one "
