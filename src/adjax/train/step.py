@@ -113,6 +113,7 @@ def to_device(arrays, mesh) -> DeviceData:
             lo, hi = bounds[(index[0].start or 0) // rows: (index[0].start or 0) // rows + 2]
             out = np.zeros((rows, *arr.shape[1:]), arr.dtype)
             read_rows(arr, lo, hi, out[: hi - lo])
+            out.flags.writeable = False  # so that a CPU device may keep it rather than a copy
             return out
 
         return jax.make_array_from_callback((D * rows, *arr.shape[1:]), sharding, block)
