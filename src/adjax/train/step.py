@@ -96,6 +96,16 @@ def _local_positions(mesh) -> list[int]:
     return [i for i, d in enumerate(mesh.devices.flat) if d.id in local]
 
 
+def _page_aligned_zeros(shape, dtype) -> np.ndarray:
+    """Zeros whose buffer starts on a page: a CPU device keeps such an array as its buffer
+    (measured: the resident memory of the placed histories is 1x their size, 2x from np.zeros,
+    whose large buffers start 16 bytes into a page and are copied)."""
+    nbytes, page = int(np.prod(shape)) * np.dtype(dtype).itemsize, 4096
+    raw = np.zeros(nbytes + page, np.uint8)
+    start = -raw.ctypes.data % page
+    return raw[start: start + nbytes].view(dtype).reshape(shape)
+
+
 def to_device(arrays, mesh) -> DeviceData:
     """Host histories (numpy arrays or memory maps) -> device arrays in their dataset dtypes: on
     one device without a mesh; with one, split over its "data" axis, each process reading only
@@ -111,9 +121,9 @@ def to_device(arrays, mesh) -> DeviceData:
     def put(arr):
         def block(index):  # this device's histories, zero-padded to `rows`
             lo, hi = bounds[(index[0].start or 0) // rows: (index[0].start or 0) // rows + 2]
-            out = np.zeros((rows, *arr.shape[1:]), arr.dtype)
+            out = _page_aligned_zeros((rows, *arr.shape[1:]), arr.dtype)
             read_rows(arr, lo, hi, out[: hi - lo])
-            out.flags.writeable = False  # so that a CPU device may keep it rather than a copy
+            out.flags.writeable = False
             return out
 
         return jax.make_array_from_callback((D * rows, *arr.shape[1:]), sharding, block)
