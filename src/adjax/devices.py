@@ -14,13 +14,13 @@ restores the single-device runs. On a GPU or TPU nothing changes: the CPU settin
 the CPU backend, and the accelerator's devices are used as they are.
 """
 
+from __future__ import annotations
+
 import os
 import re
 
-import jax
-import numpy as np
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
+# JAX is imported where it is used: `python -m adjax.launch` reads default_cpu_devices without
+# paying for it (seconds on a busy machine, before it can pass on a Ctrl-C).
 
 ENV_VAR = "ADJAX_CPU_DEVICES"
 MAX_DEFAULT = 8  # more single-core devices than this has not been measured
@@ -46,6 +46,8 @@ def use_cpu_cores(num_devices: int | None = None) -> int:
     Returns the number of CPU devices JAX will have. Does nothing (and returns what JAX has)
     when the backends are already running or XLA_FLAGS forces a device count itself.
     """
+    import jax
+
     n = default_cpu_devices() if num_devices is None else int(num_devices)
     if n < 1:
         raise ValueError(f"use_cpu_cores: num_devices must be >= 1, got {n}")
@@ -62,6 +64,8 @@ def use_cpu_cores(num_devices: int | None = None) -> int:
 
 def local_mesh(axis: str, num_devices: int | None = None) -> jax.sharding.Mesh | None:
     """A 1-D mesh named `axis` over the first num_devices local devices (None with one)."""
+    import jax
+
     n = num_devices or jax.local_device_count()
     if n == 1:
         return None
@@ -71,6 +75,8 @@ def local_mesh(axis: str, num_devices: int | None = None) -> jax.sharding.Mesh |
 
 def round_up(size: int) -> int:
     """size rounded up to a multiple of the local device count (a chunk every device shares)."""
+    import jax
+
     n = jax.local_device_count()
     return -(-size // n) * n
 
@@ -78,22 +84,31 @@ def round_up(size: int) -> int:
 def shard_tasks(tree):
     """Put a pytree whose leaves share a leading task axis across the local devices, split
     along that axis (left where it is when the axis does not divide evenly)."""
+    import jax
+    import numpy as np
+    from jax.sharding import NamedSharding, PartitionSpec
+
     mesh = local_mesh("tasks")
     leaves = jax.tree.leaves(tree)
     if mesh is None or not leaves or np.shape(leaves[0])[0] % mesh.size:
         return tree
-    return jax.device_put(tree, NamedSharding(mesh, P("tasks")))
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec("tasks")))
 
 
 def replicate(tree):
     """A copy of `tree` on every local device (as is with one device): the shared operands
     (parameters, env params) of a call whose other inputs `shard_tasks` split. An array
     committed to one device (e.g. a restored checkpoint) beside sharded ones is an error in jit."""
+    import jax
+    from jax.sharding import NamedSharding, PartitionSpec
+
     mesh = local_mesh("tasks")
     if mesh is None or not jax.tree.leaves(tree):
         return tree
-    return jax.device_put(tree, NamedSharding(mesh, P()))
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
 if __name__ == "__main__":  # `python -m adjax.devices`: what every command will run on here
+    import jax
+
     print(f"{jax.local_device_count()} {jax.default_backend()} device(s): {jax.devices()}")

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from adjax import devices, envs, sources
+from adjax import devices, distributed, envs, sources
 from adjax.atomic import disk_errors
 from adjax.data.dataset import (
     FORMAT_VERSION,
@@ -138,6 +138,11 @@ def collect(
     data) instead of their histories. expert_out_dir: write both from one run of the learners,
     the histories to out_dir and the expert data there (the same bits as two separate calls; half
     the compute). `on_chunk(i)` is called after chunk i is on disk (tests inject failures there).
+
+    In a multi-process job (`adjax.distributed`) every process calls collect with the same
+    arguments: process p runs chunks p, p + P, ... on its own devices into the shared staging
+    directory, and process 0 assembles and publishes the dataset once all are done: the same
+    bytes as one process.
     """
     if expert and expert_out_dir is not None:
         raise ValueError("expert=True writes expert data to out_dir; expert_out_dir is for "
@@ -157,7 +162,8 @@ def collect(
                 chunk_size, subsample_every, keep_streams, expert_episodes)
     with contextlib.ExitStack() as locks:  # one writer per dataset, the second told at once
         for out in outs.values():
-            locks.enter_context(dataset_lock(out))
+            if distributed.is_main():  # a job's other processes write only chunk files
+                locks.enter_context(dataset_lock(out))
         return _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds,
                         chunk_size, subsample_every, keep_streams, expert_episodes, env_kwargs,
                         overwrite, progress, plot, on_chunk)
@@ -240,9 +246,11 @@ def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chu
     n_chunks = -(-len(units) // chunk_size)
     chunk_path = lambda kind, i: tmps[kind] / "chunks" / f"{i:05d}.npz"  # noqa: E731
     done = [i for i in range(n_chunks) if all(chunk_path(k, i).exists() for k in outs)]
-    bar = tqdm(total=n_chunks, initial=len(done), desc=f"collect {mod.Config.NAME}/{env_name}",
-               unit="chunk", disable=not progress)
-    for i in range(n_chunks):
+    mine = distributed.my_share(n_chunks)
+    bar = tqdm(total=len(mine), initial=len(set(done) & set(mine)),
+               desc=f"collect {mod.Config.NAME}/{env_name}", unit="chunk",
+               disable=not (progress and distributed.is_main()))
+    for i in mine:
         if i in done:
             continue
         # Padded (the last chunk, and to a multiple of the devices it is split across): one
@@ -269,6 +277,10 @@ def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chu
         if on_chunk is not None:
             on_chunk(i)
     bar.close()
+    distributed.barrier(f"adjax-collect-{out_dir}-chunks")
+    if not distributed.is_main():  # process 0 assembles and publishes; return when it has
+        distributed.barrier(f"adjax-collect-{out_dir}-published")
+        return Path(out_dir)
     for kind, tmp in tmps.items():
         with disk_errors(tmp):
             _assemble(tmp, specs[kind], units, task_arr, n_chunks, env_obj.episode_len)
@@ -276,6 +288,7 @@ def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chu
             plot_learning_curve(load(tmp, verify=False, quiet=True), tmp / "learning_curve.png")
         shutil.rmtree(tmp / "chunks")
         publish(tmp, outs[kind], overwrite=overwrite)
+    distributed.barrier(f"adjax-collect-{out_dir}-published")
     return Path(out_dir)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from adjax import devices, envs
+from adjax import devices, distributed, envs
 from adjax.atomic import save_figure, write_json
 from adjax.evaluate.agents import load_agent
 from adjax.evaluate.baselines import (
@@ -77,7 +77,9 @@ def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
 
     Pairs run in the jitted vmapped `chunks(pairs, batch_size)`; pass the same `fn` object
     (e.g. from `policy_fn`) to reuse compiled code across calls. `on_chunk(k)` is called after
-    each chunk with its number of real pairs (a progress bar's update).
+    each chunk with its number of real pairs (a progress bar's update). In a multi-process job
+    process p runs chunks p, p + P, ... and every process returns all of them (the same bits as
+    one process: each pair's computation does not depend on where it runs).
     """
     n = tasks.shape[0]
     keys = pair_keys(key, n, num_seeds).reshape(-1)
@@ -85,12 +87,16 @@ def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
     run = _batched(fn, env)
     agent, params = devices.replicate((agent, params))
     total = n * num_seeds
-    outs = []
-    for idx, real in chunks(total, batch_size):
+    outs, todo = [], chunks(total, batch_size)
+    for i in distributed.my_share(len(todo)):
+        idx, real = todo[i]
         k_idx, t_idx = devices.shard_tasks((keys[idx], tasks[task_idx[idx]]))
         outs.append(np.asarray(run(agent, k_idx, params, t_idx)))
         if on_chunk is not None:
             on_chunk(real)
+    if jax.process_count() > 1:
+        like = jax.eval_shape(run, agent, keys[todo[0][0]], params, tasks[task_idx[todo[0][0]]])
+        outs = distributed.gather_shares(outs, len(todo), like)
     out = np.concatenate(outs)[:total]
     return out.reshape(n, num_seeds, -1)
 
@@ -215,7 +221,8 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
               "temperature": temperature, "greedy": greedy, "interval": INTERVAL, "splits": {}}
     tasks_of = {s: split_tasks(env_name, s, num_tasks) for s in splits}
     total = sum(t.shape[0] for t in tasks_of.values()) * num_seeds * len(fns)
-    bar = tqdm(total=total, desc="evaluate", unit="pair", disable=not progress)
+    bar = tqdm(total=total, desc="evaluate", unit="pair",
+               disable=not (progress and distributed.is_main()))
     for split in splits:
         tasks = tasks_of[split]
         curves = {}
@@ -228,9 +235,11 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
         result["splits"][split] = split_record(env_name, tasks, curves,
                                                with_optimal="optimal" in baselines)
     bar.close()
-    write_json(out, result, indent=None, checksum=True)
-    if figure:
-        plot(result, Path(out).with_suffix(".png"))
+    if distributed.is_main():  # a multi-process job's processes all hold the result
+        write_json(out, result, indent=None, checksum=True)
+        if figure:
+            plot(result, Path(out).with_suffix(".png"))
+    distributed.barrier(f"adjax-evaluate-{out}")
     return result
 
 
@@ -262,7 +271,9 @@ def evaluate_source_curve(source_cfg, env_name: str, out, *, num_actors: int, nu
               "num_actors": num_actors, "num_steps": num_steps,
               "steps_consumed": int(ret.shape[-1] * per_ep), "num_seeds": num_seeds,
               "seed": seed, "steps": steps.tolist(), "per_seed": per_seed.round(4).tolist()}
-    write_json(out, result, indent=None, checksum=True)
+    if distributed.is_main():
+        write_json(out, result, indent=None, checksum=True)
+    distributed.barrier(f"adjax-evaluate-{out}")
     return result
 
 

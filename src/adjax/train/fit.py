@@ -1,5 +1,6 @@
 """fit: the training loop with run directory, metrics, resumable orbax checkpoints; load_run."""
 
+import contextlib
 import json
 import os
 import sys
@@ -12,12 +13,21 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
+from adjax import distributed
 from adjax.atomic import disk_errors, read_json, write_json, write_text
 from adjax.lock import run_lock
 from adjax.model import ModelConfig
 from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule, with_defaults
-from adjax.train.step import TrainState, cached_train_chunk, data_mesh, init_state, to_device
-from adjax.train.windows import Arrays, as_arrays
+from adjax.train.step import (
+    TrainState,
+    cached_train_chunk,
+    data_mesh,
+    init_state,
+    local_rows,
+    replicate,
+    to_device,
+)
+from adjax.train.windows import Arrays, as_arrays, read_rows
 
 
 class RunConfigError(ValueError):
@@ -30,8 +40,11 @@ def data_summary(arrays: Arrays, model_cfg: ModelConfig) -> dict:
             "num_histories": arrays.num_histories, "history_len": arrays.history_len}
 
 
-def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
-    """Clear errors, before any compute, for data that does not fit the model or the devices."""
+def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig,
+               rows: tuple[int, int] | None = None) -> None:
+    """Clear errors, before any compute, for data that does not fit the model or the devices.
+    rows: the histories [lo, hi) whose values are read (a process of a multi-process job reads
+    only its own; default all)."""
     c, ep = model_cfg.context_len, arrays.episode_len
     if c < ep and not train_cfg.allow_short_context:
         raise RunConfigError(f"context_len {c} steps is shorter than one episode ({ep} steps); "
@@ -46,23 +59,30 @@ def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig) -
     if arrays.num_actions is not None and arrays.num_actions != model_cfg.num_actions:
         raise RunConfigError(f"dataset has {arrays.num_actions} actions, model "
                              f"{model_cfg.num_actions}")
-    obs_max = np.asarray(arrays.obs).max(axis=(0, 1))
-    if np.any(obs_max >= np.asarray(model_cfg.obs_dims)) or np.asarray(arrays.obs).min() < 0:
-        raise RunConfigError(f"obs values up to {obs_max} do not fit obs_dims {model_cfg.obs_dims}")
-    if int(np.asarray(arrays.actions).max()) >= model_cfg.num_actions:
-        raise RunConfigError(f"actions up to {np.asarray(arrays.actions).max()} >= num_actions "
-                             f"{model_cfg.num_actions}")
-    n = jax.local_device_count()
+    n = jax.device_count()
     if train_cfg.batch_size % n:
         raise RunConfigError(f"batch_size {train_cfg.batch_size} is not divisible by {n} devices")
+    lo, hi = rows or (0, arrays.num_histories)
+    obs_max, obs_min, act_max = np.full(arrays.obs.shape[-1], -1), 0, 0
+    step = max(1, (64 << 20) // max(1, arrays.obs.itemsize * int(np.prod(arrays.obs.shape[1:]))))
+    for a in range(lo, hi, step):  # read, not mapped: the process keeps none of it
+        obs = read_rows(arrays.obs, a, min(hi, a + step))
+        obs_max, obs_min = np.maximum(obs_max, obs.max(axis=(0, 1))), min(obs_min, obs.min())
+        act_max = max(act_max, int(read_rows(arrays.actions, a, min(hi, a + step)).max()))
+    if np.any(obs_max >= np.asarray(model_cfg.obs_dims)) or obs_min < 0:
+        raise RunConfigError(f"obs values up to {obs_max} do not fit obs_dims {model_cfg.obs_dims}")
+    if act_max >= model_cfg.num_actions:
+        raise RunConfigError(f"actions up to {act_max} >= num_actions {model_cfg.num_actions}")
 
 
 def write_or_check_config(run_dir: Path, config: dict) -> None:
-    """Write config.json, or check an existing run's against it (env, model, train)."""
+    """Write config.json, or check an existing run's against it (env, model, train). In a
+    multi-process job every process checks, process 0 writes."""
     path = run_dir / "config.json"
     config = json.loads(json.dumps(config))  # tuples -> lists, as stored
     if not path.exists():
-        write_json(path, config, indent=2)
+        if distributed.is_main():
+            write_json(path, config, indent=2)
         return
     old = read_json(path, RunConfigError)
     old["model"] = with_defaults(ModelConfig, old["model"])
@@ -78,7 +98,7 @@ def write_or_check_config(run_dir: Path, config: dict) -> None:
             if k not in RESUMABLE_FIELDS and old["train"].get(k) != v}
     if diff:
         raise RunConfigError(f"{path}: resuming with another TrainConfig (old, new): {diff}")
-    if old != config:
+    if old != config and distributed.is_main():
         write_json(path, config, indent=2)
 
 
@@ -101,8 +121,10 @@ def _step_files(step_dir: Path) -> dict:
 def record_checksums(mgr, run_dir: Path, saved: int | None = None) -> None:
     """Wait for the pending save, then record in RUN_DIR/checkpoints.sha256.json, atomically,
     the sha256 of every file of the checkpoint just `saved` and of any other not yet recorded,
-    and forget deleted ones."""
+    and forget deleted ones (process 0 of a multi-process job; the others only wait)."""
     mgr.wait_until_finished()
+    if not distributed.is_main():
+        return
     path, ckpt = run_dir / SUMS, run_dir / "checkpoints"
     sums = read_json(path, RunConfigError) if path.exists() else {}
     steps = {str(s) for s in mgr.all_steps()}
@@ -156,6 +178,9 @@ def _resume(run_dir: Path, model_cfg, train_cfg, sharding):
             except Exception as e:  # noqa: BLE001 (an unreadable checkpoint: tensorstore etc.)
                 problem = f"{run_dir / 'checkpoints' / str(step)}: unreadable checkpoint ({e})"
         mgr.close()
+        if not distributed.is_main():  # process 0 moves it aside; the others wait for that
+            distributed.barrier(f"adjax-resume-aside-{step}")
+            continue
         aside = run_dir / "corrupt" / f"{step}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
         aside.parent.mkdir(exist_ok=True)
         os.replace(run_dir / "checkpoints" / str(step), aside)
@@ -169,12 +194,15 @@ def _resume(run_dir: Path, model_cfg, train_cfg, sharding):
         msg = f"{problem}; moved to {aside}, resuming from the previous checkpoint"
         warnings.warn(msg, stacklevel=3)
         print(f"warning: {msg}", file=sys.stderr, flush=True)
+        distributed.barrier(f"adjax-resume-aside-{step}")
 
 
 def restore_state(mgr, step: int, model_cfg, train_cfg, sharding=None) -> TrainState:
-    """Restore the full train state of `step` onto an abstract target built from the configs."""
+    """Restore the full train state of `step` onto an abstract target built from the configs:
+    `sharding` (any mesh: another number of devices or processes than the run was saved from),
+    by default this process's first device."""
     abstract = jax.eval_shape(lambda: init_state(model_cfg, train_cfg))
-    sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
                             abstract)
     try:
@@ -216,34 +244,39 @@ def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_a
 
     data: an `adjax.data.Dataset` or `Arrays`. Raises RunConfigError before compute on mismatches
     and FloatingPointError on a non-finite loss (the last good checkpoint is kept).
+
+    In a multi-process job (`adjax.distributed`) every process calls fit with the same
+    arguments: one data-parallel run over all their devices, each process reading only its share
+    of the histories; process 0 writes config, metrics and checksums, all write the checkpoints.
     """
     arrays, run_dir = as_arrays(data), Path(run_dir)
-    check_data(arrays, model_cfg, train_cfg)
-    with run_lock(run_dir):  # one writer per run directory, the second told at once
-        return _fit(train_cfg, model_cfg, arrays, run_dir, stop_at, progress)
+    mesh = data_mesh(jax.local_device_count())
+    check_data(arrays, model_cfg, train_cfg, local_rows(arrays.num_histories, mesh))
+    # one writer per run directory, the second told at once (process 0 for a whole job)
+    lock = run_lock(run_dir) if distributed.is_main() else contextlib.nullcontext()
+    with lock:
+        return _fit(train_cfg, model_cfg, arrays, run_dir, mesh, stop_at, progress)
 
 
-def _fit(train_cfg, model_cfg, arrays, run_dir: Path, stop_at, progress: bool):
+def _fit(train_cfg, model_cfg, arrays, run_dir: Path, mesh, stop_at, progress: bool):
     write_or_check_config(run_dir, {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
                                     "data": data_summary(arrays, model_cfg)})
-    n_dev = jax.local_device_count()
-    mesh = data_mesh(n_dev)
+    main, single = distributed.is_main(), jax.process_count() == 1
     repl = None if mesh is None else jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    chunk = cached_train_chunk(model_cfg, train_cfg, n_dev)
+    chunk = cached_train_chunk(model_cfg, train_cfg, jax.device_count())
     mgr, state = _resume(run_dir, model_cfg, train_cfg, repl)
     metrics_path = run_dir / "metrics.jsonl"
-    if state is not None:
-        _truncate_metrics(metrics_path, mgr.latest_step())
-    else:
-        state = init_state(model_cfg, train_cfg)
-        _truncate_metrics(metrics_path, -1)
-    state = jax.device_put(state, repl) if repl is not None else state
+    if state is None:
+        state = replicate(init_state(model_cfg, train_cfg), mesh) if repl is not None else (
+            init_state(model_cfg, train_cfg))
+    if main:
+        _truncate_metrics(metrics_path, -1 if mgr.latest_step() is None else mgr.latest_step())
     device_data = to_device(arrays, mesh)
     end = min(train_cfg.num_steps, stop_at or train_cfg.num_steps)
     step = int(state.step)
     lr_fn, tokens_per_step = schedule(train_cfg), (
         train_cfg.batch_size * model_cfg.context_len * model_cfg.tokens_per_step)
-    bar = tqdm(total=end, initial=step, disable=not progress, desc="train", unit="step",
+    bar = tqdm(total=end, initial=step, disable=not (progress and main), desc="train", unit="step",
                mininterval=1.0)
     acc_m, t_log, n_log = [], time.perf_counter(), 0
     try:
@@ -269,15 +302,18 @@ def _fit(train_cfg, model_cfg, arrays, run_dir: Path, stop_at, progress: bool):
                        "tokens_per_s": n_log * tokens_per_step / dt, "steps_per_s": n_log / dt}
                 for k in acc_m[0]:
                     rec[k] = float(np.mean(np.concatenate([a[k] for a in acc_m])))
-                with disk_errors(metrics_path), metrics_path.open("a") as f:
-                    f.write(json.dumps(rec) + "\n")
+                if main:  # process 0 of a multi-process job
+                    with disk_errors(metrics_path), metrics_path.open("a") as f:
+                        f.write(json.dumps(rec) + "\n")
                 acc_m, t_log, n_log = [], time.perf_counter(), 0
             if step % train_cfg.ckpt_every == 0 or step == end:
                 with disk_errors(run_dir / "checkpoints" / str(step)):
                     mgr.save(step, args=ocp.args.StandardSave(state))
                     record_checksums(mgr, run_dir, step)
     except KeyboardInterrupt:
-        if int(state.step) != mgr.latest_step():
+        # one process saves alone; a job's processes are not interrupted at the same step, so
+        # a multi-process run resumes from its last periodic checkpoint
+        if single and int(state.step) != mgr.latest_step():
             mgr.save(int(state.step), args=ocp.args.StandardSave(state))
             record_checksums(mgr, run_dir, int(state.step))
         raise

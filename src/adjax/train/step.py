@@ -1,4 +1,13 @@
-"""Train state and the jitted, data-parallel training step (several steps scanned per call)."""
+"""Train state and the jitted, data-parallel training step (several steps scanned per call).
+
+On several devices (of one process or of a multi-process job: `adjax.distributed`) the
+histories are split over the mesh's "data" axis, each device holding its block only
+(`to_device`), so a process holds dataset / processes. Each step draws the same window indices
+as on one device (`sample_indices` of the step's key); every device cuts the windows of its own
+histories, zeros elsewhere, and a reduce-scatter (a sum with one nonzero term: exact) hands each
+device its rows of the batch. So the batch of a step is the same bits on any number of devices
+and processes, and a run resumed on another number continues the same batches.
+"""
 
 import dataclasses
 import functools
@@ -14,7 +23,14 @@ from jax.sharding import PartitionSpec as P
 from adjax.devices import local_mesh
 from adjax.model import ModelConfig, init_params, make_model
 from adjax.train.config import TrainConfig, optimizer
-from adjax.train.windows import DeviceData, action_loss, sample_batch
+from adjax.train.windows import (
+    Batch,
+    DeviceData,
+    action_loss,
+    read_rows,
+    sample_indices,
+    sample_window,
+)
 
 
 @struct.dataclass
@@ -37,21 +53,106 @@ def init_state(model_cfg: ModelConfig, train_cfg: TrainConfig) -> TrainState:
 
 
 def data_mesh(num_devices: int | None = None) -> jax.sharding.Mesh | None:
-    """A 1-D mesh with a "data" axis over the local devices (None with one device)."""
-    return local_mesh("data", num_devices)
+    """A 1-D mesh with a "data" axis: over the first num_devices local devices (None with one)
+    in a single process; over every device of the job, process by process, in a multi-process
+    one (num_devices is then ignored)."""
+    if jax.process_count() == 1:
+        return local_mesh("data", num_devices)
+    return jax.sharding.Mesh(np.asarray(jax.devices()), ("data",),
+                             axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def replicate(tree, mesh):
-    """Put a pytree on every device of the mesh (or on the default device)."""
+    """Put a pytree on every device of the mesh (or on the default device). In a multi-process
+    job every process passes the same values (e.g. `init_state` of one seed)."""
     if mesh is None:
         return jax.device_put(tree)
-    return jax.device_put(tree, NamedSharding(mesh, P()))
+    sharding = NamedSharding(mesh, P())
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def put(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+    return jax.tree.map(put, tree)
+
+
+def shard_bounds(num_histories: int, num_shards: int) -> np.ndarray:
+    """int64[num_shards + 1]: shard d holds histories [b[d], b[d + 1]) (sizes differ by <= 1)."""
+    return (np.arange(num_shards + 1) * num_histories) // num_shards
+
+
+def local_rows(num_histories: int, mesh) -> tuple[int, int]:
+    """[lo, hi): the histories this process's devices hold (all of them without a mesh)."""
+    if mesh is None:
+        return 0, num_histories
+    b, mine = shard_bounds(num_histories, mesh.size), _local_positions(mesh)
+    return int(b[min(mine)]), int(b[max(mine) + 1])
+
+
+def _local_positions(mesh) -> list[int]:
+    local = {d.id for d in jax.local_devices()}
+    return [i for i, d in enumerate(mesh.devices.flat) if d.id in local]
+
+
+def _page_aligned_zeros(shape, dtype) -> np.ndarray:
+    """Zeros whose buffer starts on a page: a CPU device keeps such an array as its buffer
+    (measured: the resident memory of the placed histories is 1x their size, 2x from np.zeros,
+    whose large buffers start 16 bytes into a page and are copied)."""
+    nbytes, page = int(np.prod(shape)) * np.dtype(dtype).itemsize, 4096
+    raw = np.zeros(nbytes + page, np.uint8)
+    start = -raw.ctypes.data % page
+    return raw[start: start + nbytes].view(dtype).reshape(shape)
 
 
 def to_device(arrays, mesh) -> DeviceData:
-    """Host histories -> replicated device arrays in their dataset dtypes."""
-    return replicate(DeviceData(obs=np.asarray(arrays.obs), actions=np.asarray(arrays.actions),
-                                rewards=np.asarray(arrays.rewards)), mesh)
+    """Host histories (numpy arrays or memory maps) -> device arrays in their dataset dtypes: on
+    one device without a mesh; with one, split over its "data" axis, each process reading only
+    the histories of its own devices."""
+    if mesh is None:
+        return replicate(DeviceData(obs=np.asarray(arrays.obs),
+                                    actions=np.asarray(arrays.actions),
+                                    rewards=np.asarray(arrays.rewards)), mesh)
+    H, D = arrays.actions.shape[0], mesh.size
+    bounds, rows = shard_bounds(H, D), -(-H // D)
+    sharding = NamedSharding(mesh, P("data"))
+
+    def put(arr):
+        def block(index):  # this device's histories, zero-padded to `rows`
+            lo, hi = bounds[(index[0].start or 0) // rows: (index[0].start or 0) // rows + 2]
+            out = _page_aligned_zeros((rows, *arr.shape[1:]), arr.dtype)
+            read_rows(arr, lo, hi, out[: hi - lo])
+            out.flags.writeable = False
+            return out
+
+        return jax.make_array_from_callback((D * rows, *arr.shape[1:]), sharding, block)
+
+    return DeviceData(obs=put(arrays.obs), actions=put(arrays.actions),
+                      rewards=put(arrays.rewards), num_histories=int(H))
+
+
+def sharded_windows(mesh, data: DeviceData, h_B, s_B, context_len: int, num_actions: int):
+    """The windows (h_B, s_B) of histories split over mesh's "data" axis -> a Batch sharded
+    over "data" whose rows are those of `sample_batch` on all the histories (bits)."""
+    D, H = mesh.size, data.num_histories
+    rows = data.actions.shape[0] // D
+
+    def local(obs, actions, rewards, h_B, s_B):
+        d = jax.lax.axis_index("data")
+        lo, hi = (d * H) // D, ((d + 1) * H) // D
+        mine_B = (h_B >= lo) & (h_B < hi)
+        block = DeviceData(obs=obs, actions=actions, rewards=rewards)
+        b = jax.vmap(sample_window, (None, 0, 0, None, None))(
+            block, jnp.clip(h_B - lo, 0, rows - 1), s_B, context_len, num_actions)
+        b = jax.tree.map(lambda x: jnp.where(mine_B.reshape(-1, *(1,) * (x.ndim - 1)), x,
+                                             jnp.zeros((), x.dtype)), b)
+        return jax.tree.map(
+            lambda x: jax.lax.psum_scatter(x, "data", scatter_dimension=0, tiled=True), b)
+
+    rows_spec = P("data")
+    return jax.shard_map(local, mesh=mesh, in_specs=(rows_spec,) * 3 + (P(), P()),
+                         out_specs=rows_spec)(data.obs, data.actions, data.rewards, h_B, s_B)
 
 
 def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
@@ -64,6 +165,17 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
     c, A, B = model_cfg.context_len, model_cfg.num_actions, train_cfg.batch_size
     batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
 
+    def windows(key, data: DeviceData) -> Batch:
+        rows, T = data.actions.shape
+        H = rows if data.num_histories is None else data.num_histories
+        h_B, s_B = sample_indices(key, H, T, B, c, train_cfg.window_stride)
+        if data.num_histories is not None:
+            return sharded_windows(mesh, data, h_B, s_B, c, A)
+        batch = jax.vmap(sample_window, (None, 0, 0, None, None))(data, h_B, s_B, c, A)
+        if batch_sharding is not None:  # histories copied to every device
+            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+        return batch
+
     def loss_fn(params, batch, key):
         x = batch.inputs
         logits = model.apply(params, x.obs, x.prev_action, x.prev_reward, train=True,
@@ -73,9 +185,7 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
     def one_step(state: TrainState, data: DeviceData):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
         k_batch, k_drop = jax.random.split(key)
-        batch = sample_batch(k_batch, data, B, c, A, train_cfg.window_stride)
-        if batch_sharding is not None:
-            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+        batch = windows(k_batch, data)
         (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, k_drop)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

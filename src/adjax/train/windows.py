@@ -1,6 +1,7 @@
 """Training data on device, random across-episode windows inside one history, the action loss."""
 
 import dataclasses
+import os
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +37,26 @@ class Arrays:
         return self.obs.shape[1]
 
 
+def read_rows(arr, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
+    """arr[lo:hi] copied into `out` (default a new array). From a memory map of a whole .npy
+    file the rows are read from the file, so that this process maps none of the file's pages:
+    mapped pages count in its resident memory beside the copy, doubling what a process of a
+    multi-process job holds."""
+    out = np.empty((hi - lo, *arr.shape[1:]), arr.dtype) if out is None else out
+    path = getattr(arr, "filename", None)
+    whole = (isinstance(arr, np.memmap) and path and arr.flags.c_contiguous
+             and os.path.getsize(path) == arr.offset + arr.nbytes)
+    if not whole or hi <= lo:
+        out[...] = arr[lo:hi]
+        return out
+    row = arr.strides[0]
+    with open(path, "rb") as f:
+        f.seek(arr.offset + lo * row)
+        if f.readinto(memoryview(out).cast("B")) != (hi - lo) * row:
+            raise OSError(f"{path}: shorter than its header says (truncated?)")
+    return out
+
+
 def as_arrays(data) -> Arrays:
     """An `adjax.data.Dataset` (or anything with its fields) or `Arrays` -> `Arrays`."""
     if isinstance(data, Arrays):
@@ -50,11 +71,17 @@ def as_arrays(data) -> Arrays:
 
 @struct.dataclass
 class DeviceData:
-    """Device-resident histories, dataset dtypes kept (int8 / uint8 / float16): [H, T, ...]."""
+    """Device-resident histories, dataset dtypes kept (int8 / uint8 / float16): [rows, T, ...].
+
+    num_histories None: every row is a history (on one device, or a copy on each). Otherwise
+    the rows are split over a mesh's "data" axis (`adjax.train.step.to_device`): device d of D
+    holds histories [d H // D, (d + 1) H // D) of H = num_histories, padded to rows / D rows.
+    """
 
     obs: jax.Array
     actions: jax.Array
     rewards: jax.Array
+    num_histories: int | None = struct.field(pytree_node=False, default=None)
 
 
 @struct.dataclass
@@ -77,14 +104,21 @@ def sample_window(data: DeviceData, h, s, context_len: int, num_actions: int) ->
     return Batch(inputs=step_inputs(obs_cxO, act_c, rew_c, first_a, first_r), targets=act_c)
 
 
+def sample_indices(key, num_histories: int, history_len: int, batch: int, context_len: int,
+                   stride: int = 1) -> tuple[jax.Array, jax.Array]:
+    """(history int32[batch], start int32[batch]) of `batch` windows: history ~ U{0..H-1}, start
+    ~ stride * U{0..(T-c) // stride}, so a window never straddles two histories."""
+    kh, ks = jax.random.split(key)
+    h_B = jax.random.randint(kh, (batch,), 0, num_histories)
+    s_B = stride * jax.random.randint(ks, (batch,), 0, (history_len - context_len) // stride + 1)
+    return h_B, s_B
+
+
 def sample_batch(key, data: DeviceData, batch: int, context_len: int, num_actions: int,
                  stride: int = 1) -> Batch:
-    """`batch` windows: history ~ U{0..H-1}, start ~ stride * U{0..(T-c) // stride}; never
-    straddles two histories."""
+    """`batch` windows at `sample_indices` of histories whose every row is at hand."""
     H, T = data.actions.shape
-    kh, ks = jax.random.split(key)
-    h_B = jax.random.randint(kh, (batch,), 0, H)
-    s_B = stride * jax.random.randint(ks, (batch,), 0, (T - context_len) // stride + 1)
+    h_B, s_B = sample_indices(key, H, T, batch, context_len, stride)
     return jax.vmap(sample_window, (None, 0, 0, None, None))(data, h_B, s_B, context_len,
                                                             num_actions)
 
