@@ -99,6 +99,22 @@ def test_rerun_reuses_every_stage(toy_run, capsys):
     assert printed.count("already complete, reused") == 2 + 4 + 9 + 2  # + the refresh check
 
 
+def test_a_damaged_evaluation_is_evaluated_again(toy_run, capsys):
+    """A digit changed in an evaluation JSON still parses; its checksum catches it, and the
+    stage runs again (deterministic: the same curves) instead of reporting the changed number."""
+    out, results = toy_run
+    f = out / "eval" / "val" / "seed0.json"
+    text = f.read_text()
+    i = text.index('"returns": [[[') + len('"returns": [[[')
+    f.write_text(text[:i] + ("1" if text[i] != "1" else "2") + text[i + 1:])
+    again = run_experiment(tiny(), out, preset="tiny", progress=False)
+    printed = capsys.readouterr().out
+    assert "seed0.json: its content does not match its content_sha256" in printed
+    assert "[evaluate val tasks, AD and ED seed 0] ..." in printed
+    assert again["curves"] == results["curves"]
+    assert f.read_text() == text
+
+
 def test_mixing_configs_in_one_directory_is_refused(toy_run):
     out, _ = toy_run
     other = dataclasses.replace(tiny(), expert_episodes=3)
