@@ -293,3 +293,18 @@ def test_evaluation_on_two_processes_writes_the_same_result(runs, tmp_path):
     launch2("-m", "adjax.evaluate", str(runs / "p2"), *EVAL, "--out", str(tmp_path / "two.json"))
     one, two = (tmp_path / "one.json").read_bytes(), (tmp_path / "two.json").read_bytes()
     assert one == two and len(json.loads(one)["splits"]["test"]["curves"]) == 2
+
+
+@pytest.mark.slow
+def test_an_experiment_on_two_processes_reports_what_two_devices_do(tmp_path):
+    """The Dark Room command (tiny preset) as 2 processes x 1 device: process 0 alone writes
+    the experiment's files, and its curves equal 1 process x 2 devices'."""
+    exp = ["-m", "adjax.experiments.darkroom", "--preset", "tiny"]
+    ok(run([PY, *exp, "--out", str(tmp_path / "d2")], env={"ADJAX_CPU_DEVICES": "2"}))
+    launch2(*exp, "--out", str(tmp_path / "p2"))
+    from adjax.atomic import read_json
+
+    one, two = (read_json(tmp_path / d / "results.json") for d in ("d2", "p2"))
+    assert two["curves"] == one["curves"] and two["summary"] == one["summary"]
+    assert two["machine"].endswith("on 2 processes x 1 cpu device(s)")
+    assert not (tmp_path / "p2" / ".lock").exists()  # released by process 0, never taken by 1

@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 
+from adjax import distributed
 from adjax.atomic import read_json, write_json
 from adjax.evaluate.results import DEFAULT_BATCH
 from adjax.model import ModelConfig, cpu_model
@@ -143,9 +144,13 @@ def source_name(source_cfg) -> str:
 
 
 def machine() -> str:
+    """This machine and the devices a run used ("... on 2 cpu device(s)"; in a multi-process
+    job "... on 2 processes x 1 cpu device(s)")."""
+    n = jax.process_count()
+    procs = f"{n} processes x " if n > 1 else ""
     return (f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
-            f"jax {jax.__version__} on {jax.local_device_count()} {jax.default_backend()} "
-            "device(s)")
+            f"jax {jax.__version__} on {procs}{jax.local_device_count()} "
+            f"{jax.default_backend()} device(s)")
 
 
 def command() -> str:
@@ -171,7 +176,10 @@ def stage_file(path: Path) -> dict | None:
 
 
 class Stages:
-    """Times each stage and records it in out/timings.json (kept across reruns)."""
+    """Times each stage and records it in out/timings.json (kept across reruns). In a
+    multi-process job every process runs every stage (each stage's functions split the work and
+    let process 0 write), process 0 alone records the times, and all wait for each other at the
+    end of a stage, so that the next stage's done-checks read the same files everywhere."""
 
     def __init__(self, out: Path):
         self.path = out / "timings.json"
@@ -185,7 +193,9 @@ class Stages:
         t0 = time.perf_counter()
         out = fn()
         self.times[name] = round(time.perf_counter() - t0, 1)
-        write_json(self.path, self.times, indent=2)
+        if distributed.is_main():
+            write_json(self.path, self.times, indent=2)
+        distributed.barrier(f"adjax-stage-{name}")
         print(f"[{name}] {self.times[name]:.0f} s", flush=True)
         return out
 

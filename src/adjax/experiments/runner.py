@@ -2,6 +2,7 @@
 directory, reusing done ones, then results.json, figures and summary.md; the experiments' CLI.
 """
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -12,6 +13,7 @@ from typing import Literal
 import numpy as np
 import tyro
 
+from adjax import distributed
 from adjax.atomic import one_line_errors, read_json, write_json, write_text
 from adjax.experiments.common import (
     ExperimentConfig,
@@ -61,7 +63,9 @@ def _check_config(cfg: ExperimentConfig, out: Path) -> None:
                 raise ValueError(
                     f"{path}: field {key!r} differs from this run's configuration "
                     f"({old.get(key)!r} != {new.get(key)!r}); use another --out or delete {out}")
-    write_json(path, new)
+    distributed.barrier(f"adjax-experiment-config-{out}")  # every process has compared it
+    if distributed.is_main():
+        write_json(path, new)
 
 
 def _source_summary(source: dict, methods: dict, episode_len: int) -> dict:
@@ -155,8 +159,12 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
 
     data_dir: where the datasets are (default out/data); runs that collect the same data (the
     variants of an ablation) share one. cfg.train_ed None: AD alone (no expert data, no ED).
-    One process at a time per directory (a second one is refused at once: adjax.lock)."""
-    with DirLock(Path(out) / ".lock", "experiment directory"):
+    One process at a time per directory (a second one is refused at once: adjax.lock). In a
+    multi-process job (adjax.distributed) every process runs it, and process 0 holds the lock
+    and writes the experiment's own files (the stages write theirs the same way)."""
+    lock = (DirLock(Path(out) / ".lock", "experiment directory") if distributed.is_main()
+            else contextlib.nullcontext())
+    with lock:
         return _run_experiment(cfg, out, preset, progress, data_dir)
 
 
@@ -199,12 +207,18 @@ def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
     for stage in STAGES:
         made.update(stage(run))
     results = _results(run, preset, made, time.perf_counter() - t_start)
-    write_json(out / "results.json", results, checksum=True)
-    _write_summary(results, out, run.learn_dir, run.stages.times)
+    if distributed.is_main():
+        write_json(out / "results.json", results, checksum=True)
+    distributed.barrier(f"adjax-experiment-results-{out}")
+    # Every process of a job draws AD's paths (restoring AD is collective); process 0 writes.
+    paths = trajectory_figures(results, out)  # grid envs: AD's paths on a held-out task
+    if distributed.is_main():
+        _write_summary(results, out, run.learn_dir, run.stages.times, paths)
     return results
 
 
-def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict) -> None:
+def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict,
+                   paths: list[Path]) -> None:
     name, preset = results["experiment"], results["preset"]
     figs = [plot_curves(results, out / "figures" / f"{name}.png",
                         title=f"{name} ({preset} preset): in-context return per episode")]
@@ -218,7 +232,7 @@ def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict) -> No
                                       title=f"{name} ({preset} preset): AD against "
                                             f"{results['source_name']} on the env-step axis"))
         table += f"\n{source_steps_table(results)}"
-    figs += trajectory_figures(results, out)  # grid envs: AD's paths on a held-out task
+    figs += paths
     curve = learn_dir / "learning_curve.png"
     if curve.exists():
         shutil.copyfile(curve, out / "figures" / "source_learning_curve.png")

@@ -379,13 +379,17 @@ def write_trajectories(run_dir, out_dir=None, num_episodes: int = 200, task_id: 
     preset = f" ({info['preset']} preset)" if info["preset"] else ""
     title = (f"{info['name']}{preset}: AD (training seed 0) in context, weights frozen,\n"
              f"on held-out task {task_id} {paths.task.tolist()}, evaluation seed {seed}")
-    plot_paths(paths, files["png"], title=title)
-    write_gif(paths, files["gif"], episodes=_gif_episodes(eps))
-    write_json(files["json"], {
-        **stamp, "experiment": info["name"], "task_cells": paths.task.tolist(),
-        "returns": paths.returns.round(4).tolist(),
-        "shown": {str(e): paths.positions[e - 1].tolist() for e in eps}}, indent=None,
-        checksum=True)
+    from adjax import distributed
+
+    if distributed.is_main():  # every process of a job traced (a restore is collective)
+        plot_paths(paths, files["png"], title=title)
+        write_gif(paths, files["gif"], episodes=_gif_episodes(eps))
+        write_json(files["json"], {
+            **stamp, "experiment": info["name"], "task_cells": paths.task.tolist(),
+            "returns": paths.returns.round(4).tolist(),
+            "shown": {str(e): paths.positions[e - 1].tolist() for e in eps}}, indent=None,
+            checksum=True)
+    distributed.barrier(f"adjax-trajectories-{files['json']}")
     return files
 
 
