@@ -5,7 +5,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import struct
 from jax.sharding import NamedSharding
@@ -14,7 +13,7 @@ from jax.sharding import PartitionSpec as P
 from adjax.devices import local_mesh
 from adjax.model import ADTransformer, ModelConfig, init_params
 from adjax.train.config import TrainConfig, optimizer
-from adjax.train.windows import DeviceData, action_loss, sample_batch
+from adjax.train.windows import DeviceData, action_loss, device_data, sample_batch
 
 
 @struct.dataclass
@@ -50,8 +49,7 @@ def replicate(tree, mesh):
 
 def to_device(arrays, mesh) -> DeviceData:
     """Host histories -> replicated device arrays in their dataset dtypes."""
-    return replicate(DeviceData(obs=np.asarray(arrays.obs), actions=np.asarray(arrays.actions),
-                                rewards=np.asarray(arrays.rewards)), mesh)
+    return replicate(device_data(arrays), mesh)
 
 
 def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):

@@ -1,6 +1,7 @@
 """Training data on device, random across-episode windows inside one history, the action loss."""
 
 import dataclasses
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +17,9 @@ class Arrays:
     """Learning histories as plain arrays (host): what the trainer needs from a dataset.
 
     obs int[H, T, O], actions int[H, T], rewards float[H, T]; T = episodes * episode_len.
+    render: for a dataset that stores renderer state (Watermaze), obs is that state float32[H,
+    T, F] and `render` (an `adjax.data.dataset.StateRenderer`) turns a window of it into frames
+    when the window is sampled, on device; None for observations stored as seen.
     """
 
     obs: np.ndarray
@@ -26,6 +30,7 @@ class Arrays:
     kind: str = "learning"
     obs_dims: tuple[int, ...] | None = None
     num_actions: int | None = None
+    render: Callable | None = None
 
     @property
     def num_histories(self) -> int:
@@ -42,19 +47,29 @@ def as_arrays(data) -> Arrays:
         return data
     env_cfg = data.manifest.get("env_config", {})
     dims = env_cfg.get("obs_dims")
-    return Arrays(obs=data.obs, actions=data.actions, rewards=data.rewards,
-                  episode_len=int(data.episode_len), env_name=data.env_name, kind=data.kind,
-                  obs_dims=tuple(dims) if dims is not None else None,
-                  num_actions=env_cfg.get("num_actions"))
+    state = getattr(data, "obs_state", None)  # stored renderer state: frames rendered per window
+    return Arrays(obs=data.obs if state is None else state, actions=data.actions,
+                  rewards=data.rewards, episode_len=int(data.episode_len), env_name=data.env_name,
+                  kind=data.kind, obs_dims=tuple(dims) if dims is not None else None,
+                  num_actions=env_cfg.get("num_actions"),
+                  render=None if state is None else data.renderer)
 
 
 @struct.dataclass
 class DeviceData:
-    """Device-resident histories, dataset dtypes kept (int8 / uint8 / float16): [H, T, ...]."""
+    """Device-resident histories, dataset dtypes kept (int8 / uint8 / float16): [H, T, ...].
+    With `render` (static), obs is renderer state [H, T, F] and windows are rendered to frames."""
 
     obs: jax.Array
     actions: jax.Array
     rewards: jax.Array
+    render: Callable | None = struct.field(pytree_node=False, default=None)
+
+
+def device_data(arrays: Arrays) -> DeviceData:
+    """Host `Arrays` -> DeviceData of numpy arrays (the caller places them), renderer kept."""
+    return DeviceData(obs=np.asarray(arrays.obs), actions=np.asarray(arrays.actions),
+                      rewards=np.asarray(arrays.rewards), render=arrays.render)
 
 
 @struct.dataclass
@@ -66,9 +81,12 @@ class Batch:
 
 
 def sample_window(data: DeviceData, h, s, context_len: int, num_actions: int) -> Batch:
-    """The window of steps [s, s + c) of history h (scalars) -> unbatched inputs and targets."""
+    """The window of steps [s, s + c) of history h (scalars) -> unbatched inputs and targets.
+    A renderer-state dataset's window is rendered here: obs uint8[c, H, W, C]."""
     c, n_obs = context_len, data.obs.shape[-1]
     obs_cxO = jax.lax.dynamic_slice(data.obs, (h, s, 0), (1, c, n_obs))[0]
+    if data.render is not None:
+        obs_cxO = data.render(obs_cxO)
     act_c = jax.lax.dynamic_slice(data.actions, (h, s), (1, c))[0].astype(jnp.int32)
     rew_c = jax.lax.dynamic_slice(data.rewards, (h, s), (1, c))[0]
     prev = jnp.maximum(s - 1, 0)
