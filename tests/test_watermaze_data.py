@@ -180,3 +180,22 @@ def test_renderer_is_a_static_hashable_value(env):
     a = StateRenderer("watermaze", (("episode_len", L), ("height", H), ("width", W)))
     b = StateRenderer("watermaze", (("episode_len", L), ("height", H), ("width", W)))
     assert a == b and hash(a) == hash(b) and a.frame_shape == (H, W, 3)
+
+
+def test_consumers_that_cannot_take_state_datasets_say_so(env, dataset):
+    """Writing external frame histories for Watermaze, and a discrete-obs model fed rendered
+    windows, fail with errors that say why (not a shape error deep inside)."""
+    from adjax.data import HistoryError, write_histories
+    from adjax.model import ADTransformer, ModelConfig
+
+    with pytest.raises(HistoryError, match="renderer state"):
+        write_histories(dataset[0].parent / "ext", np.zeros((1, L, H, W, 3)), np.zeros((1, L)),
+                        np.zeros((1, L)), env=env[0], tasks=TASKS[:1],
+                        task_index=np.zeros(1, np.int32))
+    cfg = ModelConfig(obs_dims=(2, 2, 2), num_actions=8, context_len=4, d_model=8, num_heads=2,
+                      num_layers=1, ff_dim=8)
+    frames = jnp.zeros((1, 4, H, W, 3), jnp.uint8)
+    with pytest.raises(ValueError, match="image observations need an image encoder"):
+        jax.eval_shape(lambda: ADTransformer(cfg).init(jax.random.key(0), frames,
+                                                       jnp.zeros((1, 4), jnp.int32),
+                                                       jnp.zeros((1, 4))))

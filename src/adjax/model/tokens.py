@@ -98,6 +98,10 @@ class StepEmbed(nn.Module):
                          name="act_embed")(prev_act_BxT.astype(jnp.int32))
         e_rew = nn.Dense(cfg.d_model, kernel_init=EMBED_INIT,
                          name="rew_embed")(prev_rew_BxT.astype(jnp.float32)[..., None])
+        if obs_BxTxO.ndim != 3:  # frames, e.g. a Watermaze dataset's rendered windows
+            raise ValueError(f"obs encoder {cfg.obs_encoder!r} takes discrete observations "
+                             f"[B, T, O]; got {obs_BxTxO.dtype}{list(obs_BxTxO.shape)} (image "
+                             "observations need an image encoder)")
         encoder = OBS_ENCODERS[cfg.obs_encoder](cfg.obs_dims, cfg.d_model, name="obs_embed")
         e_obs = encoder(obs_BxTxO)
         x_BxTx3xD = jnp.stack([e_act, e_rew, e_obs], axis=2)

@@ -268,7 +268,8 @@ def make_train(cfg: Config, env):
             rows = jax.random.choice(k_on, N, (n_on,), replace=False)
             parts.append(jax.tree.map(lambda x: x[rows], state.window))
         if n_off:
-            parts.append(buffer.sample(state.replay, k_off).experience)
+            with jax.numpy_rank_promotion("allow"):  # flashbax broadcasts implicitly
+                parts.append(buffer.sample(state.replay, k_off).experience)
         batch = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
         grads = jax.grad(loss_fn)(state.params, state.target, batch)
         upd, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -289,7 +290,9 @@ def make_train(cfg: Config, env):
             rec = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), rec)  # [N, P]
             window = jax.tree.map(lambda w, x: jnp.concatenate([w[:, P:], x], axis=1)[:, -R:],
                                   state.window, rec)
-            state = state.replace(replay=buffer.add(state.replay, rec), window=window,
+            with jax.numpy_rank_promotion("allow"):
+                replay = buffer.add(state.replay, rec)
+            state = state.replace(replay=replay, window=window,
                                   env_state=env_state, obs=obs, steps=state.steps + P)
             if with_learning:
                 state = learn(state, k_learn)
