@@ -61,6 +61,7 @@ def test_epsilon_decay():
     c = dqn.cpu_config()
     eps = [float(dqn.epsilon(c, e)) for e in (0, 10, 20, 99)]
     np.testing.assert_allclose(eps, [0.3, 0.155, 0.01, 0.01], rtol=1e-5)
+    assert c.period == 9 and (c.rollout, c.overlap) == (20, 11)
 
 
 @pytest.mark.parametrize("field, value, match", [
