@@ -199,3 +199,17 @@ def test_consumers_that_cannot_take_state_datasets_say_so(env, dataset):
         jax.eval_shape(lambda: ADTransformer(cfg).init(jax.random.key(0), frames,
                                                        jnp.zeros((1, 4), jnp.int32),
                                                        jnp.zeros((1, 4))))
+
+
+def test_rerun_of_a_complete_state_dataset_does_nothing(env, dataset, capsys):
+    path, _ = dataset
+    before = (path / "manifest.json").read_text()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sources.SOURCES, RandomConfig.NAME, RANDOM)
+        assert collect(RandomConfig(), env[0], path, tasks=TASKS, chunk_size=2, progress=False,
+                       plot=False) == path
+        with pytest.raises(FileExistsError, match="num_episodes"):
+            collect(RandomConfig(num_episodes=2), env[0], path, tasks=TASKS, chunk_size=2,
+                    progress=False, plot=False)
+    assert "already complete" in capsys.readouterr().out
+    assert (path / "manifest.json").read_text() == before

@@ -157,7 +157,9 @@ class RenderedObs:
 @dataclass(frozen=True)
 class Dataset:
     """Histories on the first axis: obs [H, T, O], actions [H, T], rewards [H, T], task_index [H]
-    (row of tasks), tasks [num_tasks, ...], seed [H], stream [H]; numpy memmaps."""
+    (row of tasks), tasks [num_tasks, ...], seed [H], stream [H]; numpy memmaps. A format-2
+    dataset (Watermaze) stores obs_state float32[H, T, F] and its `obs` is a `RenderedObs`
+    [H, T, *frame] that renders what it is indexed with; `renderer` turns state into frames."""
 
     path: Path
     manifest: dict
