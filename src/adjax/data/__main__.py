@@ -64,6 +64,9 @@ def info(path: str) -> str:
         f"histories    {ds.num_histories} x {ds.history_len} steps "
         f"({ds.num_episodes} episodes of {ds.episode_len}, subsample_every "
         f"{m['subsample_every']}), {m['num_tasks']} tasks, seeds {m['seeds']}",
+        *([f"obs          stored as renderer state {m['obs_storage']['fields']} "
+             f"(obs_state.npy), rendered to uint8{m['obs_storage']['frame_shape']} frames "
+             f"when read"] if ds.stores_state else []),
         f"return       first episode {R[:, 0].mean():.3f} +- {R[:, 0].std():.3f}, "
         f"last {R[:, -1].mean():.3f} +- {R[:, -1].std():.3f}",
     ]

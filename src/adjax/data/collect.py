@@ -19,10 +19,13 @@ from adjax import devices, distributed, envs, sources
 from adjax.atomic import disk_errors
 from adjax.data.dataset import (
     FORMAT_VERSION,
+    STATE_ARRAY,
+    STATE_FORMAT_VERSION,
     load,
     obs_storage_dtype,
     plot_learning_curve,
     publish,
+    stores_state,
     write_manifest,
 )
 from adjax.lock import dataset_lock
@@ -62,8 +65,18 @@ def env_config(env, env_kwargs) -> dict:
         "episode_len": int(env.episode_len),
         "num_actions": int(env.num_actions),
         "obs_shape": list(space.shape),
-        "obs_dims": list(obs_dims(env)),
+        # Cardinalities of discrete vector observations; None for images (one per pixel).
+        "obs_dims": list(obs_dims(env)) if len(space.shape) == 1 else None,
     }
+
+
+def obs_storage(env) -> dict | None:
+    """The manifest's `obs_storage` for envs whose datasets store renderer state (format 2)."""
+    if not stores_state(env):
+        return None
+    space = env.observation_space(env.default_params)
+    return {"array": STATE_ARRAY, "fields": list(env.stored_obs_fields),
+            "frame_shape": list(space.shape), "frame_dtype": np.dtype(space.dtype).str}
 
 
 @functools.lru_cache(maxsize=16)
@@ -75,9 +88,14 @@ def _chunk_fn(source_cfg, env, subsample_every, keep_streams, kinds, expert_epis
     train = mod.make_train(source_cfg, env)
     expert_fn = mod.make_expert(source_cfg, env, expert_episodes) if "expert" in kinds else None
     L, k = env.episode_len, subsample_every
-    obs_dtype = obs_storage_dtype(obs_dims(env))
+    state = stores_state(env)
+    obs_dtype = np.float32 if state else obs_storage_dtype(obs_dims(env))
 
     def compact(hist):
+        if state and hist.obs.shape[-1:] != (len(env.stored_obs_fields),):
+            raise ValueError(f"{env.name} datasets store {env.stored_obs_fields} per step, but "
+                             f"source {source_cfg.NAME!r} records obs of shape "
+                             f"{hist.obs.shape[2:]}")
         r16 = hist.rewards.astype(jnp.float16)
         inexact = jnp.any(r16.astype(jnp.float32) != hist.rewards)
         return (hist.obs.astype(obs_dtype), hist.actions.astype(jnp.uint8), r16, inexact)
@@ -203,8 +221,10 @@ def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chu
     seeds = [int(seed)] if seed is not None else [int(s) for s in seeds]
     keep = None if keep_streams is None else tuple(int(s) for s in keep_streams)
     mod = sources.module_of(source_cfg)
+    storage = obs_storage(env_obj)
     base = {
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if storage is None else STATE_FORMAT_VERSION,
+        **({} if storage is None else {"obs_storage": storage}),
         "env": env_name,
         "env_config": env_config(env_obj, env_kwargs),
         "source": type(source_cfg).NAME,
@@ -321,12 +341,15 @@ def check_complete(out: Path, spec: dict) -> None:
 
 
 def _assemble(tmp: Path, spec: dict, units, task_arr, n_chunks: int, episode_len: int) -> None:
-    """Chunk files -> one memory-mapped .npy per array + manifest.json (sha256 per array)."""
+    """Chunk files -> one memory-mapped .npy per array + manifest.json (sha256 per array).
+    Format 2 (spec["obs_storage"]) writes the chunks' obs, renderer state, as obs_state.npy."""
     first = np.load(tmp / "chunks" / "00000.npz")
     S, T = first["actions"].shape[1:3]
     H = len(units) * S
+    obs_file = spec["obs_storage"]["array"] if spec.get("obs_storage") else "obs"
     mm = {
-        name: np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=first[name].dtype,
+        name: np.lib.format.open_memmap(tmp / f"{obs_file if name == 'obs' else name}.npy",
+                                        mode="w+", dtype=first[name].dtype,
                                         shape=(H, *first[name].shape[2:]))
         for name in ("obs", "actions", "rewards")
     }
@@ -356,4 +379,4 @@ def _assemble(tmp: Path, spec: dict, units, task_arr, n_chunks: int, episode_len
         "episode_len": episode_len,
         "num_episodes": int(T) // episode_len,
     }
-    write_manifest(tmp, fields, ARRAYS)
+    write_manifest(tmp, fields, tuple(obs_file if a == "obs" else a for a in ARRAYS))

@@ -1,6 +1,7 @@
 """Load a dataset directory (memory-mapped, verified against its manifest); learning curves; the
 pieces every writer shares (storage dtypes, checksummed manifest, atomic publication)."""
 
+import functools
 import hashlib
 import json
 import logging
@@ -20,18 +21,145 @@ from adjax import envs
 from adjax.atomic import save_figure, write_text
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # observations stored as they were seen (obs.npy)
+# Observations stored as what the env's renderer needs (obs_state.npy, e.g. Watermaze's float32
+# (x, y, heading)), rendered back into frames when read. A version of its own, so that a reader
+# that predates it refuses such a dataset instead of taking states for observations.
+STATE_FORMAT_VERSION = 2
+FORMAT_VERSIONS = (FORMAT_VERSION, STATE_FORMAT_VERSION)
 REQUIRED = ("obs", "actions", "rewards", "task_index", "tasks")
+STATE_ARRAY = "obs_state"
 
 
 class DatasetError(ValueError):
     """A dataset directory is missing, incomplete, altered, or not for the requested env."""
 
 
+def stores_state(env) -> bool:
+    """True for envs whose datasets store renderer state instead of frames (`stored_obs` and
+    `render_stored` methods, `stored_obs_fields`: Watermaze)."""
+    return all(hasattr(env, a) for a in ("stored_obs", "render_stored", "stored_obs_fields"))
+
+
+@dataclass(frozen=True)
+class StateRenderer:
+    """Stored renderer state float32[..., F] -> frames uint8[..., H, W, C] of a registry env.
+
+    Hashable (name and static config), so it can be a static field of a jitted pytree (the
+    training windows render on device with it). `__call__` traces (use inside jit); `frames` is
+    the host version (jitted, numpy in and out).
+    """
+
+    env_name: str
+    config: tuple  # sorted (key, value) pairs of the env's static config
+
+    @classmethod
+    def from_manifest(cls, manifest: dict, path: Path | None = None) -> "StateRenderer":
+        """The renderer a state dataset's manifest names; checks it gives the recorded frames."""
+        storage = manifest.get("obs_storage") or {}
+        cfg = manifest.get("env_config", {})
+        where = path / "manifest.json" if path is not None else "manifest"
+        try:
+            env0, _ = envs.make(manifest["env"])
+        except (KeyError, ValueError) as e:
+            raise DatasetError(f"{where}: env {manifest.get('env')!r} cannot render stored "
+                               f"observations ({e})") from e
+        keys = [k for k in env0.config() if k in cfg]
+        r = cls(manifest["env"], tuple(sorted((k, cfg[k]) for k in keys)))
+        env = r.env
+        if not stores_state(env):
+            raise DatasetError(f"{where}: env {manifest['env']!r} does not render stored state")
+        if list(storage.get("fields", [])) != list(env.stored_obs_fields):
+            raise DatasetError(f"{where}: obs_storage.fields {storage.get('fields')!r} != the "
+                               f"env's {list(env.stored_obs_fields)}")
+        shape = list(env.observation_space(env.default_params).shape)
+        if list(storage.get("frame_shape", [])) != shape:
+            raise DatasetError(f"{where}: obs_storage.frame_shape {storage.get('frame_shape')!r} "
+                               f"!= {shape}, the frames env_config {dict(r.config)} renders")
+        return r
+
+    @property
+    def env(self):
+        return _renderer_env(self.env_name, self.config)
+
+    @property
+    def num_fields(self) -> int:
+        return len(self.env.stored_obs_fields)
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        env = self.env
+        return tuple(env.observation_space(env.default_params).shape)
+
+    def __call__(self, state_xF: jax.Array) -> jax.Array:
+        """float32[..., F] -> uint8[..., H, W, C] (traceable)."""
+        lead = state_xF.shape[:-1]
+        flat = state_xF.reshape(-1, state_xF.shape[-1])
+        return jax.vmap(self.env.render_stored)(flat).reshape(*lead, *self.frame_shape)
+
+    def frames(self, state_xF) -> np.ndarray:
+        """Host: numpy float32[..., F] -> numpy uint8[..., H, W, C], rendered in blocks."""
+        state = np.asarray(state_xF, np.float32)
+        lead = state.shape[:-1]
+        flat = state.reshape(-1, state.shape[-1])
+        out = np.empty((flat.shape[0], *self.frame_shape), np.uint8)
+        block = 4096
+        for i in range(0, flat.shape[0], block):
+            part = flat[i:i + block]
+            pad = np.zeros((block, flat.shape[1]), np.float32)
+            pad[:len(part)] = part  # one compiled shape
+            out[i:i + len(part)] = np.asarray(_render_block(self, pad))[:len(part)]
+        return out.reshape(*lead, *self.frame_shape)
+
+
+@functools.lru_cache(maxsize=8)
+def _renderer_env(name: str, config: tuple):
+    return envs.make(name, **dict(config))[0]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _render_block(renderer: StateRenderer, state_NxF):
+    return renderer(state_NxF)
+
+
+class RenderedObs:
+    """A state dataset's observations as a read-only array-like: indexing renders the frames
+    of the stored states it selects (the same bits as the env showed). Shape [H, T, *frame],
+    dtype uint8. Whole-dataset reads (`np.asarray`) render everything: the training windows
+    render on device instead (adjax.train.windows)."""
+
+    def __init__(self, state: np.ndarray, renderer: StateRenderer):
+        self.state, self.renderer = state, renderer
+        self.shape = (*state.shape[:-1], *renderer.frame_shape)
+        self.dtype = np.dtype(np.uint8)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx):
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        lead_n = self.state.ndim - 1
+        if any(i is Ellipsis or i is None for i in idx):
+            return self.renderer.frames(self.state)[idx]
+        head, tail = idx[:lead_n], idx[lead_n:]
+        frames = self.renderer.frames(self.state[head])
+        if tail:
+            n_lead = frames.ndim - len(self.renderer.frame_shape)
+            frames = frames[(slice(None),) * n_lead + tail]
+        return frames
+
+    def __array__(self, dtype=None, copy=None):
+        frames = self.renderer.frames(self.state)
+        return frames if dtype is None else frames.astype(dtype)
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Histories on the first axis: obs [H, T, O], actions [H, T], rewards [H, T], task_index [H]
-    (row of tasks), tasks [num_tasks, ...], seed [H], stream [H]; numpy memmaps."""
+    (row of tasks), tasks [num_tasks, ...], seed [H], stream [H]; numpy memmaps. A format-2
+    dataset (Watermaze) stores obs_state float32[H, T, F] and its `obs` is a `RenderedObs`
+    [H, T, *frame] that renders what it is indexed with; `renderer` turns state into frames."""
 
     path: Path
     manifest: dict
@@ -42,6 +170,13 @@ class Dataset:
     tasks: np.ndarray
     seed: np.ndarray | None = None
     stream: np.ndarray | None = None
+    # State datasets (format 2): obs_state float32[H, T, F] as stored; `obs` renders from it.
+    obs_state: np.ndarray | None = None
+    renderer: StateRenderer | None = None
+
+    @property
+    def stores_state(self) -> bool:
+        return self.obs_state is not None
 
     @property
     def env_name(self) -> str:
@@ -149,13 +284,22 @@ def load(path, env=None, verify: bool = True, quiet: bool = False) -> Dataset:
         manifest = json.loads(mpath.read_text())
     except json.JSONDecodeError as e:
         raise DatasetError(f"{mpath}: unreadable manifest ({e})") from e
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise DatasetError(f"{mpath}: unsupported format_version {manifest.get('format_version')}")
+    version = manifest.get("format_version")
+    if version not in FORMAT_VERSIONS:
+        raise DatasetError(f"{mpath}: unsupported format_version {version!r} (this adjax reads "
+                           f"{', '.join(map(str, FORMAT_VERSIONS))})")
     if env is not None:
         _check_env(manifest, env, path)
+    renderer = None
+    required = REQUIRED
+    if version == STATE_FORMAT_VERSION:
+        if not isinstance(manifest.get("obs_storage"), dict):
+            raise DatasetError(f"{mpath}: format_version 2 without an obs_storage entry")
+        renderer = StateRenderer.from_manifest(manifest, path)
+        required = tuple(STATE_ARRAY if n == "obs" else n for n in REQUIRED)
     specs = manifest.get("arrays", {})
     arrays = {}
-    for name in (*REQUIRED, "seed", "stream"):
+    for name in (*required, "seed", "stream"):
         f = path / f"{name}.npy"
         if name not in specs:
             if name in REQUIRED:
@@ -181,9 +325,16 @@ def load(path, env=None, verify: bool = True, quiet: bool = False) -> Dataset:
         warnings.warn(msg, stacklevel=2)
         log.warning(msg)
     H, T = manifest["num_histories"], manifest["history_len"]
+    if renderer is not None:
+        state = arrays.pop(STATE_ARRAY)
+        if state.ndim != 3 or state.shape[2] != renderer.num_fields or state.dtype != np.float32:
+            raise DatasetError(f"{path / (STATE_ARRAY + '.npy')}: {state.dtype}{list(state.shape)}"
+                               f", expected float32[{H}, {T}, {renderer.num_fields}]")
+        arrays.update(obs=RenderedObs(state, renderer), obs_state=state, renderer=renderer)
     for name in ("obs", "actions", "rewards"):
         if arrays[name].shape[:2] != (H, T):
-            raise DatasetError(f"{path / (name + '.npy')}: leading shape {arrays[name].shape[:2]} "
+            fname = STATE_ARRAY if name == "obs" and renderer is not None else name
+            raise DatasetError(f"{path / (fname + '.npy')}: leading shape {arrays[name].shape[:2]} "
                                f"!= (num_histories, history_len) = ({H}, {T})")
     if arrays["task_index"].shape != (H,):
         raise DatasetError(f"{path / 'task_index.npy'}: shape != ({H},)")

@@ -179,6 +179,22 @@ class Watermaze(ConfiguredEnv):
         pos, heading = jax.lax.optimization_barrier((state.pos, state.heading))
         return render(pos, heading, self.height, self.width)
 
+    # What a dataset stores instead of frames (docs/conventions.md, "Datasets stored by state"):
+    # the renderer's whole input, float32 (x, y, heading); `render_stored` turns it back into the
+    # frame `get_obs` gives for that state, bit for bit.
+    stored_obs_fields = ("x", "y", "heading")
+
+    def stored_obs(self, state: WatermazeState) -> jax.Array:
+        """float32[3] (x, y, heading): everything the frame of `state` depends on."""
+        return jnp.concatenate([state.pos, state.heading[None]]).astype(jnp.float32)
+
+    def render_stored(self, stored_3: jax.Array) -> jax.Array:
+        """float32[3] from `stored_obs` -> uint8[H, W, 3], the same bits as `get_obs` (unbatched;
+        vmap for more). The barrier keeps the values materialised, as `get_obs` does."""
+        assert stored_3.shape == (3,), stored_3.shape
+        stored_3 = jax.lax.optimization_barrier(jnp.asarray(stored_3, jnp.float32))
+        return render(stored_3[:2], stored_3[2], self.height, self.width)
+
     def step_env(self, key, state, action, params):
         new, reward = self._transition(state, action, params)
         return self.get_obs(new), new, reward, jnp.bool_(False), {}
@@ -193,14 +209,15 @@ class Watermaze(ConfiguredEnv):
     @partial(jax.jit, static_argnames=("self",))
     def step(self, key, state, action, params=None):
         """gymnax 1.x step: auto-reset at the time limit, to `_initial(key)` with `key` unsplit;
-        info carries "final_observation", the frame before any reset (rendered only if used)."""
+        info carries "final_observation", the frame before any reset (rendered only if used), and
+        "final_state", the state it shows (what an off-policy learner stores to bootstrap)."""
         params = self.resolve_params(params)
         st, reward = self._transition(state, action, params)
         truncated = st.time >= params.max_steps_in_episode
         state = jax.tree.map(lambda r, s: jax.lax.select(truncated, r, s), self._initial(key), st)
         terminated = jnp.bool_(False)
         info = {"terminated": terminated, "truncated": truncated,
-                "final_observation": self.get_obs(st)}
+                "final_observation": self.get_obs(st), "final_state": st}
         # One render of the state kept, not a select between two renders.
         return self.get_obs(state), state, reward, terminated, truncated, info
 

@@ -40,13 +40,15 @@ def step_inputs(obs_TxO, actions_T, rewards_T, first_prev_action, first_prev_rew
     first_prev_action / first_prev_reward: a_{-1}, r_{-1} (scalars): `num_actions` and 0 at the
     start of a history, else the transition just before the window. vmap for batches.
     """
-    assert obs_TxO.ndim == 2, f"obs must be [T, O], got {obs_TxO.shape}"
+    assert obs_TxO.ndim in (2, 4), f"obs must be [T, O] or frames [T, H, W, C], got {obs_TxO.shape}"
     assert actions_T.ndim == 1 and rewards_T.ndim == 1, (actions_T.shape, rewards_T.shape)
     first_a = jnp.asarray(first_prev_action, jnp.int32).reshape(1)
     first_r = jnp.asarray(first_prev_reward, jnp.float32).reshape(1)
     prev_a = jnp.concatenate([first_a, actions_T[:-1].astype(jnp.int32)])
     prev_r = jnp.concatenate([first_r, rewards_T[:-1].astype(jnp.float32)])
-    return StepInputs(obs=obs_TxO.astype(jnp.int32), prev_action=prev_a, prev_reward=prev_r)
+    # Discrete components become int32 indices; frames stay uint8 (4x less memory per window).
+    obs = obs_TxO.astype(jnp.int32) if obs_TxO.ndim == 2 else obs_TxO
+    return StepInputs(obs=obs, prev_action=prev_a, prev_reward=prev_r)
 
 
 class DiscreteObsEncoder(nn.Module):
@@ -96,6 +98,10 @@ class StepEmbed(nn.Module):
                          name="act_embed")(prev_act_BxT.astype(jnp.int32))
         e_rew = nn.Dense(cfg.d_model, kernel_init=EMBED_INIT,
                          name="rew_embed")(prev_rew_BxT.astype(jnp.float32)[..., None])
+        if obs_BxTxO.ndim != 3:  # frames, e.g. a Watermaze dataset's rendered windows
+            raise ValueError(f"obs encoder {cfg.obs_encoder!r} takes discrete observations "
+                             f"[B, T, O]; got {obs_BxTxO.dtype}{list(obs_BxTxO.shape)} (image "
+                             "observations need an image encoder)")
         encoder = OBS_ENCODERS[cfg.obs_encoder](cfg.obs_dims, cfg.d_model, name="obs_embed")
         e_obs = encoder(obs_BxTxO)
         x_BxTx3xD = jnp.stack([e_act, e_rew, e_obs], axis=2)

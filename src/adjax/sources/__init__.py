@@ -2,10 +2,10 @@
 
 from types import ModuleType
 
-from adjax.sources import a2c, qlearning, ucb
+from adjax.sources import a2c, dqn, qlearning, ucb
 from adjax.sources.common import History
 
-SOURCES: dict[str, ModuleType] = {m.Config.NAME: m for m in (a2c, qlearning, ucb)}
+SOURCES: dict[str, ModuleType] = {m.Config.NAME: m for m in (a2c, dqn, qlearning, ucb)}
 
 
 def get(name: str) -> ModuleType:
@@ -20,4 +20,4 @@ def module_of(cfg) -> ModuleType:
     return get(type(cfg).NAME)
 
 
-__all__ = ["History", "SOURCES", "a2c", "get", "module_of", "qlearning", "ucb"]
+__all__ = ["History", "SOURCES", "a2c", "dqn", "get", "module_of", "qlearning", "ucb"]

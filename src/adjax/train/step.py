@@ -27,6 +27,7 @@ from adjax.train.windows import (
     Batch,
     DeviceData,
     action_loss,
+    device_data,
     read_rows,
     sample_indices,
     sample_window,
@@ -107,13 +108,12 @@ def _page_aligned_zeros(shape, dtype) -> np.ndarray:
 
 
 def to_device(arrays, mesh) -> DeviceData:
-    """Host histories (numpy arrays or memory maps) -> device arrays in their dataset dtypes: on
-    one device without a mesh; with one, split over its "data" axis, each process reading only
-    the histories of its own devices."""
+    """Host histories (`Arrays`: numpy arrays or memory maps) -> device arrays in their dataset
+    dtypes: on one device without a mesh; with one, split over its "data" axis, each process
+    reading only the histories of its own devices. A renderer-state dataset keeps its renderer
+    (windows are rendered when sampled)."""
     if mesh is None:
-        return replicate(DeviceData(obs=np.asarray(arrays.obs),
-                                    actions=np.asarray(arrays.actions),
-                                    rewards=np.asarray(arrays.rewards)), mesh)
+        return replicate(device_data(arrays), mesh)
     H, D = arrays.actions.shape[0], mesh.size
     bounds, rows = shard_bounds(H, D), -(-H // D)
     sharding = NamedSharding(mesh, P("data"))
@@ -129,7 +129,7 @@ def to_device(arrays, mesh) -> DeviceData:
         return jax.make_array_from_callback((D * rows, *arr.shape[1:]), sharding, block)
 
     return DeviceData(obs=put(arrays.obs), actions=put(arrays.actions),
-                      rewards=put(arrays.rewards), num_histories=int(H))
+                      rewards=put(arrays.rewards), num_histories=int(H), render=arrays.render)
 
 
 def sharded_windows(mesh, data: DeviceData, h_B, s_B, context_len: int, num_actions: int):
@@ -142,7 +142,7 @@ def sharded_windows(mesh, data: DeviceData, h_B, s_B, context_len: int, num_acti
         d = jax.lax.axis_index("data")
         lo, hi = (d * H) // D, ((d + 1) * H) // D
         mine_B = (h_B >= lo) & (h_B < hi)
-        block = DeviceData(obs=obs, actions=actions, rewards=rewards)
+        block = DeviceData(obs=obs, actions=actions, rewards=rewards, render=data.render)
         b = jax.vmap(sample_window, (None, 0, 0, None, None))(
             block, jnp.clip(h_B - lo, 0, rows - 1), s_B, context_len, num_actions)
         b = jax.tree.map(lambda x: jnp.where(mine_B.reshape(-1, *(1,) * (x.ndim - 1)), x,

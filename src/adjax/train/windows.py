@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,9 @@ class Arrays:
     """Learning histories as plain arrays (host): what the trainer needs from a dataset.
 
     obs int[H, T, O], actions int[H, T], rewards float[H, T]; T = episodes * episode_len.
+    render: for a dataset that stores renderer state (Watermaze), obs is that state float32[H,
+    T, F] and `render` (an `adjax.data.dataset.StateRenderer`) turns a window of it into frames
+    when the window is sampled, on device; None for observations stored as seen.
     """
 
     obs: np.ndarray
@@ -27,6 +31,7 @@ class Arrays:
     kind: str = "learning"
     obs_dims: tuple[int, ...] | None = None
     num_actions: int | None = None
+    render: Callable | None = None
 
     @property
     def num_histories(self) -> int:
@@ -63,10 +68,12 @@ def as_arrays(data) -> Arrays:
         return data
     env_cfg = data.manifest.get("env_config", {})
     dims = env_cfg.get("obs_dims")
-    return Arrays(obs=data.obs, actions=data.actions, rewards=data.rewards,
-                  episode_len=int(data.episode_len), env_name=data.env_name, kind=data.kind,
-                  obs_dims=tuple(dims) if dims is not None else None,
-                  num_actions=env_cfg.get("num_actions"))
+    state = getattr(data, "obs_state", None)  # stored renderer state: frames rendered per window
+    return Arrays(obs=data.obs if state is None else state, actions=data.actions,
+                  rewards=data.rewards, episode_len=int(data.episode_len), env_name=data.env_name,
+                  kind=data.kind, obs_dims=tuple(dims) if dims is not None else None,
+                  num_actions=env_cfg.get("num_actions"),
+                  render=None if state is None else data.renderer)
 
 
 @struct.dataclass
@@ -76,12 +83,21 @@ class DeviceData:
     num_histories None: every row is a history (on one device, or a copy on each). Otherwise
     the rows are split over a mesh's "data" axis (`adjax.train.step.to_device`): device d of D
     holds histories [d H // D, (d + 1) H // D) of H = num_histories, padded to rows / D rows.
+    With `render` (static), obs is renderer state [rows, T, F] and windows are rendered to
+    frames when sampled.
     """
 
     obs: jax.Array
     actions: jax.Array
     rewards: jax.Array
     num_histories: int | None = struct.field(pytree_node=False, default=None)
+    render: Callable | None = struct.field(pytree_node=False, default=None)
+
+
+def device_data(arrays: Arrays) -> DeviceData:
+    """Host `Arrays` -> DeviceData of numpy arrays (the caller places them), renderer kept."""
+    return DeviceData(obs=np.asarray(arrays.obs), actions=np.asarray(arrays.actions),
+                      rewards=np.asarray(arrays.rewards), render=arrays.render)
 
 
 @struct.dataclass
@@ -93,9 +109,12 @@ class Batch:
 
 
 def sample_window(data: DeviceData, h, s, context_len: int, num_actions: int) -> Batch:
-    """The window of steps [s, s + c) of history h (scalars) -> unbatched inputs and targets."""
+    """The window of steps [s, s + c) of history h (scalars) -> unbatched inputs and targets.
+    A renderer-state dataset's window is rendered here: obs uint8[c, H, W, C]."""
     c, n_obs = context_len, data.obs.shape[-1]
     obs_cxO = jax.lax.dynamic_slice(data.obs, (h, s, 0), (1, c, n_obs))[0]
+    if data.render is not None:
+        obs_cxO = data.render(obs_cxO)
     act_c = jax.lax.dynamic_slice(data.actions, (h, s), (1, c))[0].astype(jnp.int32)
     rew_c = jax.lax.dynamic_slice(data.rewards, (h, s), (1, c))[0]
     prev = jnp.maximum(s - 1, 0)
