@@ -163,6 +163,40 @@ SHARDED_WINDOWS = textwrap.dedent("""
 """)
 
 
+SHARDED_RENDERED = textwrap.dedent("""
+    import jax, numpy as np
+    from adjax.data.dataset import StateRenderer
+    from adjax.train import Arrays, sample_batch
+    from adjax.train.step import data_mesh, sharded_windows, to_device
+    from adjax.train.windows import sample_indices
+    assert jax.local_device_count() == 2
+    render = StateRenderer("watermaze", (("height", 6), ("width", 8)))
+    rng = np.random.default_rng(0)
+    H, T, c, A = 5, 24, 6, 8
+    state = np.concatenate([rng.uniform(-0.9, 0.9, (H, T, 2)), rng.uniform(-3, 3, (H, T, 1))],
+                           -1).astype(np.float32)
+    arrays = Arrays(state, rng.integers(0, A, (H, T)).astype(np.uint8),
+                    rng.integers(0, 2, (H, T)).astype(np.float16), 6, render=render)
+    key = jax.random.key(1)
+    ref = sample_batch(key, to_device(arrays, None), 8, c, A)
+    h_B, s_B = sample_indices(key, H, T, 8, c)
+    mesh = data_mesh(2)
+    got = jax.jit(lambda d, h, s: sharded_windows(mesh, d, h, s, c, A))(
+        to_device(arrays, mesh), h_B, s_B)
+    assert ref.inputs.obs.shape == (8, c, 6, 8, 3) and ref.inputs.obs.dtype == np.uint8
+    jax.tree.map(np.testing.assert_array_equal, ref, jax.device_get(got))
+    print("RENDERED_OK")
+""")
+
+
+def test_sharded_windows_of_a_state_dataset_are_rendered_as_on_one_device():
+    """A Watermaze state dataset split over 2 devices: each device renders the windows of its
+    own histories, and the batch is the single-device rendered batch, bit for bit."""
+    code = "from adjax.devices import use_cpu_cores\nuse_cpu_cores(2)\n" + SHARDED_RENDERED
+    r = ok(run([PY, "-c", code], timeout=300))
+    assert "RENDERED_OK" in r.stdout
+
+
 def test_sharded_windows_are_the_single_device_batch():
     """Histories split over 4 devices (each holding its block only): the windows of a step are
     sample_batch's on all the histories, bit for bit."""
