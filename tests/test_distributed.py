@@ -189,6 +189,7 @@ SHARDED_RENDERED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # ~12 s alone; the sharded and the rendered paths are each tested un-slow
 def test_sharded_windows_of_a_state_dataset_are_rendered_as_on_one_device():
     """A Watermaze state dataset split over 2 devices: each device renders the windows of its
     own histories, and the batch is the single-device rendered batch, bit for bit."""
