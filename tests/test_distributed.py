@@ -10,6 +10,7 @@ uninterrupted run's bits, and collection and evaluation with 2 processes write t
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -113,6 +114,21 @@ def test_launcher_prefixes_output_and_stops_all_when_one_fails():
                         (["--processes", "2", "true"], "put the command after --")):
         r = run([*LAUNCH, *argv], timeout=120)
         assert r.returncode == 2 and match in r.stderr, r.stderr
+
+
+def test_launcher_kills_what_ignores_a_forwarded_signal():
+    # processes that trap SIGTERM, as one blocked in a collective in effect does
+    script = 'trap "" TERM; echo ready; sleep 60 & wait; sleep 60'
+    t = time.monotonic()
+    p = subprocess.Popen([*LAUNCH, "--processes", "2", "--grace", "1", "--", "sh", "-c", script],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert {p.stdout.readline().strip() for _ in range(2)} == {"[p0] ready", "[p1] ready"}
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert time.monotonic() - t < 40, "the launcher waited for processes that ignore SIGTERM"
+    last = err.strip().splitlines()[-1]
+    assert "was killed by signal 9 after SIGTERM; stopped the others" in last, err
+    assert p.returncode == 128 + 9, p.returncode
 
 
 def test_two_processes_form_one_job():

@@ -7,7 +7,8 @@ ADJAX_PROCESS_ID and, unless set already, ADJAX_CPU_DEVICES: its share of the CP
 (`adjax.devices.default_cpu_devices() // N`, at least 1). Their output is streamed line by line
 with a `[pI] ` prefix. When one process fails the others are stopped (SIGTERM, then SIGKILL
 after --grace seconds) and the launcher exits with that process's status after one line naming
-it; SIGINT and SIGTERM sent to the launcher are passed on to every process.
+it; SIGINT and SIGTERM sent to the launcher are passed on to every process, and those still
+running --grace seconds later are killed (a process blocked in a collective runs no handler).
 """
 
 from __future__ import annotations
@@ -92,6 +93,16 @@ def run(args: argparse.Namespace) -> int:
     n, port = args.processes, args.port or free_port()
     share = cpu_share(n, args.cpu_devices)
     procs, pumps = [], []
+    received, since = [], []
+
+    def forward(signum, _frame):
+        received.append(signum)
+        since.append(time.monotonic())
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     for i in range(n):
         try:
             p = subprocess.Popen(args.command, env=process_env(dict(os.environ), i, n, port, share),
@@ -99,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
                                  bufsize=1, start_new_session=True)
         except OSError as e:
             _stop(procs, args.grace)
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
             print(f"{PROG}: error: cannot start {args.command[0]!r}: {e.strerror}",
                   file=sys.stderr, flush=True)
             return 2
@@ -107,20 +120,15 @@ def run(args: argparse.Namespace) -> int:
             t = threading.Thread(target=_pump, args=(stream, f"[p{i}] ", out), daemon=True)
             t.start()
             pumps.append(t)
-    received = []
-
-    def forward(signum, _frame):
-        received.append(signum)
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signum)
-
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         failed = None
         while failed is None and any(p.poll() is None for p in procs):
             failed = next((i for i, p in enumerate(procs) if p.poll() not in (None, 0)), None)
-            if failed is None:
+            if failed is None and since and time.monotonic() - since[0] > args.grace:
+                # a process blocked in a collective (gloo, the coordination service) runs no
+                # Python handler: what the forwarded signal did not stop within grace is killed
+                _stop(procs, 0.0)
+            elif failed is None:
                 time.sleep(0.05)
         if failed is None:
             failed = next((i for i, p in enumerate(procs) if p.returncode != 0), None)

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from adjax import sources
+from adjax import distributed, sources
 from adjax.atomic import one_line_errors
 from adjax.data.collect import collect
 from adjax.data.dataset import load
@@ -108,7 +108,8 @@ def main(argv=None) -> None:
         subsample_every=args.subsample_every, keep_streams=args.keep_streams,
         expert=args.expert, expert_episodes=args.expert_episodes, overwrite=args.overwrite,
     )
-    print(info(out))
+    if distributed.is_main():  # one summary per job, not one per process
+        print(info(out))
 
 
 if __name__ == "__main__":

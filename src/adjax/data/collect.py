@@ -246,8 +246,9 @@ def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chu
         for kind, out in list(outs.items()):
             if out.exists() or out.is_symlink():
                 check_complete(out, specs[kind])
-                print(f"{out}: already complete with this configuration, nothing to do",
-                      flush=True)
+                if distributed.is_main():
+                    print(f"{out}: already complete with this configuration, nothing to do",
+                          flush=True)
                 del outs[kind]
         if not outs:
             return Path(out_dir)
