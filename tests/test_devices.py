@@ -17,6 +17,7 @@ from adjax.evaluate.baselines import random_policy
 from adjax.evaluate.results import over_tasks_and_seeds
 from adjax.sources import qlearning
 
+HERE = os.path.dirname(__file__)
 CFG = qlearning.Config(num_episodes=6, num_streams=2, eps_decay_frac=0.5)
 TASKS = np.array([[2, 2], [0, 0], [1, 2], [8, 0], [0, 8]], np.int32)
 
@@ -57,7 +58,7 @@ def test_two_devices_give_single_device_bits(tmp_path):
     a fresh process) and reproduce this process's single-device bits."""
     assert jax.local_device_count() == 1
     env = {**os.environ, "ADJAX_CPU_DEVICES": "2", "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": os.path.dirname(__file__)}
+           "PYTHONPATH": os.pathsep.join([HERE, os.path.join(HERE, "train")])}
     env.pop("XLA_FLAGS", None)
     r = subprocess.run([sys.executable, "-c", TWO_DEVICES, str(tmp_path / "two"),
                         str(tmp_path / "two.npy")], env=env, capture_output=True, text=True,

@@ -11,7 +11,7 @@ from adjax.experiments import darkroom, single_stream
 from adjax.experiments.runner import cli, run_experiment
 
 
-@pytest.mark.slow  # ~50 s; its pieces are tested fast in tests/test_source_curve.py
+@pytest.mark.slow  # ~50 s; its pieces are tested fast in tests/evaluate/test_source_curve.py
 def test_tiny_single_stream_end_to_end(tmp_path):
     cfg = single_stream.tiny()
     results = run_experiment(cfg, tmp_path, preset="tiny", progress=False)
