@@ -17,7 +17,10 @@ from adjax.train import load_run
 
 
 def model_spec(cfg: ModelConfig) -> AgentSpec:
-    """The spaces a model was built for: int32[len(obs_dims)] observations, num_actions actions."""
+    """The spaces a model was built for: int32[len(obs_dims)] observations (frames uint8[H, W, C]
+    for the image encoder), num_actions actions."""
+    if cfg.obs_encoder == "image":
+        return AgentSpec(cfg.obs_dims, "uint8", cfg.num_actions, cfg.context_len)
     return AgentSpec((len(cfg.obs_dims),), "int32", cfg.num_actions, cfg.context_len)
 
 

@@ -4,11 +4,13 @@ import dataclasses
 import math
 
 LAYOUTS = ("one", "three")
-OBS_ENCODER_NAMES = ("discrete", "factored")  # adjax.model.tokens.OBS_ENCODERS
+OBS_ENCODER_NAMES = ("discrete", "factored", "image")  # adjax.model.tokens.OBS_ENCODERS
 SEQUENCE_MODELS = ("transformer", "lstm")  # adjax.model.MODELS
 # The LSTM's fields, written by `to_dict` only for an LSTM: a transformer's dict is the one stored
 # before the LSTM existed (run config.json, experiment.json compare equal).
 LSTM_FIELDS = ("sequence_model", "lstm_hidden", "lstm_layers", "lstm_head")
+# The image encoder's fields, written by `to_dict` only for obs_encoder "image" (likewise).
+IMAGE_FIELDS = ("image_channels", "image_kernel", "image_dense", "image_dropout")
 # LSTM sizes of `lstm_like`: the paper's, the CPU one (`cpu_lstm_model`), the tiny presets'.
 LSTM_SIZES = {"paper": dict(lstm_hidden=512, lstm_head=(256, 256)),
               "cpu": dict(lstm_hidden=160, lstm_head=(128, 128)),
@@ -33,7 +35,13 @@ class ModelConfig:
     token_mask_prob: training-time input masking rate, see `adjax.model.tokens`.
     obs_encoder: "discrete" (one embedding per flattened index, the usual choice) or "factored"
       (one embedding table per component, summed: Dark Room's x and y; generalises to cells never
-      rewarded in training, see `adjax.model.tokens.FactoredObsEncoder`); room for images.
+      rewarded in training, see `adjax.model.tokens.FactoredObsEncoder`) or "image" (frames
+      uint8[H, W, C], obs_dims = (H, W, C): the paper's Watermaze encoder, a stack of [conv,
+      BatchNorm, ReLU, max-pool 2, dropout] per entry of image_channels, then dense image_dense,
+      then the token embedding; `adjax.model.tokens.ImageObsEncoder`).
+    image_channels, image_kernel, image_dense, image_dropout: that encoder's conv widths (each
+      conv stride 2), kernel size, dense width and dropout rate (the paper's: 3 x 128, 5, 256,
+      0.2).
     The transformer's fields (num_layers, num_heads, ff_dim, attn_dropout, norm) do not apply to
     the LSTM; d_model is its embedding width, dropout and token_mask_prob apply to both;
     activation is also the LSTM's policy MLP's.
@@ -59,10 +67,15 @@ class ModelConfig:
     lstm_hidden: int = 512
     lstm_layers: int = 1
     lstm_head: tuple[int, ...] = (256, 256)
+    image_channels: tuple[int, ...] = (128, 128, 128)
+    image_kernel: int = 5
+    image_dense: int = 256
+    image_dropout: float = 0.2
 
     def __post_init__(self):
         object.__setattr__(self, "obs_dims", tuple(int(d) for d in self.obs_dims))
         object.__setattr__(self, "lstm_head", tuple(int(w) for w in self.lstm_head))
+        object.__setattr__(self, "image_channels", tuple(int(w) for w in self.image_channels))
         if self.sequence_model not in SEQUENCE_MODELS:
             raise ValueError(f"sequence_model must be one of {SEQUENCE_MODELS}, "
                              f"got {self.sequence_model!r}")
@@ -82,13 +95,21 @@ class ModelConfig:
         if self.obs_encoder not in OBS_ENCODER_NAMES:
             raise ValueError(f"obs_encoder must be one of {OBS_ENCODER_NAMES}, "
                              f"got {self.obs_encoder!r}")
+        if self.obs_encoder == "image":
+            if len(self.obs_dims) != 3:
+                raise ValueError(f"obs_dims of an image encoder is a frame's (H, W, C), got "
+                                 f"{self.obs_dims}")
+            if (not self.image_channels or min(self.image_channels) < 1 or self.image_kernel < 1
+                    or self.image_dense < 1):
+                raise ValueError(f"image_channels, image_kernel and image_dense must be >= 1, got "
+                                 f"{self.image_channels}, {self.image_kernel}, {self.image_dense}")
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model {self.d_model} not divisible by num_heads {self.num_heads}")
         if not self.obs_dims or min(self.obs_dims) < 1:
             raise ValueError(f"obs_dims must be positive cardinalities, got {self.obs_dims}")
         if self.num_actions < 1 or self.context_len < 1:
             raise ValueError("num_actions and context_len must be >= 1")
-        for name in ("dropout", "attn_dropout", "token_mask_prob"):
+        for name in ("dropout", "attn_dropout", "token_mask_prob", "image_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
@@ -105,18 +126,22 @@ class ModelConfig:
         return math.prod(self.obs_dims)
 
     def to_dict(self) -> dict:
-        """All fields, except the LSTM's for a transformer (LSTM_FIELDS)."""
+        """All fields, except the LSTM's for a transformer (LSTM_FIELDS) and the image encoder's
+        for other encoders (IMAGE_FIELDS)."""
         d = dataclasses.asdict(self)
         if self.sequence_model == "transformer":
             d = {k: v for k, v in d.items() if k not in LSTM_FIELDS}
+        if self.obs_encoder != "image":
+            d = {k: v for k, v in d.items() if k not in IMAGE_FIELDS}
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         d = dict(d)
         d["obs_dims"] = tuple(d["obs_dims"])
-        if "lstm_head" in d:
-            d["lstm_head"] = tuple(d["lstm_head"])
+        for k in ("lstm_head", "image_channels"):
+            if k in d:
+                d[k] = tuple(d[k])
         return cls(**d)
 
 

@@ -21,13 +21,20 @@ def make_model(cfg: ModelConfig):
 
 
 def init_params(cfg: ModelConfig, key: jax.Array):
-    """Fresh parameters {"params": ...} for `make_model(cfg)`."""
-    obs = jnp.zeros((1, 1, len(cfg.obs_dims)), jnp.int32)
+    """Fresh variables for `make_model(cfg)`: {"params": ...}, and for the image encoder also
+    {"batch_stats": ...} (BatchNorm's running averages: state, not trained by the optimiser)."""
+    if cfg.obs_encoder == "image":
+        obs = jnp.zeros((1, 1, *cfg.obs_dims), jnp.uint8)
+    else:
+        obs = jnp.zeros((1, 1, len(cfg.obs_dims)), jnp.int32)
     act = jnp.zeros((1, 1), jnp.int32)
     variables = make_model(cfg).init(key, obs, act, jnp.zeros((1, 1), jnp.float32))
-    return {"params": variables["params"]}
+    return {k: variables[k] for k in ("params", "batch_stats") if k in variables}
 
 
 def num_weights(params) -> int:
-    """Number of scalars in a parameter tree."""
+    """Number of trained scalars in a variables tree ({"params": ...}: its "params" only) or in
+    a parameter tree."""
+    if isinstance(params, dict) and "params" in params:
+        params = params["params"]
     return sum(int(x.size) for x in jax.tree.leaves(params))

@@ -81,7 +81,33 @@ class FactoredObsEncoder(nn.Module):
             obs_xO[..., i]) for i, n in enumerate(self.obs_dims))
 
 
-OBS_ENCODERS = {"discrete": DiscreteObsEncoder, "factored": FactoredObsEncoder}
+class ImageObsEncoder(nn.Module):
+    """Frames uint8[N, H, W, C] -> [N, D]: the paper's Watermaze encoder. Per width in
+    cfg.image_channels: conv (kernel image_kernel, stride 2), BatchNorm, ReLU, max-pool 2,
+    dropout image_dropout; then flatten, dense image_dense with ReLU, dense d_model (the token
+    embedding). BatchNorm normalises over every frame of the training batch (all windows, all
+    steps) and keeps running averages in the "batch_stats" collection, which evaluation
+    (train=False) uses: a frame's embedding then does not depend on its neighbours, so the
+    KV-cached decoding equals the window pass."""
+
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, frames_NxHxWxC, train: bool):
+        cfg = self.cfg
+        x = frames_NxHxWxC.astype(jnp.float32) / 255.0
+        for i, width in enumerate(cfg.image_channels):
+            x = nn.Conv(width, (cfg.image_kernel,) * 2, strides=2, padding="SAME",
+                        name=f"conv{i}")(x)
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.9, name=f"bn{i}")(x)
+            x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2), padding="SAME")
+            x = nn.Dropout(cfg.image_dropout, deterministic=not train)(x)
+        x = nn.relu(nn.Dense(cfg.image_dense, name="dense")(x.reshape(x.shape[0], -1)))
+        return nn.Dense(cfg.d_model, kernel_init=EMBED_INIT, name="embed")(x)
+
+
+OBS_ENCODERS = {"discrete": DiscreteObsEncoder, "factored": FactoredObsEncoder,
+                "image": ImageObsEncoder}
 
 
 class StepEmbed(nn.Module):
@@ -98,12 +124,19 @@ class StepEmbed(nn.Module):
                          name="act_embed")(prev_act_BxT.astype(jnp.int32))
         e_rew = nn.Dense(cfg.d_model, kernel_init=EMBED_INIT,
                          name="rew_embed")(prev_rew_BxT.astype(jnp.float32)[..., None])
-        if obs_BxTxO.ndim != 3:  # frames, e.g. a Watermaze dataset's rendered windows
+        if cfg.obs_encoder == "image":
+            if obs_BxTxO.shape[2:] != cfg.obs_dims:
+                raise ValueError(f"the image encoder takes frames [B, T, *{cfg.obs_dims}]; got "
+                                 f"{obs_BxTxO.dtype}{list(obs_BxTxO.shape)}")
+            frames = obs_BxTxO.reshape(B * T, *cfg.obs_dims)
+            e_obs = ImageObsEncoder(cfg, name="obs_embed")(frames, train).reshape(B, T, -1)
+        elif obs_BxTxO.ndim != 3:  # frames, e.g. a Watermaze dataset's rendered windows
             raise ValueError(f"obs encoder {cfg.obs_encoder!r} takes discrete observations "
                              f"[B, T, O]; got {obs_BxTxO.dtype}{list(obs_BxTxO.shape)} (image "
                              "observations need an image encoder)")
-        encoder = OBS_ENCODERS[cfg.obs_encoder](cfg.obs_dims, cfg.d_model, name="obs_embed")
-        e_obs = encoder(obs_BxTxO)
+        else:
+            encoder = OBS_ENCODERS[cfg.obs_encoder](cfg.obs_dims, cfg.d_model, name="obs_embed")
+            e_obs = encoder(obs_BxTxO)
         x_BxTx3xD = jnp.stack([e_act, e_rew, e_obs], axis=2)
         mask_vec_3xD = self.param("mask_embed", EMBED_INIT, (3, cfg.d_model))
         if train and cfg.token_mask_prob > 0:

@@ -51,7 +51,18 @@ def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig,
                              "set allow_short_context=True for the context-size ablation")
     if c > arrays.history_len:
         raise RunConfigError(f"context_len {c} > history length {arrays.history_len}")
-    if arrays.obs.shape[-1] != len(model_cfg.obs_dims):
+    image = model_cfg.obs_encoder == "image"
+    frame = (arrays.render.frame_shape if arrays.render is not None else
+             tuple(arrays.obs.shape[2:]) if arrays.obs.ndim == 5 else None)
+    if image and frame != model_cfg.obs_dims:
+        raise RunConfigError(f"the model's image encoder takes frames {model_cfg.obs_dims}; the "
+                             f"dataset's observations are " + (
+                                 f"frames {frame}" if frame else "not frames (discrete: use "
+                                 "obs_encoder 'discrete' or 'factored')"))
+    if not image and frame is not None:
+        raise RunConfigError(f"the dataset's observations are frames {frame}; the model needs "
+                             f"obs_encoder 'image' (it has {model_cfg.obs_encoder!r})")
+    if not image and arrays.obs.shape[-1] != len(model_cfg.obs_dims):
         raise RunConfigError(f"obs has {arrays.obs.shape[-1]} components, model obs_dims "
                              f"{model_cfg.obs_dims}")
     if arrays.obs_dims is not None and tuple(arrays.obs_dims) != model_cfg.obs_dims:
@@ -66,10 +77,11 @@ def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig,
     obs_max, obs_min, act_max = np.full(arrays.obs.shape[-1], -1), 0, 0
     step = max(1, (64 << 20) // max(1, arrays.obs.itemsize * int(np.prod(arrays.obs.shape[1:]))))
     for a in range(lo, hi, step):  # read, not mapped: the process keeps none of it
-        obs = read_rows(arrays.obs, a, min(hi, a + step))
-        obs_max, obs_min = np.maximum(obs_max, obs.max(axis=(0, 1))), min(obs_min, obs.min())
+        if not image:  # indices must fit their embeddings (any pixel or stored state does)
+            obs = read_rows(arrays.obs, a, min(hi, a + step))
+            obs_max, obs_min = np.maximum(obs_max, obs.max(axis=(0, 1))), min(obs_min, obs.min())
         act_max = max(act_max, int(read_rows(arrays.actions, a, min(hi, a + step)).max()))
-    if np.any(obs_max >= np.asarray(model_cfg.obs_dims)) or obs_min < 0:
+    if not image and (np.any(obs_max >= np.asarray(model_cfg.obs_dims)) or obs_min < 0):
         raise RunConfigError(f"obs values up to {obs_max} do not fit obs_dims {model_cfg.obs_dims}")
     if act_max >= model_cfg.num_actions:
         raise RunConfigError(f"actions up to {act_max} >= num_actions {model_cfg.num_actions}")

@@ -36,7 +36,10 @@ from adjax.train.windows import (
 
 @struct.dataclass
 class TrainState:
-    """step int32[]; key uint32[2]: raw data of the root key (step t uses fold_in(root, t))."""
+    """step int32[]; params: the model's variables, {"params": trained weights} plus, for the image
+    encoder, {"batch_stats": BatchNorm's running averages} (updated by each step's forward pass,
+    not by the optimiser, whose state covers "params" only); key uint32[2]: raw data of the root
+    key (step t uses fold_in(root, t))."""
 
     step: jax.Array
     params: dict
@@ -49,8 +52,13 @@ def init_state(model_cfg: ModelConfig, train_cfg: TrainConfig) -> TrainState:
     k_init, k_train = jax.random.split(jax.random.key(train_cfg.seed))
     params = init_params(model_cfg, k_init)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      opt_state=optimizer(train_cfg).init(params),
+                      opt_state=optimizer(train_cfg).init(trained(params)),
                       key=jax.random.key_data(k_train))
+
+
+def trained(variables: dict) -> dict:
+    """The optimiser's part of a model's variables: {"params": ...}."""
+    return {"params": variables["params"]}
 
 
 def data_mesh(num_devices: int | None = None) -> jax.sharding.Mesh | None:
@@ -176,19 +184,24 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
             batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
         return batch
 
-    def loss_fn(params, batch, key):
+    def loss_fn(params, stats, batch, key):
+        """stats: the variables the forward pass updates ({} or {"batch_stats": ...})."""
         x = batch.inputs
-        logits = model.apply(params, x.obs, x.prev_action, x.prev_reward, train=True,
-                             rngs={"dropout": key})
-        return action_loss(logits, batch.targets, train_cfg.label_smoothing)
+        logits, stats = model.apply({**params, **stats}, x.obs, x.prev_action, x.prev_reward,
+                                    train=True, rngs={"dropout": key}, mutable=list(stats))
+        loss, acc = action_loss(logits, batch.targets, train_cfg.label_smoothing)
+        return loss, (acc, dict(stats))
 
     def one_step(state: TrainState, data: DeviceData):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
         k_batch, k_drop = jax.random.split(key)
         batch = windows(k_batch, data)
-        (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, k_drop)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        params = trained(state.params)
+        stats = {k: v for k, v in state.params.items() if k != "params"}
+        (loss, (acc, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, stats, batch, k_drop)
+        updates, opt_state = tx.update(grads, state.opt_state, params)
+        params = {**optax.apply_updates(params, updates), **stats}
         state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return state, {"loss": loss, "accuracy": acc, "grad_norm": optax.tree.norm(grads)}
 

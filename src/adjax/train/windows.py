@@ -110,9 +110,11 @@ class Batch:
 
 def sample_window(data: DeviceData, h, s, context_len: int, num_actions: int) -> Batch:
     """The window of steps [s, s + c) of history h (scalars) -> unbatched inputs and targets.
-    A renderer-state dataset's window is rendered here: obs uint8[c, H, W, C]."""
-    c, n_obs = context_len, data.obs.shape[-1]
-    obs_cxO = jax.lax.dynamic_slice(data.obs, (h, s, 0), (1, c, n_obs))[0]
+    A renderer-state dataset's window is rendered here: obs uint8[c, H, W, C] (as are stored
+    frames, whose trailing axes are taken whole)."""
+    c, per_step = context_len, data.obs.shape[2:]
+    obs_cxO = jax.lax.dynamic_slice(data.obs, (h, s) + (0,) * len(per_step),
+                                    (1, c, *per_step))[0]
     if data.render is not None:
         obs_cxO = data.render(obs_cxO)
     act_c = jax.lax.dynamic_slice(data.actions, (h, s), (1, c))[0].astype(jnp.int32)
