@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from adjax import envs
-from adjax.model import ModelConfig, init_params, make_model, num_weights
+from adjax.model import (
+    ModelConfig,
+    init_params,
+    make_model,
+    num_weights,
+    paper_model,
+    with_image_encoder,
+)
 from adjax.train import Arrays, TrainConfig
 
 H, W = 12, 16
@@ -36,6 +43,9 @@ def test_config_fields_and_errors():
     assert d["image_channels"] == (8, 8) and ModelConfig.from_dict(json.loads(json.dumps(d))) == CFG
     plain = ModelConfig(obs_dims=(9, 9), num_actions=5, context_len=10).to_dict()
     assert not any(k.startswith("image_") for k in plain)  # stored configs of other runs unchanged
+    paper = with_image_encoder(paper_model((1,), 8, 40), (72, 96, 3), "paper")
+    assert paper.image_channels == (128, 128, 128) and paper.image_kernel == 5
+    assert paper.image_dense == 256 and paper.image_dropout == 0.2  # the paper's encoder
     with pytest.raises(ValueError, match=r"frame's \(H, W, C\)"):
         ModelConfig(obs_dims=(9, 9), num_actions=5, context_len=10, obs_encoder="image")
     with pytest.raises(ValueError, match="image_dropout"):

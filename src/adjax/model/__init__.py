@@ -8,6 +8,7 @@ from adjax.model.config import (
     lstm_like,
     paper_lstm_model,
     paper_model,
+    with_image_encoder,
 )
 from adjax.model.lstm import ADLSTM, init_carry
 from adjax.model.models import MODELS, init_params, make_model, num_weights
@@ -17,4 +18,4 @@ from adjax.model.transformer import ADTransformer, Cache, attention_weights, ini
 __all__ = ["ADLSTM", "ADTransformer", "Cache", "MODELS", "ModelConfig", "StepInputs",
            "attention_weights", "cpu_lstm_model", "cpu_model", "init_cache", "init_carry",
            "init_params", "lstm_like", "make_model", "num_weights", "paper_lstm_model",
-           "paper_model", "step_inputs"]
+           "paper_model", "step_inputs", "with_image_encoder"]
