@@ -74,7 +74,8 @@ def tiny() -> ExperimentConfig:
     return ExperimentConfig(
         name="darkroom_hard", env=ENV, source=source, model=model, train_ad=train,
         train_ed=train, num_train_tasks=8,
-        eval=grid_splits(num_episodes=4, num_seeds=2, other_seeds=1, num_tasks=4, other_tasks=4,
+        # every split 4 tasks x 2 seeds, one chunk of 8 pairs: one compiled evaluation each
+        eval=grid_splits(num_episodes=4, num_seeds=2, other_seeds=2, num_tasks=4, other_tasks=4,
                          batch_size=8),
         expert_episodes=2, chunk_size=8,
     )
