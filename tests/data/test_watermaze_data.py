@@ -96,6 +96,7 @@ def test_format_stores_state_not_frames(dataset):
     state = np.load(path / "obs_state.npy")
     assert state.shape == (len(TASKS) * STREAMS, T, 3) and state.dtype == np.float32
     assert m["env_config"]["obs_dims"] is None  # no per-pixel cardinalities in the manifest
+    assert load(path).env_kwargs == {"height": H, "width": W}  # what evaluation rebuilds
     # about 18 bytes a step (12 state, 1 action, 2 reward, +-): 1000 histories x 100 episodes of
     # 50 steps fit in 100 MB (measured: experiments/watermaze/NOTES.md)
     per_step = sum((path / f"{a}.npy").stat().st_size for a in ("obs_state", "actions",
@@ -213,3 +214,27 @@ def test_rerun_of_a_complete_state_dataset_does_nothing(env, dataset, capsys):
                     progress=False, plot=False)
     assert "already complete" in capsys.readouterr().out
     assert (path / "manifest.json").read_text() == before
+
+
+@pytest.mark.slow  # ~60 s; the encoder and the env settings are tested fast on their own
+def test_ad_with_the_image_encoder_trains_on_rendered_windows_and_acts_in_its_arena(dataset,
+                                                                                   tmp_path):
+    """A state dataset trains AD's image encoder (windows rendered on device); the run records
+    the arena's resolution, so its evaluation rebuilds the same 12x16 arena without being told."""
+    from adjax.evaluate import evaluate_run
+    from adjax.model import cpu_model, with_image_encoder
+    from adjax.train import TrainConfig, fit
+
+    model = with_image_encoder(cpu_model((1,), 8, 2 * L, d_model=16, num_layers=1, num_heads=2,
+                                         ff_dim=32), (H, W, 3), "cpu")
+    ds = load(dataset[0])
+    run = tmp_path / "run"
+    fit(TrainConfig(batch_size=4, num_steps=2, warmup_steps=1, log_every=2, ckpt_every=2,
+                    steps_per_call=2), model, ds, run, progress=False)
+    data = json.loads((run / "config.json").read_text())["data"]
+    assert data["env_kwargs"] == {"height": H, "width": W}
+    res = evaluate_run(run, None, tmp_path / "eval.json", splits=("test",), num_episodes=1,
+                       num_seeds=1, num_tasks=2, baselines=(), batch_size=2, figure=False,
+                       progress=False)
+    assert res["env_kwargs"] == {"height": H, "width": W}
+    assert np.asarray(res["splits"]["test"]["curves"]["agent"]["returns"]).shape == (2, 1, 1)

@@ -104,3 +104,13 @@ def test_sampling_temperature_and_seeds_must_be_positive():
         EvalConfig(temperature=0.0)
     with pytest.raises(ValueError, match="train_seeds must be >= 1, got 0"):
         dataclasses.replace(bandit.tiny(), train_seeds=0)
+
+
+def test_env_settings_are_recorded_only_where_set():
+    """experiment.json of a default env is what it was before env_config existed; a set one is
+    kept sorted and handed to collection and evaluation as make kwargs."""
+    cfg = key_to_door.tiny()
+    assert "env_config" not in cfg.to_dict() and cfg.env_kwargs == {}
+    wm = dataclasses.replace(cfg, env_config={"width": 32, "height": 24})
+    assert wm.env_config == (("height", 24), ("width", 32)) and hash(wm)
+    assert wm.to_dict()["env_config"] == {"height": 24, "width": 32}

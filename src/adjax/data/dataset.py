@@ -183,6 +183,18 @@ class Dataset:
         return self.manifest["env"]
 
     @property
+    def env_kwargs(self) -> dict:
+        """The env's make kwargs the histories were collected with, where not the defaults
+        (e.g. Watermaze's resolution): `envs.make(env_name, **env_kwargs)` rebuilds that env.
+        {} for the defaults and for envs outside the registry."""
+        if self.env_name not in envs.ENV_NAMES:
+            return {}
+        recorded = self.manifest.get("env_config", {})
+        default = envs.make(self.env_name)[0]
+        default = default.config() if callable(getattr(default, "config", None)) else {}
+        return {k: recorded[k] for k in default if k in recorded and recorded[k] != default[k]}
+
+    @property
     def episode_len(self) -> int:
         return int(self.manifest["episode_len"])
 

@@ -63,10 +63,13 @@ def check_args(args: Args) -> None:
     if args.split not in splits:
         raise ValueError(f"--split {args.split!r}: not a split of {env}; known: "
                          f"{', '.join(splits)}")
-    env_obj, _ = envs.make(env)
+    # the env as the run's data were collected (its make kwargs, e.g. Watermaze's resolution)
+    env_obj, _ = envs.make(env, **(data.get("env_kwargs", {}) if env == data.get("env") else {}))
     from adjax.sources.common import obs_dims
 
-    have = {"obs_dims": list(obs_dims(env_obj)), "num_actions": int(env_obj.num_actions)}
+    shape = tuple(env_obj.observation_space(env_obj.default_params).shape)
+    dims = obs_dims(env_obj) if len(shape) == 1 else shape  # frames: the image encoder's (H, W, C)
+    have = {"obs_dims": list(dims), "num_actions": int(env_obj.num_actions)}
     for key, v in have.items():
         if key in data and list(np.atleast_1d(data[key])) != list(np.atleast_1d(v)):
             raise RunConfigError(f"--env {env}: {key} {v} differs from the run's {data[key]} "

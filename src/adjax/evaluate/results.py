@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from adjax import devices, distributed, envs
-from adjax.atomic import save_figure, write_json
+from adjax.atomic import read_json, save_figure, write_json
 from adjax.evaluate.agents import load_agent
 from adjax.evaluate.baselines import (
     optimal_returns,
@@ -185,11 +184,13 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
                  temperature: float = 1.0, greedy: bool = False,
                  baselines: Sequence[str] = ("random",), ed_run_dir=None, source_cfg=None,
                  batch_size: int = DEFAULT_BATCH, figure: bool = True,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, env_kwargs: dict | None = None) -> dict:
     """Evaluate a run on each split's tasks and write `out` (JSON) and `out` with .png (figure).
 
     env_name None: the env the run was trained on (config.json "data" -> "env"). run_dir None:
-    the baselines (and ED) alone, on env_name.
+    the baselines (and ED) alone, on env_name. env_kwargs: the env's make kwargs (e.g.
+    Watermaze's resolution); None: those the run's data were collected with (config.json "data"
+    -> "env_kwargs", else the defaults).
 
     JSON: {"env", "run_dir", settings, "interval", "splits": {split: {"tasks", "num_tasks",
     "curves": {name: {"returns" [N][S][E], "summary"}}, "optimal"}}}; curves are "agent", and the
@@ -198,11 +199,15 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
     if run_dir is None and env_name is None:
         raise ValueError("evaluate_run: without a run (baselines only) pass env_name")
     agent = None if run_dir is None else load_agent(run_dir)
+    cfg_path = None if run_dir is None else Path(run_dir) / "config.json"
+    trained_on = read_json(cfg_path)["data"] if cfg_path and cfg_path.exists() else {}
     if env_name is None:
-        env_name = json.loads((Path(run_dir) / "config.json").read_text())["data"].get("env")
+        env_name = trained_on.get("env")
         if env_name is None:
             raise ValueError(f"{run_dir}: config.json names no env; pass env_name")
-    env, params = envs.make(env_name)
+    if env_kwargs is None:
+        env_kwargs = trained_on.get("env_kwargs", {}) if trained_on.get("env") == env_name else {}
+    env, params = envs.make(env_name, **env_kwargs)
     ed = load_agent(ed_run_dir) if ed_run_dir is not None else None
     act = policy_fn("agent", env, num_episodes, refresh_every, temperature, greedy)
     fns = {}  # curve name -> (fn, agent)
@@ -219,6 +224,8 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
               "num_episodes": num_episodes, "num_seeds": num_seeds, "seed": seed,
               "episode_len": int(env.episode_len), "refresh_every": refresh_every,
               "temperature": temperature, "greedy": greedy, "interval": INTERVAL, "splits": {}}
+    if env_kwargs:  # recorded where not the defaults (files of default envs stay as they were)
+        result["env_kwargs"] = dict(env_kwargs)
     tasks_of = {s: split_tasks(env_name, s, num_tasks) for s in splits}
     total = sum(t.shape[0] for t in tasks_of.values()) * num_seeds * len(fns)
     bar = tqdm(total=total, desc="evaluate", unit="pair",
@@ -246,16 +253,17 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
 def evaluate_source_curve(source_cfg, env_name: str, out, *, num_actors: int, num_steps: int,
                           split: str = "test", num_seeds: int = 5, num_tasks: int | None = None,
                           seed: int = 0, num_bins: int = 60, batch_size: int = 16,
-                          progress: bool = True) -> dict:
+                          progress: bool = True, env_kwargs: dict | None = None) -> dict:
     """The source learning each split task from scratch with num_actors actors, on the env-step
     axis (`baselines.source_step_curve`), binned by `stats.log_bins`; writes `out` (JSON).
 
     JSON: {"env", "split", "tasks", "num_tasks", "num_actors", "num_steps" (requested),
     "steps_consumed" (per task and seed, all actors), "num_seeds", "steps" [B] (steps consumed when
     each bin's last episode completes), "per_seed" [S][B] (averaged over tasks)}. Keys: those of
-    the "source" curve of `evaluate_run`, so the same seed reruns the same learners.
+    the "source" curve of `evaluate_run`, so the same seed reruns the same learners. env_kwargs:
+    the env's make kwargs (recorded where given).
     """
-    env, params = envs.make(env_name)
+    env, params = envs.make(env_name, **(env_kwargs or {}))
     tasks = split_tasks(env_name, split, num_tasks)
     fn = _source_curve_fn(source_cfg, env, num_steps, num_actors)
     bar = tqdm(total=tasks.shape[0] * num_seeds, desc=f"source, {num_actors} actors",
@@ -271,6 +279,8 @@ def evaluate_source_curve(source_cfg, env_name: str, out, *, num_actors: int, nu
               "num_actors": num_actors, "num_steps": num_steps,
               "steps_consumed": int(ret.shape[-1] * per_ep), "num_seeds": num_seeds,
               "seed": seed, "steps": steps.tolist(), "per_seed": per_seed.round(4).tolist()}
+    if env_kwargs:
+        result["env_kwargs"] = dict(env_kwargs)
     if distributed.is_main():
         write_json(out, result, indent=None, checksum=True)
     distributed.barrier(f"adjax-evaluate-{out}")

@@ -123,15 +123,29 @@ class ExperimentConfig:
     expert_episodes: int = 100
     chunk_size: int = 64
     source_curves: tuple[SourceCurve, ...] = ()  # the source on the env-step axis (A2C)
+    # the env's make kwargs as sorted (name, value) pairs, e.g. Watermaze's (("height", 24),
+    # ("width", 32)); () for the defaults. Collection records them, evaluation rebuilds from them.
+    env_config: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self):
         if self.train_seeds < 1:
             raise ValueError(f"ExperimentConfig.train_seeds must be >= 1, got {self.train_seeds}")
+        object.__setattr__(self, "env_config", tuple(sorted(
+            (str(k), v) for k, v in dict(self.env_config).items())))
+
+    @property
+    def env_kwargs(self) -> dict:
+        return dict(self.env_config)
 
     def to_dict(self) -> dict:
+        """All fields (env_config only where set: experiment.json of default envs unchanged)."""
         d = dataclasses.asdict(self)
         d["source"] = {"name": type(self.source).NAME, **dataclasses.asdict(self.source)}
         d["model"] = self.model.to_dict()
+        if self.env_config:
+            d["env_config"] = self.env_kwargs
+        else:
+            del d["env_config"]
         return d
 
 

@@ -155,7 +155,7 @@ def _collect(run: Run) -> dict:
     cfg, learn_dir, expert_dir = run.cfg, run.learn_dir, run.expert_dir
     tasks = None if cfg.num_train_tasks is None else list(range(cfg.num_train_tasks))
     common = dict(split="train", seeds=cfg.data_seeds, chunk_size=cfg.chunk_size,
-                  task_indices=tasks, progress=run.progress)
+                  task_indices=tasks, progress=run.progress, env_kwargs=cfg.env_kwargs)
     with_ed = cfg.train_ed is not None
     if with_ed and not learn_dir.exists() and not expert_dir.exists():  # one run for both
         run.stages.run("collect learning histories and expert data", lambda: data.collect(
@@ -186,7 +186,8 @@ def _train(run: Run) -> dict:
 def _eval_opts(run: Run) -> dict:
     ev = run.cfg.eval
     return dict(num_tasks=None, refresh_every=ev.refresh_every, temperature=ev.temperature,
-                batch_size=ev.batch_size, figure=False, progress=run.progress)
+                batch_size=ev.batch_size, figure=False, progress=run.progress,
+                env_kwargs=run.cfg.env_kwargs)
 
 
 def _evaluate(run: Run) -> dict:
@@ -230,7 +231,7 @@ def _source_curves(run: Run) -> dict:
                            cfg.source, cfg.env, p, num_actors=sc.num_actors,
                            num_steps=sc.num_steps, split=sc.split, num_seeds=sc.num_seeds,
                            num_tasks=sc.num_tasks, batch_size=sc.batch_size,
-                           progress=run.progress),
+                           progress=run.progress, env_kwargs=cfg.env_kwargs),
                        done=_source_curve_done(path, sc))
         found[sc.name] = read_json(path)
     return {"source_curves": found} if found else {}

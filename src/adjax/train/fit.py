@@ -35,9 +35,11 @@ class RunConfigError(ValueError):
 
 
 def data_summary(arrays: Arrays, model_cfg: ModelConfig) -> dict:
+    """config.json's "data": the env (and its make kwargs, where not the defaults) and sizes."""
     return {"env": arrays.env_name, "kind": arrays.kind, "obs_dims": list(model_cfg.obs_dims),
             "num_actions": model_cfg.num_actions, "episode_len": arrays.episode_len,
-            "num_histories": arrays.num_histories, "history_len": arrays.history_len}
+            "num_histories": arrays.num_histories, "history_len": arrays.history_len,
+            **({"env_kwargs": dict(arrays.env_kwargs)} if arrays.env_kwargs else {})}
 
 
 def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig,

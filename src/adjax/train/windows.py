@@ -21,6 +21,8 @@ class Arrays:
     render: for a dataset that stores renderer state (Watermaze), obs is that state float32[H,
     T, F] and `render` (an `adjax.data.dataset.StateRenderer`) turns a window of it into frames
     when the window is sampled, on device; None for observations stored as seen.
+    env_kwargs: the env's make kwargs the histories were collected with (e.g. Watermaze's
+    resolution; {} for the defaults): what evaluation rebuilds the env from.
     """
 
     obs: np.ndarray
@@ -32,6 +34,7 @@ class Arrays:
     obs_dims: tuple[int, ...] | None = None
     num_actions: int | None = None
     render: Callable | None = None
+    env_kwargs: dict = dataclasses.field(default_factory=dict)
 
     @property
     def num_histories(self) -> int:
@@ -73,7 +76,8 @@ def as_arrays(data) -> Arrays:
                   rewards=data.rewards, episode_len=int(data.episode_len), env_name=data.env_name,
                   kind=data.kind, obs_dims=tuple(dims) if dims is not None else None,
                   num_actions=env_cfg.get("num_actions"),
-                  render=None if state is None else data.renderer)
+                  render=None if state is None else data.renderer,
+                  env_kwargs=dict(getattr(data, "env_kwargs", None) or {}))
 
 
 @struct.dataclass
