@@ -364,3 +364,40 @@ def test_lstm_ad_trains_loads_and_acts_in_context(tiny, tmp_path):
         tr = in_context_trace(jax.random.key(0), agent, env, params, 2, refresh_every=4,
                               greedy=True, prompt=prompt)
         np.testing.assert_array_equal(tr.actions, np.array(pair * 10))
+
+
+def test_cli_rerun_of_a_complete_evaluation_does_nothing_and_another_is_refused(tmp_path,
+                                                                                monkeypatch,
+                                                                                capsys):
+    """`python -m adjax.evaluate` on an --out that holds this evaluation (same settings, same
+    checkpoint) says so and computes nothing; other settings or a newer checkpoint are refused,
+    naming what differs, unless --overwrite; a damaged file is evaluated again."""
+    from adjax.atomic import write_json
+    from adjax.evaluate import __main__ as cli
+    from adjax.evaluate.results import evaluation_settings
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "4500").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"data": {"env": "darkroom"}}))
+    out = tmp_path / "ev.json"
+    args = cli.Args(run_dir=run, out=out, episodes=3, seeds=2)
+    stored = evaluation_settings(run, None, num_episodes=3, num_seeds=2, seed=0, num_tasks=None,
+                                 refresh_every=None, temperature=1.0, greedy=False,
+                                 baselines=("random", "optimal"))
+    del stored["env_kwargs"]  # recorded only where not the defaults
+    write_json(out, {**stored, "splits": {"test": {}}}, checksum=True)
+    calls = []
+    monkeypatch.setattr(cli, "check_args", lambda a: None)
+    monkeypatch.setattr(cli, "evaluate_run", lambda *a, **k: calls.append(k) or {"splits": {}})
+    cli.main(args)
+    assert not calls and "already complete" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"num_episodes.*--overwrite"):
+        cli.main(cli.Args(run_dir=run, out=out, episodes=4, seeds=2))
+    (run / "checkpoints" / "5000").mkdir()  # trained further since
+    with pytest.raises(ValueError, match="run_step"):
+        cli.main(args)
+    cli.main(cli.Args(run_dir=run, out=out, episodes=3, seeds=2, overwrite=True))
+    assert len(calls) == 1
+    out.write_text(out.read_text().replace('"seed": 0', '"seed": 1'))  # checksum no longer holds
+    cli.main(args)
+    assert len(calls) == 2 and "evaluating again" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,7 @@ import numpy as np
 import tyro
 
 from adjax.atomic import one_line_errors
-from adjax.evaluate.results import DEFAULT_BATCH, evaluate_run
+from adjax.evaluate.results import DEFAULT_BATCH, SETTINGS, evaluate_run, evaluation_settings
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Args:
         "random", "optimal")
     ed: Path | None = None  # an expert-distillation run dir, evaluated on the same tasks
     batch_size: int = DEFAULT_BATCH  # task x seed pairs per compiled call (raise on a GPU/TPU)
+    overwrite: bool = False  # replace an existing --out evaluated with other settings
 
 
 def check_args(args: Args) -> None:
@@ -76,11 +78,40 @@ def check_args(args: Args) -> None:
                                  f"({cfg}: trained on {data.get('env')!r})")
 
 
+def complete(out: Path, args: Args, splits: tuple[str, ...]) -> bool:
+    """Whether `out` holds this evaluation (same SETTINGS and splits: same results); one
+    evaluated otherwise is refused, naming what differs, so that it is not lost silently. A
+    damaged file is evaluated again."""
+    from adjax.atomic import read_json
+
+    try:
+        old = read_json(out)
+    except ValueError as e:
+        print(f"warning: {e}; evaluating again", flush=True)
+        return False
+    want = {**evaluation_settings(
+        args.run_dir, args.env, num_episodes=args.episodes, num_seeds=args.seeds,
+        seed=args.seed, num_tasks=args.tasks, refresh_every=args.refresh_every,
+        temperature=args.temperature, greedy=args.greedy, baselines=args.baselines,
+        ed_run_dir=args.ed), "splits": list(splits)}
+    have = {**{k: old.get(k) for k in SETTINGS}, "env_kwargs": old.get("env_kwargs", {}),
+            "splits": list(old.get("splits", {}))}
+    diff = {k: (have[k], v) for k, v in json.loads(json.dumps(want)).items() if have[k] != v}
+    if diff:
+        raise ValueError(f"{out}: evaluated with other settings (stored, asked): {diff}; "
+                         "choose another --out, or --overwrite")
+    return True
+
+
 def main(args: Args) -> None:
     check_args(args)
     splits = ("train", "test") if args.split == "both" else (args.split,)
     stem = f"{args.env}_{args.split}" if args.env else args.split
     out = args.out or args.run_dir / "eval" / f"{stem}.json"
+    if Path(out).exists() and not args.overwrite and complete(out, args, splits):
+        print(f"{out}: already complete with these settings (the run's checkpoint included), "
+              "nothing to do")
+        return
     res = evaluate_run(args.run_dir, args.env, out, splits=splits, num_episodes=args.episodes,
                        num_seeds=args.seeds, seed=args.seed, num_tasks=args.tasks,
                        refresh_every=args.refresh_every, temperature=args.temperature,

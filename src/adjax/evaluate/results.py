@@ -24,6 +24,7 @@ from adjax.evaluate.baselines import (
 )
 from adjax.evaluate.loop import in_context
 from adjax.stats import log_bins, mean_ci
+from adjax.train import checkpoint_steps
 
 # Task x seed pairs per compiled evaluation call. On this 2-core CPU a transformer agent evaluates
 # fastest in small chunks, whose KV caches stay in cache memory (ms per pair-episode at 8 / 24 /
@@ -178,6 +179,40 @@ def policy_fn(kind: str, env, num_episodes: int, refresh_every: int | None = Non
 CURVE_KEYS = {"agent": 100, "ed": 101, "random": 102, "source": 103}
 
 
+# What an evaluation JSON was asked for (with its splits): equal settings give equal results (the
+# batch size is a speed setting only), so the CLI finds a complete output by them.
+SETTINGS = ("env", "env_kwargs", "run_dir", "run_step", "ed_run_dir", "ed_run_step",
+            "num_episodes", "num_seeds", "seed", "num_tasks", "refresh_every", "temperature",
+            "greedy", "baselines")
+
+
+def evaluation_settings(run_dir, env_name: str | None, *, num_episodes: int, num_seeds: int,
+                        seed: int, num_tasks: int | None, refresh_every: int | None,
+                        temperature: float, greedy: bool, baselines: Sequence[str],
+                        ed_run_dir=None, env_kwargs: dict | None = None) -> dict:
+    """The SETTINGS of an evaluation as `evaluate_run` records them: the env (default: the run's)
+    and its make kwargs (default: those the run's data were collected with), the runs and the
+    checkpoint steps that would be evaluated now. Reads config.json only."""
+    if run_dir is None and env_name is None:
+        raise ValueError("evaluate_run: without a run (baselines only) pass env_name")
+    cfg_path = None if run_dir is None else Path(run_dir) / "config.json"
+    trained_on = read_json(cfg_path)["data"] if cfg_path and cfg_path.exists() else {}
+    if env_name is None:
+        env_name = trained_on.get("env")
+        if env_name is None:
+            raise ValueError(f"{run_dir}: config.json names no env; pass env_name")
+    if env_kwargs is None:
+        env_kwargs = trained_on.get("env_kwargs", {}) if trained_on.get("env") == env_name else {}
+    last = lambda d: None if d is None else (checkpoint_steps(d) or [None])[-1]  # noqa: E731
+    return {"env": env_name, "env_kwargs": dict(env_kwargs),
+            "run_dir": None if run_dir is None else str(run_dir), "run_step": last(run_dir),
+            "ed_run_dir": None if ed_run_dir is None else str(ed_run_dir),
+            "ed_run_step": last(ed_run_dir), "num_episodes": num_episodes,
+            "num_seeds": num_seeds, "seed": seed, "num_tasks": num_tasks,
+            "refresh_every": refresh_every, "temperature": temperature, "greedy": greedy,
+            "baselines": list(baselines)}
+
+
 def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = ("test",),
                  num_episodes: int = 100, num_seeds: int = 5, seed: int = 0,
                  num_tasks: int | None = None, refresh_every: int | None = None,
@@ -192,21 +227,18 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
     Watermaze's resolution); None: those the run's data were collected with (config.json "data"
     -> "env_kwargs", else the defaults).
 
-    JSON: {"env", "run_dir", settings, "interval", "splits": {split: {"tasks", "num_tasks",
+    JSON: {"env", "run_dir", "run_step" (its checkpoint evaluated), settings (those asked for:
+    `SETTINGS`), "interval", "splits": {split: {"tasks", "num_tasks",
     "curves": {name: {"returns" [N][S][E], "summary"}}, "optimal"}}}; curves are "agent", and the
     baselines asked for: "random", "source" (needs source_cfg, a source Config), "ed" (ed_run_dir).
     """
-    if run_dir is None and env_name is None:
-        raise ValueError("evaluate_run: without a run (baselines only) pass env_name")
+    asked = evaluation_settings(run_dir, env_name, num_episodes=num_episodes,
+                                num_seeds=num_seeds, seed=seed, num_tasks=num_tasks,
+                                refresh_every=refresh_every, temperature=temperature,
+                                greedy=greedy, baselines=baselines, ed_run_dir=ed_run_dir,
+                                env_kwargs=env_kwargs)
+    env_name, env_kwargs = asked["env"], asked["env_kwargs"]
     agent = None if run_dir is None else load_agent(run_dir)
-    cfg_path = None if run_dir is None else Path(run_dir) / "config.json"
-    trained_on = read_json(cfg_path)["data"] if cfg_path and cfg_path.exists() else {}
-    if env_name is None:
-        env_name = trained_on.get("env")
-        if env_name is None:
-            raise ValueError(f"{run_dir}: config.json names no env; pass env_name")
-    if env_kwargs is None:
-        env_kwargs = trained_on.get("env_kwargs", {}) if trained_on.get("env") == env_name else {}
     env, params = envs.make(env_name, **env_kwargs)
     ed = load_agent(ed_run_dir) if ed_run_dir is not None else None
     act = policy_fn("agent", env, num_episodes, refresh_every, temperature, greedy)
@@ -219,13 +251,8 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
         if name in baselines:
             fns[name] = (policy_fn(name, env, num_episodes, source_cfg=source_cfg), None)
     root = jax.random.key(seed)
-    result = {"env": env_name, "run_dir": None if run_dir is None else str(run_dir),
-              "ed_run_dir": None if ed_run_dir is None else str(ed_run_dir),
-              "num_episodes": num_episodes, "num_seeds": num_seeds, "seed": seed,
-              "episode_len": int(env.episode_len), "refresh_every": refresh_every,
-              "temperature": temperature, "greedy": greedy, "interval": INTERVAL, "splits": {}}
-    if env_kwargs:  # recorded where not the defaults (files of default envs stay as they were)
-        result["env_kwargs"] = dict(env_kwargs)
+    result = {**{k: v for k, v in asked.items() if k != "env_kwargs" or v},  # default env: none
+              "episode_len": int(env.episode_len), "interval": INTERVAL, "splits": {}}
     tasks_of = {s: split_tasks(env_name, s, num_tasks) for s in splits}
     total = sum(t.shape[0] for t in tasks_of.values()) * num_seeds * len(fns)
     bar = tqdm(total=total, desc="evaluate", unit="pair",

@@ -302,10 +302,11 @@ def write_gif(paths: Paths, path, episodes=None, ms_per_step: int = 90,
 # ---- run directories ----
 
 def _ad_run(run_dir: Path, name: str) -> Path:
+    from adjax.train import checkpoint_steps
+
     ad = run_dir / "runs" / "ad" / "seed0"
     ckpts = ad / "checkpoints"
-    if not (ad / "config.json").exists() or not ckpts.is_dir() or not any(
-            p.name.isdigit() for p in ckpts.iterdir()):
+    if not (ad / "config.json").exists() or not checkpoint_steps(ad):
         raise TrajectoryError(f"{run_dir}: no trained AD (no checkpoint under {ckpts}); train "
                               f"it first (python -m adjax.experiments.{name} --out {run_dir})")
     return ad
@@ -314,9 +315,10 @@ def _ad_run(run_dir: Path, name: str) -> Path:
 def fingerprint(ad_run: Path) -> str:
     """sha256 of the AD run's config.json and the files of its latest checkpoint: a retrained or
     further-trained run gets another."""
+    from adjax.train import checkpoint_steps
+
     h = hashlib.sha256((ad_run / "config.json").read_bytes())
-    steps = [p for p in (ad_run / "checkpoints").iterdir() if p.name.isdigit()]
-    latest = max(steps, key=lambda p: int(p.name))
+    latest = ad_run / "checkpoints" / str(checkpoint_steps(ad_run)[-1])
     h.update(latest.name.encode())
     for f in sorted(p for p in latest.rglob("*") if p.is_file()):
         h.update(str(f.relative_to(latest)).encode())

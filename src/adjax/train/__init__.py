@@ -1,7 +1,7 @@
 """Training the AD transformer: windows, loss, data-parallel step, resumable fit, load_run."""
 
 from adjax.train.config import TrainConfig, optimizer, paper_train, schedule, with_defaults
-from adjax.train.fit import RunConfigError, fit, load_run
+from adjax.train.fit import RunConfigError, checkpoint_steps, fit, load_run
 from adjax.train.step import TrainState, init_state, make_train_chunk
 from adjax.train.windows import (
     Arrays,
@@ -12,5 +12,5 @@ from adjax.train.windows import (
 )
 
 __all__ = ["Arrays", "Batch", "DeviceData", "RunConfigError", "TrainConfig", "TrainState",
-           "action_loss", "fit", "init_state", "load_run", "make_train_chunk", "optimizer",
-           "paper_train", "sample_batch", "schedule", "with_defaults"]
+           "action_loss", "checkpoint_steps", "fit", "init_state", "load_run", "make_train_chunk",
+           "optimizer", "paper_train", "sample_batch", "schedule", "with_defaults"]

@@ -116,6 +116,15 @@ def write_or_check_config(run_dir: Path, config: dict) -> None:
         write_json(path, config, indent=2)
 
 
+def checkpoint_steps(run_dir) -> list[int]:
+    """The steps of a run's saved checkpoints, ascending ([] for none, or no such run); a save in
+    progress (orbax's tmp directory) is not one."""
+    ckpts = Path(run_dir) / "checkpoints"
+    if not ckpts.is_dir():
+        return []
+    return sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
+
+
 def checkpoint_manager(run_dir: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(
         (run_dir / "checkpoints").absolute(),
