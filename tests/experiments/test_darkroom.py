@@ -115,6 +115,23 @@ def test_a_damaged_evaluation_is_evaluated_again(toy_run, capsys):
     assert f.read_text() == text
 
 
+def test_an_evaluation_of_another_checkpoint_is_evaluated_again(toy_run, capsys):
+    """Each evaluation records the checkpoint step it evaluated; one of another step (a run
+    trained further since) is redone, not reported as this run's."""
+    from adjax.atomic import write_json
+
+    out, results = toy_run
+    f = out / "eval" / "test" / "seed1.json"
+    d = read_json(f)
+    assert d["run_step"] == tiny().train_ad.num_steps and d["ed_run_step"] is not None
+    write_json(f, {**d, "run_step": d["run_step"] - 1}, checksum=True)
+    again = run_experiment(tiny(), out, preset="tiny", progress=False)
+    printed = capsys.readouterr().out
+    assert "[evaluate test tasks, AD and ED seed 1] ..." in printed
+    assert "[evaluate test tasks, AD and ED seed 0] ..." not in printed
+    assert again["curves"] == results["curves"] and read_json(f)["run_step"] == d["run_step"]
+
+
 def test_mixing_configs_in_one_directory_is_refused(toy_run):
     out, _ = toy_run
     other = dataclasses.replace(tiny(), expert_episodes=3)

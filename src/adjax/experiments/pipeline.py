@@ -26,7 +26,7 @@ from adjax.experiments.common import (
     stage_file,
 )
 from adjax.stats import mean_ci, tenth
-from adjax.train import fit, load_run
+from adjax.train import checkpoint_steps, fit, load_run
 from adjax.train.fit import RunConfigError
 
 TRAINED = {"agent": "AD", "ed": "ED"}  # eval JSON curve name -> report method
@@ -41,12 +41,18 @@ def _num_tasks(env: str, se: SplitEval) -> int | None:
     return min(se.num_tasks, len(envs.tasks_for(env, se.split, None)[0]))
 
 
-def _evaluated(path: Path, se: SplitEval, curves, refresh_every, temperature) -> bool:
-    """An evaluation JSON exists, was made with these settings and holds these curves."""
+def _evaluated(path: Path, se: SplitEval, curves, refresh_every, temperature,
+               runs: dict | None = None) -> bool:
+    """An evaluation JSON exists, was made with these settings and holds these curves, of the
+    runs' current checkpoints (runs: {"run": dir, "ed_run": dir}; files written before the step
+    was recorded are taken as they are)."""
     if (d := stage_file(path)) is None:
         return False
     want = {"num_episodes": se.num_episodes, "num_seeds": se.num_seeds,
             "refresh_every": refresh_every, "temperature": temperature}
+    for name, run_dir in (runs or {}).items():
+        if f"{name}_step" in d and run_dir is not None:
+            want[f"{name}_step"] = (checkpoint_steps(run_dir) or [None])[-1]
     split = d.get("splits", {}).get(se.split)
     return (split is not None and all(d.get(k) == v for k, v in want.items())
             and (se.num_tasks is None or split["num_tasks"] == se.num_tasks)
@@ -206,7 +212,9 @@ def _evaluate(run: Run) -> dict:
                            lambda p=path, k=k, o=split_opts: evaluate_run(
                                run.run_dirs["ad", k], cfg.env, p,
                                ed_run_dir=run.run_dirs.get(("ed", k)), baselines=(), **o),
-                           done=_evaluated(path, se, trained, ev.refresh_every, ev.temperature))
+                           done=_evaluated(path, se, trained, ev.refresh_every, ev.temperature,
+                                           {"run": run.run_dirs["ad", k],
+                                            "ed_run": run.run_dirs.get(("ed", k))}))
             files.append(path)
         if se.baselines:
             path = run.out / "eval" / se.split / "baselines.json"
@@ -251,7 +259,8 @@ def _refresh(run: Run) -> dict:
                            baselines=(), **{**_eval_opts(run), "num_seeds": se.num_seeds,
                                             "num_episodes": se.num_episodes,
                                             "num_tasks": se.num_tasks, "refresh_every": b}),
-                       done=_evaluated(path, se, ("agent",), b, ev.temperature))
+                       done=_evaluated(path, se, ("agent",), b, ev.temperature,
+                                       {"run": run.run_dirs["ad", 0]}))
         checks[mode] = read_json(path)
     return {"refresh": refresh_check(checks["block"], checks["queue"], se.split)}
 
