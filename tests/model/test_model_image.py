@@ -55,7 +55,7 @@ def test_config_fields_and_errors():
 
 @pytest.fixture(scope="module")
 def variables():
-    return init_params(CFG, jax.random.key(0))
+    return jax.jit(init_params, static_argnums=0)(CFG, jax.random.key(0))
 
 
 def test_variables_hold_batch_stats_that_are_not_weights(variables):
@@ -70,13 +70,13 @@ def test_training_pass_updates_statistics_evaluation_uses_them(variables):
     model, data = make_model(CFG), frames_data()
     obs, act = jnp.asarray(data.obs[:4, :20]), jnp.asarray(data.actions[:4, :20], jnp.int32)
     rew = jnp.zeros((4, 20))
-    _, new = model.apply(variables, obs, act, rew, train=True, mutable=["batch_stats"],
-                         rngs={"dropout": jax.random.key(1)})
+    _, new = jax.jit(lambda v: model.apply(v, obs, act, rew, train=True, mutable=["batch_stats"],
+                                           rngs={"dropout": jax.random.key(1)}))(variables)
     moved = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
                          variables["batch_stats"], new["batch_stats"])
     assert all(jax.tree.leaves(moved))
-    alone = model.apply(variables, obs[:1], act[:1], rew[:1])
-    batched = model.apply(variables, obs, act, rew)
+    apply = jax.jit(model.apply)  # evaluation mode
+    alone, batched = apply(variables, obs[:1], act[:1], rew[:1]), apply(variables, obs, act, rew)
     np.testing.assert_allclose(alone[0], batched[0], atol=1e-6)
 
 
@@ -86,7 +86,7 @@ def trained(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("image-run")
     fit(TrainConfig(batch_size=8, num_steps=60, warmup_steps=5, peak_lr=3e-3, log_every=60,
-                    ckpt_every=30, steps_per_call=30), CFG, frames_data(), out, progress=False)
+                    ckpt_every=60, steps_per_call=60), CFG, frames_data(), out, progress=False)
     return out
 
 
