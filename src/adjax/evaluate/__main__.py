@@ -11,7 +11,7 @@ import numpy as np
 import tyro
 
 from adjax.atomic import one_line_errors
-from adjax.evaluate.results import DEFAULT_BATCH, SETTINGS, evaluate_run, evaluation_settings
+from adjax.evaluate.results import DEFAULT_BATCH, evaluate_run, evaluation_settings
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def check_args(args: Args) -> None:
 
 
 def complete(out: Path, args: Args, splits: tuple[str, ...]) -> bool:
-    """Whether `out` holds this evaluation (same SETTINGS and splits: same results); one
+    """Whether `out` holds this evaluation (same `evaluation_settings` and splits); one
     evaluated otherwise is refused, naming what differs, so that it is not lost silently. A
     damaged file is evaluated again."""
     from adjax.atomic import read_json
@@ -94,7 +94,7 @@ def complete(out: Path, args: Args, splits: tuple[str, ...]) -> bool:
         seed=args.seed, num_tasks=args.tasks, refresh_every=args.refresh_every,
         temperature=args.temperature, greedy=args.greedy, baselines=args.baselines,
         ed_run_dir=args.ed), "splits": list(splits)}
-    have = {**{k: old.get(k) for k in SETTINGS}, "env_kwargs": old.get("env_kwargs", {}),
+    have = {**{k: old.get(k) for k in want}, "env_kwargs": old.get("env_kwargs", {}),
             "splits": list(old.get("splits", {}))}
     diff = {k: (have[k], v) for k, v in json.loads(json.dumps(want)).items() if have[k] != v}
     if diff:

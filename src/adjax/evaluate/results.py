@@ -179,20 +179,15 @@ def policy_fn(kind: str, env, num_episodes: int, refresh_every: int | None = Non
 CURVE_KEYS = {"agent": 100, "ed": 101, "random": 102, "source": 103}
 
 
-# What an evaluation JSON was asked for (with its splits): equal settings give equal results (the
-# batch size is a speed setting only), so the CLI finds a complete output by them.
-SETTINGS = ("env", "env_kwargs", "run_dir", "run_step", "ed_run_dir", "ed_run_step",
-            "num_episodes", "num_seeds", "seed", "num_tasks", "refresh_every", "temperature",
-            "greedy", "baselines")
-
-
 def evaluation_settings(run_dir, env_name: str | None, *, num_episodes: int, num_seeds: int,
                         seed: int, num_tasks: int | None, refresh_every: int | None,
                         temperature: float, greedy: bool, baselines: Sequence[str],
                         ed_run_dir=None, env_kwargs: dict | None = None) -> dict:
-    """The SETTINGS of an evaluation as `evaluate_run` records them: the env (default: the run's)
+    """What an evaluation is asked for, as `evaluate_run` records it: the env (default: the run's)
     and its make kwargs (default: those the run's data were collected with), the runs and the
-    checkpoint steps that would be evaluated now. Reads config.json only."""
+    checkpoint steps that would be evaluated now, and the settings. Equal settings (and splits)
+    give equal results (the batch size is a speed setting only), so the CLI finds a complete
+    output by them. Reads config.json only."""
     if run_dir is None and env_name is None:
         raise ValueError("evaluate_run: without a run (baselines only) pass env_name")
     cfg_path = None if run_dir is None else Path(run_dir) / "config.json"
@@ -228,9 +223,10 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
     -> "env_kwargs", else the defaults).
 
     JSON: {"env", "run_dir", "run_step" (its checkpoint evaluated), settings (those asked for:
-    `SETTINGS`), "interval", "splits": {split: {"tasks", "num_tasks",
-    "curves": {name: {"returns" [N][S][E], "summary"}}, "optimal"}}}; curves are "agent", and the
-    baselines asked for: "random", "source" (needs source_cfg, a source Config), "ed" (ed_run_dir).
+    `evaluation_settings`; env_kwargs only where not the defaults), "interval", "splits":
+    {split: {"tasks", "num_tasks", "curves": {name: {"returns" [N][S][E], "summary"}},
+    "optimal"}}}; curves are "agent", and the baselines asked for: "random", "source" (needs
+    source_cfg, a source Config), "ed" (ed_run_dir).
     """
     asked = evaluation_settings(run_dir, env_name, num_episodes=num_episodes,
                                 num_seeds=num_seeds, seed=seed, num_tasks=num_tasks,
