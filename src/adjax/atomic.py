@@ -101,6 +101,15 @@ def read_json(path, error: type[Exception] = ValueError):
     return obj
 
 
+def sha256_file(path) -> str:
+    """Hex SHA-256 of a file, read in 4 MiB blocks (datasets' and checkpoints' checksums)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def save_figure(fig, path, dpi: int = 110) -> Path:
     """A matplotlib Figure as PNG, written atomically."""
     path = Path(path)

@@ -155,7 +155,7 @@ def print_params(d: Path) -> None:
 
     import jax
 
-    from adjax.train import load_run
+    from adjax.checkpoints import load_run
 
     _, params, config = load_run(d)
     leaves = jax.tree_util.tree_leaves_with_path(params)

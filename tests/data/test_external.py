@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from adjax.atomic import sha256_file
 from adjax.data import HistoryError, load, write_histories
-from adjax.data.dataset import sha256_file
 
 H, E, L = 4, 3, 20  # histories, episodes, Dark Room's episode length
 T = E * L

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from adjax import envs, rl2
+from adjax.checkpoints import RunConfigError
 from adjax.rl2.evaluate import trial_fn
 from adjax.rl2.network import input_dim, replay, step_input, zero_carry
 from adjax.sources.a2c import a2c_loss
@@ -160,6 +161,16 @@ def test_resume_gives_the_same_bits(bandit, runs):
     assert cfg2 == cfg and env2 == env and conf["update"] == 40
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(whole.params), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # checkpoints carry checksums as AD's do: a flipped byte is an error naming the file
+    sums = json.loads((root / "b" / "checkpoints.sha256.json").read_text())
+    assert sorted(sums) == ["20", "40"]
+    name = max(sums["40"], key=lambda n: (root / "b" / "checkpoints" / "40" / n).stat().st_size)
+    f = root / "b" / "checkpoints" / "40" / name
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    f.write_bytes(bytes(data))
+    with pytest.raises(RunConfigError, match=rf"40.{name}: sha256 mismatch"):
+        rl2.load_run(root / "b")
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 pieces every writer shares (storage dtypes, checksummed manifest, atomic publication)."""
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -18,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from adjax import envs
-from adjax.atomic import save_figure, write_text
+from adjax.atomic import save_figure, sha256_file, write_text
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1  # observations stored as they were seen (obs.npy)
@@ -217,15 +216,6 @@ class Dataset:
     def episode_returns(self) -> np.ndarray:
         """float32[H, E]: return of every episode of every history."""
         return episode_returns(self.rewards, self.episode_len)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 4 MiB blocks (the manifest's checksum)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def obs_storage_dtype(obs_dims: Sequence[int]) -> type:

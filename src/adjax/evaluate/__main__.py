@@ -44,8 +44,7 @@ def check_args(args: Args) -> None:
     import math
 
     from adjax import envs
-    from adjax.atomic import read_json
-    from adjax.train import RunConfigError
+    from adjax.checkpoints import CONFIG, RunConfigError, read_config
 
     for name in ("episodes", "seeds", "tasks", "refresh_every", "batch_size"):
         v = getattr(args, name)
@@ -53,10 +52,7 @@ def check_args(args: Args) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
     if not (math.isfinite(args.temperature) and args.temperature > 0):
         raise ValueError(f"--temperature must be a finite number > 0, got {args.temperature}")
-    cfg = args.run_dir / "config.json"
-    if not cfg.exists():
-        raise RunConfigError(f"{args.run_dir}: not a run directory (no config.json)")
-    data = read_json(cfg, RunConfigError).get("data", {})
+    data = read_config(args.run_dir).get("data", {})
     env = args.env or data.get("env")
     if env not in envs.ENV_NAMES:
         raise ValueError(f"--env {env!r}: unknown env; known: {', '.join(envs.ENV_NAMES)}")
@@ -75,7 +71,7 @@ def check_args(args: Args) -> None:
     for key, v in have.items():
         if key in data and list(np.atleast_1d(data[key])) != list(np.atleast_1d(v)):
             raise RunConfigError(f"--env {env}: {key} {v} differs from the run's {data[key]} "
-                                 f"({cfg}: trained on {data.get('env')!r})")
+                                 f"({args.run_dir / CONFIG}: trained on {data.get('env')!r})")
 
 
 def complete(out: Path, args: Args, splits: tuple[str, ...]) -> bool:

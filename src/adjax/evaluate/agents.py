@@ -11,9 +11,9 @@ import jax.numpy as jnp
 from flax import struct
 from jax.custom_batching import custom_vmap
 
+from adjax.checkpoints import load_run
 from adjax.evaluate.loop import Agent, AgentSpec
 from adjax.model import ADLSTM, ADTransformer, Cache, ModelConfig, init_cache, init_carry
-from adjax.train import load_run
 
 
 def model_spec(cfg: ModelConfig) -> AgentSpec:

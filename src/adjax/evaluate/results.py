@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from adjax import devices, distributed, envs
 from adjax.atomic import read_json, save_figure, write_json
+from adjax.checkpoints import latest_step
 from adjax.evaluate.agents import load_agent
 from adjax.evaluate.baselines import (
     optimal_returns,
@@ -24,7 +25,6 @@ from adjax.evaluate.baselines import (
 )
 from adjax.evaluate.loop import in_context
 from adjax.stats import log_bins, mean_ci
-from adjax.train import checkpoint_steps
 
 # Task x seed pairs per compiled evaluation call. On this 2-core CPU a transformer agent evaluates
 # fastest in small chunks, whose KV caches stay in cache memory (ms per pair-episode at 8 / 24 /
@@ -198,11 +198,11 @@ def evaluation_settings(run_dir, env_name: str | None, *, num_episodes: int, num
             raise ValueError(f"{run_dir}: config.json names no env; pass env_name")
     if env_kwargs is None:
         env_kwargs = trained_on.get("env_kwargs", {}) if trained_on.get("env") == env_name else {}
-    last = lambda d: None if d is None else (checkpoint_steps(d) or [None])[-1]  # noqa: E731
     return {"env": env_name, "env_kwargs": dict(env_kwargs),
-            "run_dir": None if run_dir is None else str(run_dir), "run_step": last(run_dir),
+            "run_dir": None if run_dir is None else str(run_dir),
+            "run_step": run_dir and latest_step(run_dir),
             "ed_run_dir": None if ed_run_dir is None else str(ed_run_dir),
-            "ed_run_step": last(ed_run_dir), "num_episodes": num_episodes,
+            "ed_run_step": ed_run_dir and latest_step(ed_run_dir), "num_episodes": num_episodes,
             "num_seeds": num_seeds, "seed": seed, "num_tasks": num_tasks,
             "refresh_every": refresh_every, "temperature": temperature, "greedy": greedy,
             "baselines": list(baselines)}

@@ -17,6 +17,7 @@ import numpy as np
 
 from adjax import data, envs
 from adjax.atomic import read_json
+from adjax.checkpoints import RunConfigError, latest_step, load_run
 from adjax.evaluate import evaluate_run, evaluate_source_curve
 from adjax.experiments.common import (
     ExperimentConfig,
@@ -26,8 +27,7 @@ from adjax.experiments.common import (
     stage_file,
 )
 from adjax.stats import mean_ci, tenth
-from adjax.train import checkpoint_steps, fit, load_run
-from adjax.train.fit import RunConfigError
+from adjax.train import fit
 
 TRAINED = {"agent": "AD", "ed": "ED"}  # eval JSON curve name -> report method
 BASELINES = {"source": "source", "random": "random"}
@@ -52,7 +52,7 @@ def _evaluated(path: Path, se: SplitEval, curves, refresh_every, temperature,
             "refresh_every": refresh_every, "temperature": temperature}
     for name, run_dir in (runs or {}).items():
         if f"{name}_step" in d and run_dir is not None:
-            want[f"{name}_step"] = (checkpoint_steps(run_dir) or [None])[-1]
+            want[f"{name}_step"] = latest_step(run_dir)
     split = d.get("splits", {}).get(se.split)
     return (split is not None and all(d.get(k) == v for k, v in want.items())
             and (se.num_tasks is None or split["num_tasks"] == se.num_tasks)

@@ -49,13 +49,12 @@ from tqdm.auto import tqdm
 
 from adjax import envs, sources
 from adjax.atomic import read_json, write_json, write_text
+from adjax.checkpoints import RunConfigError, load_run
 from adjax.evaluate import Prompt, in_context, load_agent, optimal_returns
 from adjax.evaluate.results import DEFAULT_BATCH, over_tasks_and_seeds, pair_keys, split_tasks
 from adjax.experiments.common import Stages, command, machine, source_name, stage_file
 from adjax.report.prompting import label, plot, summary_md
 from adjax.stats import curve_summary
-from adjax.train import load_run
-from adjax.train.fit import RunConfigError
 
 DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 SPLIT = "test"

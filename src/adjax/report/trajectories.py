@@ -302,7 +302,7 @@ def write_gif(paths: Paths, path, episodes=None, ms_per_step: int = 90,
 # ---- run directories ----
 
 def _ad_run(run_dir: Path, name: str) -> Path:
-    from adjax.train import checkpoint_steps
+    from adjax.checkpoints import checkpoint_steps
 
     ad = run_dir / "runs" / "ad" / "seed0"
     ckpts = ad / "checkpoints"
@@ -315,7 +315,7 @@ def _ad_run(run_dir: Path, name: str) -> Path:
 def fingerprint(ad_run: Path) -> str:
     """sha256 of the AD run's config.json and the files of its latest checkpoint: a retrained or
     further-trained run gets another."""
-    from adjax.train import checkpoint_steps
+    from adjax.checkpoints import checkpoint_steps
 
     h = hashlib.sha256((ad_run / "config.json").read_bytes())
     latest = ad_run / "checkpoints" / str(checkpoint_steps(ad_run)[-1])

@@ -27,15 +27,22 @@ from flax import struct
 from tqdm.auto import tqdm
 
 from adjax import envs
+from adjax.atomic import read_json, write_json
+from adjax.checkpoints import (
+    CONFIG,
+    RunConfigError,
+    changed,
+    checkpoint_manager,
+    checkpoint_problem,
+    read_config,
+    record_checksums,
+    truncate_metrics,
+)
 from adjax.rl2.config import RESUMABLE_FIELDS, Config
 from adjax.rl2.network import LSTMCore
 from adjax.rl2.transformer import TransformerCore
 from adjax.sources.a2c import a2c_loss, gae
 from adjax.sources.common import obs_dims
-
-
-class RunConfigError(ValueError):
-    """The run directory and the config do not fit together."""
 
 
 @struct.dataclass
@@ -205,28 +212,14 @@ def _write_or_check_config(run_dir: Path, config: dict) -> None:
     config = json.loads(json.dumps(config))
     if not path.exists():
         run_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(config, indent=2) + "\n")
+        write_json(path, config, indent=2)
         return
-    old = json.loads(path.read_text())
-    diff = {k: (old["rl2"].get(k), v) for k, v in config["rl2"].items()
-            if k not in RESUMABLE_FIELDS and old["rl2"].get(k) != v}
+    old = read_json(path, RunConfigError)
+    diff = changed(old["rl2"], config["rl2"], ignore=RESUMABLE_FIELDS)
     if diff or old.get("env_config") != config["env_config"]:
         raise RunConfigError(f"{path}: resuming with another config (old, new): {diff}")
     if old != config:
-        path.write_text(json.dumps(config, indent=2) + "\n")
-
-
-def checkpoint_manager(run_dir: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(
-        (Path(run_dir) / "checkpoints").absolute(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
-
-
-def _truncate_metrics(path: Path, last: int) -> None:
-    if path.exists():
-        lines = [ln for ln in path.read_text().splitlines()
-                 if ln.strip() and json.loads(ln)["update"] <= last]
-        path.write_text("".join(ln + "\n" for ln in lines))
+        write_json(path, config, indent=2)
 
 
 def _record(cfg: Config, episode_len: int, update: int, ms: list[dict], dt: float) -> dict:
@@ -264,11 +257,12 @@ def fit(cfg: Config, run_dir, *, stop_at: int | None = None, progress: bool = Tr
     mgr = checkpoint_manager(run_dir, cfg.max_to_keep)
     metrics_path = run_dir / "metrics.jsonl"
     if mgr.latest_step() is not None:
+        _check_intact(run_dir, mgr.latest_step())
         state = restore(mgr, mgr.latest_step(), tr, pool.shape[1:], pool.dtype)
-        _truncate_metrics(metrics_path, mgr.latest_step())
+        truncate_metrics(metrics_path, mgr.latest_step(), key="update")
     else:
         state = tr.init(pool)
-        _truncate_metrics(metrics_path, -1)
+        truncate_metrics(metrics_path, -1, key="update")
     end = min(cfg.num_updates, stop_at or cfg.num_updates)
     update = int(state.update)
     bar = tqdm(total=end, initial=update, disable=not progress, desc="rl2", unit="update",
@@ -296,11 +290,19 @@ def fit(cfg: Config, run_dir, *, stop_at: int | None = None, progress: bool = Tr
                 acc, t_log = [], time.perf_counter()
             if update % cfg.ckpt_every == 0 or update == end:
                 mgr.save(update, args=ocp.args.StandardSave(state))
+                record_checksums(mgr, run_dir, update)
     finally:
         bar.close()
         mgr.wait_until_finished()
         mgr.close()
     return state
+
+
+def _check_intact(run_dir: Path, step_: int) -> None:
+    """A checkpoint whose files differ from their recorded sha256 is an error naming the file."""
+    if (problem := checkpoint_problem(run_dir, step_)) is not None:
+        raise RunConfigError(f"{problem} (delete checkpoints/{step_} to go on from the one "
+                             "before it)")
 
 
 def restore(mgr, step_: int, tr: Trainer, task_shape, task_dtype) -> RL2State:
@@ -327,16 +329,16 @@ def env_of(config: dict):
 def load_run(run_dir, step_: int | None = None):
     """-> (Config, env, params, config.json dict with "update") of a run's latest checkpoint."""
     run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not path.exists():
-        raise RunConfigError(f"{path}: not an RL² run directory (no config.json)")
-    config = json.loads(path.read_text())
+    config = read_config(run_dir)
+    if "rl2" not in config:
+        raise RunConfigError(f"{run_dir / CONFIG}: not an RL² run (no \"rl2\" settings)")
     cfg = Config.from_dict(config["rl2"])
     env = env_of(config)
     mgr = checkpoint_manager(run_dir, cfg.max_to_keep)
     step_ = mgr.latest_step() if step_ is None else step_
     if step_ is None:
         raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
+    _check_intact(run_dir, step_)
     task = env.default_params.task
     state = restore(mgr, step_, trainer(cfg, env), task.shape, task.dtype)
     mgr.close()

@@ -1,7 +1,9 @@
-"""Training the AD transformer: windows, loss, data-parallel step, resumable fit, load_run."""
+"""Training the AD transformer: windows, loss, data-parallel step, resumable fit (and,
+from `adjax.checkpoints`, what reads a trained run: load_run, checkpoint_steps)."""
 
+from adjax.checkpoints import RunConfigError, checkpoint_steps, load_run
 from adjax.train.config import TrainConfig, optimizer, paper_train, schedule, with_defaults
-from adjax.train.fit import RunConfigError, checkpoint_steps, fit, load_run
+from adjax.train.fit import fit
 from adjax.train.step import TrainState, init_state, make_train_chunk
 from adjax.train.windows import (
     Arrays,

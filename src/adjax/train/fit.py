@@ -1,4 +1,5 @@
-"""fit: the training loop with run directory, metrics, resumable orbax checkpoints; load_run."""
+"""fit: the training loop with run directory, metrics, resumable orbax checkpoints (whose layout
+and checksums `adjax.checkpoints` keeps, with `load_run`)."""
 
 import contextlib
 import json
@@ -14,7 +15,16 @@ import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
 from adjax import distributed
-from adjax.atomic import disk_errors, read_json, write_json, write_text
+from adjax.atomic import disk_errors, read_json, write_json
+from adjax.checkpoints import (
+    SUMS,
+    RunConfigError,
+    changed,
+    checkpoint_manager,
+    checkpoint_problem,
+    record_checksums,
+    truncate_metrics,
+)
 from adjax.lock import run_lock
 from adjax.model import ModelConfig
 from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule, with_defaults
@@ -28,10 +38,6 @@ from adjax.train.step import (
     to_device,
 )
 from adjax.train.windows import Arrays, as_arrays, read_rows
-
-
-class RunConfigError(ValueError):
-    """The run directory, dataset and configs do not fit together."""
 
 
 def data_summary(arrays: Arrays, model_cfg: ModelConfig) -> dict:
@@ -104,83 +110,12 @@ def write_or_check_config(run_dir: Path, config: dict) -> None:
     if old["data"]["env"] != config["data"]["env"]:
         raise RunConfigError(f"{path}: run was trained on env {old['data']['env']!r}, this dataset "
                              f"is {config['data']['env']!r}")
-    if old["model"] != config["model"]:
-        diff = {k: (old["model"].get(k), v) for k, v in config["model"].items()
-                if old["model"].get(k) != v}
+    if diff := changed(old["model"], config["model"]):
         raise RunConfigError(f"{path}: existing checkpoint has another model (old, new): {diff}")
-    diff = {k: (old["train"].get(k), v) for k, v in config["train"].items()
-            if k not in RESUMABLE_FIELDS and old["train"].get(k) != v}
-    if diff:
+    if diff := changed(old["train"], config["train"], ignore=RESUMABLE_FIELDS):
         raise RunConfigError(f"{path}: resuming with another TrainConfig (old, new): {diff}")
     if old != config and distributed.is_main():
         write_json(path, config, indent=2)
-
-
-def checkpoint_steps(run_dir) -> list[int]:
-    """The steps of a run's saved checkpoints, ascending ([] for none, or no such run); a save in
-    progress (orbax's tmp directory) is not one."""
-    ckpts = Path(run_dir) / "checkpoints"
-    if not ckpts.is_dir():
-        return []
-    return sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
-
-
-def checkpoint_manager(run_dir: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(
-        (run_dir / "checkpoints").absolute(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
-
-
-SUMS = "checkpoints.sha256.json"  # {step: {file under checkpoints/STEP: sha256}}, in run_dir
-
-
-def _step_files(step_dir: Path) -> dict:
-    from adjax.data.dataset import sha256_file
-
-    return {str(f.relative_to(step_dir)): sha256_file(f)
-            for f in sorted(step_dir.rglob("*")) if f.is_file()}
-
-
-def record_checksums(mgr, run_dir: Path, saved: int | None = None) -> None:
-    """Wait for the pending save, then record in RUN_DIR/checkpoints.sha256.json, atomically,
-    the sha256 of every file of the checkpoint just `saved` and of any other not yet recorded,
-    and forget deleted ones (process 0 of a multi-process job; the others only wait)."""
-    mgr.wait_until_finished()
-    if not distributed.is_main():
-        return
-    path, ckpt = run_dir / SUMS, run_dir / "checkpoints"
-    sums = read_json(path, RunConfigError) if path.exists() else {}
-    steps = {str(s) for s in mgr.all_steps()}
-    new = {s: v for s, v in sums.items() if s in steps and s != str(saved)}
-    for s in steps - set(new):
-        new[s] = _step_files(ckpt / s)
-    if new != sums:
-        write_json(path, new)
-
-
-def checkpoint_problem(run_dir: Path, step: int) -> str | None:
-    """None when checkpoint `step`'s files match their recorded sha256 (or none were recorded:
-    a run from before the checksums, or killed between a save and its record); otherwise what is
-    wrong, naming the file."""
-    path = run_dir / SUMS
-    if not path.exists():
-        return None
-    try:
-        want = json.loads(path.read_text()).get(str(step))
-    except (ValueError, AttributeError):
-        return f"{path}: unreadable checksums (truncated or corrupted)"
-    if want is None:
-        return None
-    from adjax.data.dataset import sha256_file
-
-    step_dir = run_dir / "checkpoints" / str(step)
-    for name, digest in want.items():
-        f = step_dir / name
-        if not f.is_file():
-            return f"{f}: missing checkpoint file"
-        if sha256_file(f) != digest:
-            return f"{f}: sha256 mismatch, the checkpoint file was altered or corrupted"
-    return None
 
 
 def _resume(run_dir: Path, model_cfg, train_cfg, sharding):
@@ -235,32 +170,6 @@ def restore_state(mgr, step: int, model_cfg, train_cfg, sharding=None) -> TrainS
         raise RunConfigError(msg) from e
 
 
-def _truncate_metrics(path: Path, last_step: int) -> None:
-    """Keep the metrics of steps <= last_step (those of the checkpoint resumed from). A last line
-    cut short by a kill is dropped; an unreadable line before it is an error naming the file."""
-    if not path.exists():
-        return
-    text = path.read_text()
-    lines = text.splitlines()
-    if lines and not text.endswith("\n"):
-        warnings.warn(f"{path}: dropped a partial last line (the writer was interrupted)",
-                      stacklevel=3)
-        lines = lines[:-1]
-    kept = []
-    for i, ln in enumerate(lines, 1):
-        if not ln.strip():
-            continue
-        try:
-            rec = json.loads(ln)
-            step = int(rec["step"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise RunConfigError(f"{path}: line {i} is not a metrics record ({e}); the file is "
-                                 "corrupted (delete it or the run directory)") from e
-        if step <= last_step:
-            kept.append(ln)
-    write_text(path, "".join(ln + "\n" for ln in kept))
-
-
 def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_at=None,
         progress: bool = True) -> dict:
     """Train (or resume) in run_dir until train_cfg.num_steps (or stop_at) -> params.
@@ -293,7 +202,7 @@ def _fit(train_cfg, model_cfg, arrays, run_dir: Path, mesh, stop_at, progress: b
         state = replicate(init_state(model_cfg, train_cfg), mesh) if repl is not None else (
             init_state(model_cfg, train_cfg))
     if main:
-        _truncate_metrics(metrics_path, -1 if mgr.latest_step() is None else mgr.latest_step())
+        truncate_metrics(metrics_path, -1 if mgr.latest_step() is None else mgr.latest_step())
     device_data = to_device(arrays, mesh)
     end = min(train_cfg.num_steps, stop_at or train_cfg.num_steps)
     step = int(state.step)
@@ -345,26 +254,3 @@ def _fit(train_cfg, model_cfg, arrays, run_dir: Path, mesh, stop_at, progress: b
         mgr.wait_until_finished()
         mgr.close()
     return state.params
-
-
-def load_run(run_dir, step: int | None = None) -> tuple[ModelConfig, dict, dict]:
-    """(model_cfg, params, config.json dict) of a run's latest (or given) checkpoint."""
-    run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not path.exists():
-        raise RunConfigError(f"{path}: not a run directory (no config.json)")
-    config = read_json(path, RunConfigError)
-    model_cfg = ModelConfig.from_dict(config["model"])
-    train_cfg = TrainConfig.from_dict(config["train"])
-    mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)
-    step = mgr.latest_step() if step is None else step
-    if step is None:
-        raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
-    problem = checkpoint_problem(run_dir, step)
-    if problem is not None:  # no silent fallback: another step would give other numbers
-        mgr.close()
-        raise RunConfigError(f"{problem} (rerun the training command to redo it from the "
-                             "previous checkpoint)")
-    state = restore_state(mgr, step, model_cfg, train_cfg)
-    mgr.close()
-    return model_cfg, state.params, {**config, "step": step}
