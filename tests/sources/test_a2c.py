@@ -1,11 +1,14 @@
-"""A2C: GAE and loss against hand-computed numbers, history layout, vmap == loop, learning."""
+"""A2C: GAE and loss against hand-computed numbers, history layout, vmap == loop, learning; on
+Watermaze, histories of the renderer state it acted on."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adjax import envs
 from adjax.sources import a2c
+from adjax.sources.common import observer
 
 CFG = a2c.Config(num_actors=8, num_updates=150, lr=3e-3, hidden=(32, 32))
 GOALS = np.array([[2, 2], [0, 1]], np.int32)
@@ -97,3 +100,47 @@ def test_expert_rollout(run):
     assert h.actions.shape == (len(GOALS), 1, 80)
     R = np.asarray(h.rewards).reshape(len(GOALS), 4, 20).sum(-1).mean(1)
     assert (R >= 0.85 * np.minimum(20, 21 - np.abs(GOALS - 1).sum(1))).all()
+
+
+@pytest.fixture(scope="module")
+def watermaze_run():
+    """A2C reading Watermaze's state (not its frames): 2 platforms x 2 actors x 3 episodes."""
+    env, params = envs.make("watermaze", height=12, width=16)
+    tasks = jnp.asarray(envs.tasks_for("watermaze", "train")[0][:2])
+    ps = jax.vmap(env.with_task, in_axes=(None, 0))(params, tasks)
+    cfg = a2c.Config(num_actors=2, num_updates=3, unroll=50, hidden=(16,))
+    _, hist = jax.jit(jax.vmap(a2c.make_train(cfg, env)))(
+        jax.random.split(jax.random.key(0), 2), ps)
+    return env, ps, hist
+
+
+def test_on_watermaze_the_history_is_the_renderer_state_each_action_was_chosen_in(watermaze_run):
+    env, ps, hist = watermaze_run
+    obs, act, rew = (np.asarray(x) for x in (hist.obs, hist.actions, hist.rewards))
+    assert obs.shape == (2, 2, 150, 3) and obs.dtype == np.float32  # (x, y, heading) per step
+    starts = obs[:, :, ::50]
+    np.testing.assert_array_equal(starts[..., :2], 0.0)  # every episode starts at the centre
+    assert ((starts[..., 2] >= 0) & (starts[..., 2] < 2 * np.pi)).all()
+    # within an episode, the next record is this one moved by the recorded action
+    t = np.array([t for t in range(149) if (t + 1) % 50])
+    here, nxt, a = obs[:, :, t], obs[:, :, t + 1], act[:, :, t]
+    state = envs.WatermazeState(time=jnp.zeros(here.shape[:-1], jnp.int32),
+                                pos=jnp.asarray(here[..., :2]), heading=jnp.asarray(here[..., 2]),
+                                found=jnp.zeros(here.shape[:-1], bool))
+    moved = jax.vmap(jax.vmap(jax.vmap(env._transition, in_axes=(0, 0, None)),
+                              in_axes=(0, 0, None)), in_axes=(0, 0, 0))(state, jnp.asarray(a), ps)
+    np.testing.assert_allclose(np.asarray(moved[0].pos), nxt[..., :2], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(moved[0].heading), nxt[..., 2], atol=1e-6)
+    assert set(np.unique(rew)) <= {0.0, 1.0}
+    assert (rew.reshape(2, 2, 3, 50).sum(-1) <= 1).all()  # the platform pays once per episode
+
+
+def test_watermaze_source_features_are_position_and_heading_on_the_circle():
+    env, _ = envs.make("watermaze", height=12, width=16)
+    f = np.asarray(env.source_features(jnp.array([0.25, -0.5, np.pi / 2], jnp.float32)))
+    np.testing.assert_allclose(f, [0.25, -0.5, 0.0, 1.0], atol=1e-7)
+    obs_fn = observer(env)
+    assert obs_fn.dim == 4
+    _, state = env.reset(jax.random.key(0), env.default_params)
+    np.testing.assert_array_equal(np.asarray(obs_fn.record(None, state)),
+                                  np.asarray(env.stored_obs(state)))

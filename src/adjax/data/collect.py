@@ -25,7 +25,6 @@ from adjax.data.dataset import (
     obs_storage_dtype,
     plot_learning_curve,
     publish,
-    stores_state,
     write_manifest,
 )
 from adjax.lock import dataset_lock
@@ -72,7 +71,7 @@ def env_config(env, env_kwargs) -> dict:
 
 def obs_storage(env) -> dict | None:
     """The manifest's `obs_storage` for envs whose datasets store renderer state (format 2)."""
-    if not stores_state(env):
+    if not envs.stores_state(env):
         return None
     space = env.observation_space(env.default_params)
     return {"array": STATE_ARRAY, "fields": list(env.stored_obs_fields),
@@ -88,7 +87,7 @@ def _chunk_fn(source_cfg, env, subsample_every, keep_streams, kinds, expert_epis
     train = mod.make_train(source_cfg, env)
     expert_fn = mod.make_expert(source_cfg, env, expert_episodes) if "expert" in kinds else None
     L, k = env.episode_len, subsample_every
-    state = stores_state(env)
+    state = envs.stores_state(env)
     obs_dtype = np.float32 if state else obs_storage_dtype(obs_dims(env))
 
     def compact(hist):

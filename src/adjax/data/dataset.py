@@ -34,12 +34,6 @@ class DatasetError(ValueError):
     """A dataset directory is missing, incomplete, altered, or not for the requested env."""
 
 
-def stores_state(env) -> bool:
-    """True for envs whose datasets store renderer state instead of frames (`stored_obs` and
-    `render_stored` methods, `stored_obs_fields`: Watermaze)."""
-    return all(hasattr(env, a) for a in ("stored_obs", "render_stored", "stored_obs_fields"))
-
-
 @dataclass(frozen=True)
 class StateRenderer:
     """Stored renderer state float32[..., F] -> frames uint8[..., H, W, C] of a registry env.
@@ -66,7 +60,7 @@ class StateRenderer:
         keys = [k for k in env0.config() if k in cfg]
         r = cls(manifest["env"], tuple(sorted((k, cfg[k]) for k in keys)))
         env = r.env
-        if not stores_state(env):
+        if not envs.stores_state(env):
             raise DatasetError(f"{where}: env {manifest['env']!r} does not render stored state")
         if list(storage.get("fields", [])) != list(env.stored_obs_fields):
             raise DatasetError(f"{where}: obs_storage.fields {storage.get('fields')!r} != the "

@@ -53,9 +53,7 @@ def _env_spec(env, env_kwargs: dict | None, episode_len: int | None):
         env_obj, params = envs.make(env, **(env_kwargs or {}))
     else:
         env_obj, params = env, env.default_params
-    from adjax.data.dataset import stores_state
-
-    if stores_state(env_obj):
+    if envs.stores_state(env_obj):
         _fail("env", "an env whose datasets store observations (external histories are written "
               "as obs.npy)", f"{env_obj.name!r}, whose datasets store renderer state "
               f"{tuple(env_obj.stored_obs_fields)} instead of frames (collect them with a source "

@@ -9,6 +9,12 @@ from gymnax.environments import environment, spaces
 from jax.experimental import checkify
 
 
+def stores_state(env) -> bool:
+    """True for envs whose datasets store renderer state instead of frames (`stored_obs` and
+    `render_stored` methods, `stored_obs_fields`: Watermaze)."""
+    return all(hasattr(env, a) for a in ("stored_obs", "render_stored", "stored_obs_fields"))
+
+
 class ConfiguredEnv(environment.Environment):
     """A gymnax Environment whose identity is (class, static config).
 

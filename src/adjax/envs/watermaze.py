@@ -195,6 +195,13 @@ class Watermaze(ConfiguredEnv):
         stored_3 = jax.lax.optimization_barrier(jnp.asarray(stored_3, jnp.float32))
         return render(stored_3[:2], stored_3[2], self.height, self.width)
 
+    def source_features(self, stored_3: jax.Array) -> jax.Array:
+        """float32[3] from `stored_obs` -> float32[4] (x, y, cos heading, sin heading): what a
+        state-based source learner reads instead of the frame (`adjax.sources.common.observer`;
+        the heading as a point on the circle, without the jump at 2 pi)."""
+        x, y, heading = stored_3[..., 0], stored_3[..., 1], stored_3[..., 2]
+        return jnp.stack([x, y, jnp.cos(heading), jnp.sin(heading)], -1).astype(jnp.float32)
+
     def step_env(self, key, state, action, params):
         new, reward = self._transition(state, action, params)
         return self.get_obs(new), new, reward, jnp.bool_(False), {}

@@ -1,7 +1,7 @@
 """The paper's numbers (Laskin et al. 2023, read off Figs. 3-4, about ±1% of the axis)."""
 
 # env -> method -> {episode (1-based): mean return on held-out tasks}; "source" is the paper's
-# A3C (set beside ours only when our source is A2C, its synchronous form)
+# source (PAPER_SOURCE; set beside ours only when ours is that algorithm)
 PAPER_CURVES: dict[str, dict[str, dict[int, float]]] = {
     "darkroom": {
         "AD": {1: 1.3, 200: 9.6, 400: 12.9, 1000: 14.1},
@@ -20,7 +20,16 @@ PAPER_CURVES: dict[str, dict[str, dict[int, float]]] = {
         "source": {1: 0.30, 1000: 0.70},
         "RL2": {1000: 1.87},
     },
+    "watermaze": {  # return = the fraction of episodes that reach the platform
+        "AD": {1: 0.16, 160: 0.84},
+        "source": {1: 0.10, 160: 0.56},
+        "RL2": {160: 0.97},
+    },
 }
+
+# The paper's source algorithm per env, as our source names begin (A2C is A3C run synchronously).
+PAPER_SOURCE = {"darkroom": "A2C", "darkroom-hard": "A2C", "key-to-door": "A2C",
+                "watermaze": "DQN"}
 
 
 # Fig. 3 (adversarial bandit): normalised score (r - r_random) / (r_UCB - r_random) per test split.

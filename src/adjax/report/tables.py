@@ -2,10 +2,19 @@
 
 import numpy as np
 
-from adjax.report.paper import PAPER_CURVES, PAPER_SCORES, paper_value
+from adjax.report.paper import PAPER_CURVES, PAPER_SCORES, PAPER_SOURCE, paper_value
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
-CHECKPOINTS = (1, 200, 400, 1000)  # episodes the paper reports
+CHECKPOINTS = (1, 200, 400, 1000)  # episodes the paper reports (Dark envs)
+PAPER_EPISODES = {"watermaze": (1, 160)}  # other envs' evaluation length in the paper's figure
+
+
+PAPER_SOURCE_LABEL = {"A2C": "A3C, paper (one stream)", "DQN": "DQN, paper"}
+
+
+def checkpoints(env: str) -> tuple[int, ...]:
+    """The episodes at which the paper reports an env's in-context return."""
+    return PAPER_EPISODES.get(env, CHECKPOINTS)
 
 
 def _cell(runs: np.ndarray, episodes: slice | int) -> str:
@@ -17,9 +26,10 @@ def _cell(runs: np.ndarray, episodes: slice | int) -> str:
 
 def paper_method(results: dict, method: str) -> str | None:
     """The paper's curve to set beside ours: AD and ED always; the source only when ours is the
-    paper's algorithm (A3C, which we run synchronously as A2C)."""
+    paper's algorithm for that env (A3C, which we run synchronously as A2C; DQN on Watermaze)."""
     if method == "source":
-        return "source" if results.get("source_name", "").startswith("A2C") else None
+        theirs = PAPER_SOURCE.get(results.get("env"), "A2C")
+        return "source" if results.get("source_name", "").startswith(theirs) else None
     return method if method in ("AD", "ED") else None
 
 
@@ -38,7 +48,7 @@ def results_table(results: dict) -> str:
     lengths = {np.asarray(m["per_seed"]).shape[1]
                for s in splits.values() for m in s.values() if isinstance(m, dict)}
     num_eps = max(lengths)
-    cps = [e for e in CHECKPOINTS if e <= num_eps]
+    cps = [e for e in checkpoints(env) if e <= num_eps]
     if num_eps not in cps:
         cps.append(num_eps)
     k = tenth(num_eps)
@@ -108,7 +118,7 @@ def source_steps_table(results: dict) -> str:
     L = int(results.get("episode_len", 1))
     env = results["env"]
     head = ["source from scratch", "seeds × tasks"] + [
-        f"at {e * L:,} steps (AD ep {e})" for e in CHECKPOINTS] + [
+        f"at {e * L:,} steps (AD ep {e})" for e in checkpoints(env)] + [
         "steps consumed", "steps to reach AD's last 10%"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     name = results.get("source_name", "source")
@@ -116,7 +126,7 @@ def source_steps_table(results: dict) -> str:
         steps = np.asarray(d["steps"])
         runs = np.asarray(d["per_seed"], np.float64)
         cells = []
-        for e in CHECKPOINTS:
+        for e in checkpoints(env):
             b = step_bin(steps, e * L)
             cells.append("–" if b is None else _cell(runs, b))
         summ = results.get("summary", {}).get(f"source {label} {d['split']}", {})
@@ -127,8 +137,10 @@ def source_steps_table(results: dict) -> str:
             "not reached" if reach is None and "ad_last_10pct" in summ
             else (f"{reach:,}" if reach is not None else "–")]) + " |")
         paper = PAPER_CURVES.get(env, {}).get("source", {})
-        if d["num_actors"] == 1 and paper and d["split"] == "test":
+        if (d["num_actors"] == 1 and paper and d["split"] == "test"
+                and paper_method(results, "source")):
+            label = PAPER_SOURCE_LABEL[PAPER_SOURCE.get(env, "A2C")]
             rows.append("| " + " | ".join(
-                ["A3C, paper (one stream)", "–", *[f"{paper[e]:g}" if e in paper else "–"
-                                                   for e in CHECKPOINTS], "", ""]) + " |")
+                [label, "–", *[f"{paper[e]:g}" if e in paper else "–" for e in checkpoints(env)],
+                 "", ""]) + " |")
     return "\n".join(rows) + "\n"

@@ -1,9 +1,11 @@
 """Synchronous advantage actor-critic (A2C; the paper's A3C, Mnih et al. 2016, run in lock-step).
 
 num_actors actors per task share one learner; each actor's stream is its own learning history.
-Network: one-hot per observation coordinate -> shared MLP torso (3 x 128, tanh) -> policy logits
-and value heads. One Adam step per unroll of `unroll` steps from all actors (unroll 20 = one Dark
-Room episode). Episodes end by time limit: the value of the pre-reset observation is bootstrapped.
+Network: one-hot per observation coordinate (or, where datasets store renderer state, the env's
+state features: `adjax.sources.common.observer`) -> shared MLP torso (3 x 128, tanh) -> policy
+logits and value heads. One Adam step per unroll of `unroll` steps from all actors (unroll 20 =
+one Dark Room episode). Episodes end by time limit: the value of the pre-reset observation is
+bootstrapped.
 """
 
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from adjax.sources.common import History, obs_dims, obs_one_hot
+from adjax.sources.common import History, observer
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,12 @@ class ActorCritic(nn.Module):
 
 @struct.dataclass
 class Transition:
-    obs: jax.Array  # int32[N, O]
+    obs: jax.Array  # [N, O]: the observer's record (the observation, or stored renderer state)
     action: jax.Array  # int32[N]
     reward: jax.Array  # float32[N]
     terminated: jax.Array  # float32[N]
     done: jax.Array  # float32[N], terminated or truncated
-    boot_obs: jax.Array  # int32[N, O], next observation before any auto-reset
+    boot_obs: jax.Array  # [N, O], the record of the next observation before any auto-reset
 
 
 @struct.dataclass
@@ -75,7 +77,7 @@ class A2CState:
     params: dict
     opt_state: optax.OptState
     env_state: struct.PyTreeNode  # batched over actors
-    obs: jax.Array  # int32[N, O]
+    obs: jax.Array  # [N, O], the observer's record of each actor's current observation
     update: jax.Array  # int32 scalar
 
 
@@ -117,11 +119,12 @@ def _optimizer(cfg: Config):
 
 def make_train(cfg: Config, env):
     """-> train(key, env_params) -> (A2CState, History[num_actors, num_updates * unroll])."""
-    dims = obs_dims(env)
+    obs_fn = observer(env)
     net = ActorCritic(env.num_actions, cfg.hidden)
     tx = _optimizer(cfg)
     N = cfg.num_actors
-    encode = jax.vmap(lambda o: obs_one_hot(o, dims))
+    encode = jax.vmap(obs_fn.features)
+    record = jax.vmap(obs_fn.record)
     v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
     def act(params, obs_NxO, key):
@@ -139,9 +142,9 @@ def make_train(cfg: Config, env):
             obs=state.obs, action=action, reward=reward.astype(jnp.float32),
             terminated=term.astype(jnp.float32),
             done=jnp.logical_or(term, trunc).astype(jnp.float32),
-            boot_obs=info["final_observation"],
+            boot_obs=record(info["final_observation"], info.get("final_state")),
         )
-        return (state.replace(env_state=env_state, obs=obs), env_params), tr
+        return (state.replace(env_state=env_state, obs=record(obs, env_state)), env_params), tr
 
     L, U = env.episode_len, cfg.unroll
     # Fixed-length episodes (docs/conventions.md) started together: when unroll is a multiple of the
@@ -178,12 +181,12 @@ def make_train(cfg: Config, env):
 
     def train(key, env_params):
         k_init, k_reset, k_run = jax.random.split(key, 3)
-        params = net.init(k_init, jnp.zeros((sum(dims),), jnp.float32))
+        params = net.init(k_init, jnp.zeros((obs_fn.dim,), jnp.float32))
         obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
             jax.random.split(k_reset, N), env_params
         )
         state = A2CState(params=params, opt_state=tx.init(params), env_state=env_state,
-                         obs=obs, update=jnp.int32(0))
+                         obs=record(obs, env_state), update=jnp.int32(0))
         (state, _), hist = jax.lax.scan(
             update, (state, env_params), jax.random.split(k_run, cfg.num_updates)
         )
@@ -199,9 +202,10 @@ def make_train(cfg: Config, env):
 def make_expert(cfg: Config, env, num_episodes: int, num_streams: int = 1):
     """-> expert(key, final_state, env_params) -> History[num_streams, num_episodes * L]:
     the final policy rolled out (sampled, or argmax if cfg.expert_greedy), no learning."""
-    dims = obs_dims(env)
+    obs_fn = observer(env)
     net = ActorCritic(env.num_actions, cfg.hidden)
-    encode = jax.vmap(lambda o: obs_one_hot(o, dims))
+    encode = jax.vmap(obs_fn.features)
+    record = jax.vmap(obs_fn.record)
     v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
     def expert(key, final_state: A2CState, env_params):
@@ -214,13 +218,14 @@ def make_expert(cfg: Config, env, num_episodes: int, num_streams: int = 1):
             obs2, env_state, reward, *_ = v_step(
                 jax.random.split(k_env, num_streams), env_state, action, env_params
             )
-            return (obs2, env_state), History(obs=obs, actions=action,
-                                              rewards=reward.astype(jnp.float32))
+            return (record(obs2, env_state), env_state), History(
+                obs=obs, actions=action, rewards=reward.astype(jnp.float32))
 
         k_reset, k_run = jax.random.split(key)
-        init = jax.vmap(env.reset, in_axes=(0, None))(
+        obs0, state0 = jax.vmap(env.reset, in_axes=(0, None))(
             jax.random.split(k_reset, num_streams), env_params
         )
+        init = (record(obs0, state0), state0)
         T = num_episodes * env.episode_len
         _, hist = jax.lax.scan(step, init, jax.random.split(k_run, T))
         return jax.tree.map(lambda x: jnp.moveaxis(x, 1, 0), hist)

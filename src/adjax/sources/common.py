@@ -1,9 +1,15 @@
-"""Shared pieces of the source learners: the History pytree and discrete-observation helpers."""
+"""Shared pieces of the source learners: the History pytree, discrete-observation helpers and the
+observer (what a learner records per step and what its network reads)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from adjax.envs import stores_state
 
 
 @struct.dataclass
@@ -41,6 +47,34 @@ def obs_one_hot(obs_O: jax.Array, dims: tuple[int, ...]) -> jax.Array:
     """One-hot per observation component, concatenated: int[O] -> float32[sum(dims)]."""
     assert obs_O.ndim == 1, obs_O.shape
     return jnp.concatenate([jax.nn.one_hot(obs_O[i], d) for i, d in enumerate(dims)])
+
+
+@dataclass(frozen=True)
+class Observer:
+    """What a network-based source records for each step and what its network reads.
+
+    `record(obs, env_state)` (unbatched) is the step's History.obs: the env's observation, or
+    for envs whose datasets store renderer state (Watermaze) `env.stored_obs(state)`, so that
+    the frames are never rendered for the source (XLA drops the unused render) and the history
+    can be stored as it is. `features(recorded)` is the network's float32[dim] input.
+    """
+
+    dim: int
+    record: Callable[[jax.Array, struct.PyTreeNode], jax.Array]
+    features: Callable[[jax.Array], jax.Array]
+
+
+def observer(env) -> Observer:
+    """One-hot per component for discrete observations; the env's `source_features` of its
+    stored state (Watermaze: x, y, cos and sin of the heading) where datasets store state."""
+    if stores_state(env):
+        if not hasattr(env, "source_features"):
+            raise ValueError(f"{env.name}: stores renderer state but defines no source_features "
+                             "for a state-based source")
+        dim = int(env.source_features(jnp.zeros(len(env.stored_obs_fields))).shape[-1])
+        return Observer(dim, lambda obs, state: env.stored_obs(state), env.source_features)
+    dims = obs_dims(env)
+    return Observer(sum(dims), lambda obs, state: obs, lambda o: obs_one_hot(o, dims))
 
 
 def stack_episodes(hist_EL: History) -> History:
