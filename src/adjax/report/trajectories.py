@@ -17,7 +17,7 @@ RUN_DIR/figures (or --out):
   episode's return and the drawn episodes' positions.
 
 Grid environments only (`adjax.envs.GRID_ENVS`: the observation is the agent's cell). Unlike the
-rest of `adjax.report` this runs the agent, so it needs JAX.
+rest of `adjax.report` this runs the agent, so it imports JAX and `adjax.evaluate`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,12 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
+from adjax import distributed, envs
 from adjax.atomic import read_json, save_figure, write_json
+from adjax.checkpoints import checkpoint_steps
+from adjax.envs import GRID_ENVS, optimal_return
+from adjax.evaluate import in_context_trace, load_agent
+from adjax.evaluate.results import CURVE_KEYS
 
 PANEL_EPISODES = (1, 2, 5, 10, 50, 200)
 SPLIT = "test"  # the held-out tasks
@@ -74,8 +79,6 @@ def shown_episodes(num_episodes: int) -> list[int]:
 
 
 def check_grid(env_name: str) -> None:
-    from adjax.envs import GRID_ENVS
-
     if env_name not in GRID_ENVS:
         raise TrajectoryError(f"trajectory pictures need a grid environment whose observation is "
                               f"the agent's cell ({', '.join(GRID_ENVS)}); this run's env is "
@@ -98,8 +101,6 @@ def paths_from_trace(trace, env, task, num_episodes: int, env_name: str, task_id
     last = np.clip(obs[:, -1] + MOVES[a[:, -1]], 0, env.size - 1)
     positions = np.concatenate([obs, last[:, None]], axis=1)
     try:
-        from adjax.envs import optimal_return
-
         optimal = float(optimal_return(env_name, task))
     except (NotImplementedError, ValueError):
         optimal = None
@@ -114,10 +115,6 @@ def record_paths(agent, env_name: str, task_id: int = 0, seed: int = 0, num_epis
     (`adjax.evaluate.evaluate_run`, root seed `eval_seed`) gives that task and evaluation seed
     `seed`, for num_episodes episodes -> `Paths`."""
     import jax
-
-    from adjax import envs
-    from adjax.evaluate import in_context_trace
-    from adjax.evaluate.results import CURVE_KEYS
 
     check_grid(env_name)
     env, params = envs.make(env_name)
@@ -302,8 +299,6 @@ def write_gif(paths: Paths, path, episodes=None, ms_per_step: int = 90,
 # ---- run directories ----
 
 def _ad_run(run_dir: Path, name: str) -> Path:
-    from adjax.checkpoints import checkpoint_steps
-
     ad = run_dir / "runs" / "ad" / "seed0"
     ckpts = ad / "checkpoints"
     if not (ad / "config.json").exists() or not checkpoint_steps(ad):
@@ -315,7 +310,6 @@ def _ad_run(run_dir: Path, name: str) -> Path:
 def fingerprint(ad_run: Path) -> str:
     """sha256 of the AD run's config.json and the files of its latest checkpoint: a retrained or
     further-trained run gets another."""
-    from adjax.checkpoints import checkpoint_steps
 
     h = hashlib.sha256((ad_run / "config.json").read_bytes())
     latest = ad_run / "checkpoints" / str(checkpoint_steps(ad_run)[-1])
@@ -373,7 +367,6 @@ def write_trajectories(run_dir, out_dir=None, num_episodes: int = 200, task_id: 
             old = {}
         if all(old.get(k) == v for k, v in stamp.items()):
             return files
-    from adjax.evaluate import load_agent
 
     paths = record_paths(load_agent(ad), info["env"], task_id, seed, num_episodes,
                          info["refresh_every"], info["temperature"])
@@ -381,7 +374,6 @@ def write_trajectories(run_dir, out_dir=None, num_episodes: int = 200, task_id: 
     preset = f" ({info['preset']} preset)" if info["preset"] else ""
     title = (f"{info['name']}{preset}: AD (training seed 0) in context, weights frozen,\n"
              f"on held-out task {task_id} {paths.task.tolist()}, evaluation seed {seed}")
-    from adjax import distributed
 
     if distributed.is_main():  # every process of a job traced (a restore is collective)
         plot_paths(paths, files["png"], title=title)
@@ -403,7 +395,6 @@ def _gif_episodes(eps: list[int]) -> list[int]:
 def summary_figures(results: dict, out: Path) -> list[Path]:
     """The runner's summary stage: for a grid env's experiment, its trajectory pictures (PNG,
     GIF) in out/figures over min(200, the held-out split's episodes) episodes; [] otherwise."""
-    from adjax.envs import GRID_ENVS
 
     curves = results.get("curves", {}).get(SPLIT, {})
     if results.get("env") not in GRID_ENVS or "AD" not in curves:
@@ -414,8 +405,6 @@ def summary_figures(results: dict, out: Path) -> list[Path]:
 
 
 def main(argv=None) -> dict[str, Path]:
-    from adjax.envs import GRID_ENVS
-
     ap = argparse.ArgumentParser(
         prog="python -m adjax.report.trajectories",
         description="Draw a trained AD agent's paths, episode by episode, on one held-out task "
