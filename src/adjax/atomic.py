@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from adjax.lock import LockedError
+
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 CHECKSUM = "content_sha256"  # a results JSON's own checksum (write_json(checksum=True))
 
@@ -32,8 +34,6 @@ def one_line_errors(prog: str, hard_exit: bool = False):
     the traceback. hard_exit: leave at once (os._exit) so that no background thread (orbax's
     checkpoint writers, failing on the same full disk) prints its own traceback after the line;
     for a command's __main__ only, never in a process that should go on."""
-    from adjax.lock import LockedError
-
     try:
         yield
     except (ValueError, TypeError, OSError, LockedError, FloatingPointError) as e:

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 from matplotlib.figure import Figure
 
+import adjax
 from adjax import envs
 from adjax.atomic import save_figure, sha256_file, write_text
 
@@ -221,8 +222,6 @@ def obs_storage_dtype(obs_dims: Sequence[int]) -> type:
 def write_manifest(directory: Path, fields: dict, names: Sequence[str]) -> dict:
     """Write `directory/manifest.json`: `fields`, then `arrays` (shape, dtype and sha256 of each
     `directory/NAME.npy` in `names`) and `adjax_version`. Returns the manifest."""
-    import adjax
-
     arrays = {}
     for name in names:
         f = directory / f"{name}.npy"

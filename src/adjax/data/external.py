@@ -15,7 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from adjax.data.dataset import FORMAT_VERSION, obs_storage_dtype, publish, write_manifest
+from adjax import envs
+from adjax.data.collect import env_config
+from adjax.data.dataset import (
+    FORMAT_VERSION,
+    load,
+    obs_storage_dtype,
+    plot_learning_curve,
+    publish,
+    write_manifest,
+)
+from adjax.sources.common import obs_dims
 
 ARRAYS = ("obs", "actions", "rewards", "task_index", "tasks")
 SPEC_KEYS = ("name", "obs_dims", "num_actions")
@@ -45,10 +55,6 @@ def _env_spec(env, env_kwargs: dict | None, episode_len: int | None):
         config = {"kwargs": {}, "episode_len": int(episode_len), "num_actions": num_actions,
                   "obs_shape": [len(dims)], "obs_dims": dims}
         return str(env["name"]), config, None, None
-    from adjax import envs
-    from adjax.data.collect import env_config
-    from adjax.sources.common import obs_dims
-
     if isinstance(env, str):
         env_obj, params = envs.make(env, **(env_kwargs or {}))
     else:
@@ -270,8 +276,6 @@ def write_histories(
         np.save(staging / "tasks.npy", tasks_arr)
         write_manifest(staging, fields, ARRAYS)
         if plot:
-            from adjax.data.dataset import load, plot_learning_curve
-
             plot_learning_curve(load(staging, quiet=True), staging / "learning_curve.png")
         return publish(staging, out, overwrite=overwrite)
     finally:
