@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# One pytest-xdist worker per core, each test file on one worker (so module-scoped fixtures, such
+# as compiled functions and tiny runs, are built once).
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n auto --dist loadfile
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q

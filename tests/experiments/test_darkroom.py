@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from test_notebook import PRODUCTS, cell_outputs, printed_text, run_notebook
 
 from adjax.atomic import read_json
 from adjax.experiments import darkroom
@@ -18,10 +19,12 @@ def tiny():
 
 
 @pytest.fixture(scope="module")
-def toy_run(tiny_darkroom):
-    """`tiny()` trained once per session (conftest.py: the inside_ad notebook's test reads it
-    too); a rerun with `tiny()` that found another configuration there would raise."""
-    return tiny_darkroom
+def toy_run(tmp_path_factory):
+    """(run directory, results) of `tiny()`, trained once for this module: its toy run, and the
+    trained run the inside_ad notebook is tested on (the last test), so both share one training.
+    A rerun with `tiny()` that found another configuration there would raise."""
+    out = tmp_path_factory.mktemp("darkroom")
+    return out, run_experiment(tiny(), out, preset="tiny", progress=False)
 
 
 def test_every_artefact_is_produced(toy_run):
@@ -211,3 +214,26 @@ def test_trajectory_pictures_of_the_summary_stage(toy_run):
     assert {p: p.stat().st_mtime_ns for p in (png, gif, js)} == before  # unchanged: reused
     trajectories.write_trajectories(out, num_episodes=3)  # other settings: redrawn
     assert json.loads(js.read_text())["returns"] == record["returns"][:3]
+
+
+def test_inside_ad_notebook_on_this_run(toy_run, tmp_path, monkeypatch):
+    """The inside_ad notebook without its training (test_notebook's slow test trains inside it)
+    on this module's run's AD seed 0: its paths, attention maps and per-episode attention
+    shares."""
+    monkeypatch.setenv("ADJAX_AD_RUN", str(toy_run[0] / "runs" / "ad" / "seed0"))
+    nb = run_notebook("inside_ad", tmp_path, monkeypatch)
+    outputs = cell_outputs(nb)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4  # paths, visits, 2 maps
+    assert any("image/gif" in o.get("data", {}) for o in outputs)
+    text = printed_text(nb)
+    assert "no trained run there" not in text and not (tmp_path / "runs").exists()
+    assert "held-out goal [5, 7] (optimal return 17)" in text  # held-out task 0
+    # uniform attention from the k-th step of an episode, 20 steps after one earlier episode:
+    # k / (20 + k) on its own episode; the mean over k = 1..20 is 0.32
+    own = np.mean([k / (20 + k) for k in range(1, 21)])
+    assert (f"early: the query's episode and 1, 2, ... back; uniform attention: {own:.2f} / "
+            f"{1 - own:.2f}") in text
+    assert "late: the query's" in text and "  layer 0: " in text
+    for product in PRODUCTS["inside_ad"][1:]:
+        assert (tmp_path / product).exists(), product

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 from nbclient import NotebookClient
 
@@ -45,24 +44,25 @@ def _execute(nb, cwd: Path, timeout: int = 600) -> nbformat.NotebookNode:
     return nb
 
 
-def _run(name: str, cwd: Path, monkeypatch) -> nbformat.NotebookNode:
+def run_notebook(name: str, cwd: Path, monkeypatch) -> nbformat.NotebookNode:
     monkeypatch.setenv("ADJAX_NOTEBOOK_SIZE", "tiny")
     _this_checkout_first(monkeypatch)
     return _execute(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4), cwd)
 
 
-def _outputs(nb):
+def cell_outputs(nb):
     return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
 
 
-def _text(nb) -> str:
+def printed_text(nb) -> str:
     return "".join(o.get("text", "") + "".join(o.get("data", {}).get("text/plain", ""))
-                   for o in _outputs(nb))
+                   for o in cell_outputs(nb))
 
 
 # Over the 40 s a notebook may take at the tiny size on a 2-core CPU alone (mostly compiling: the
 # model's eager initialisation, the train step, the in-context scan): run by `make test-slow`;
-# `make test` runs their first part instead, up to the dataset (test_notebook_first_part).
+# `make test` runs their first part instead, up to the dataset (test_notebook_first_part), and
+# inside_ad on a run trained already (test_darkroom's last test).
 SLOW = {"your_environment", "your_histories", "inside_ad"}
 # The dataset each slow notebook's first part writes: directory, env, source, histories, episodes.
 DATASETS = {"your_histories": ("data/my-histories", "darkroom", "numpy-q-learning", 4, 6),
@@ -72,8 +72,8 @@ DATASETS = {"your_histories": ("data/my-histories", "darkroom", "numpy-q-learnin
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
                                   for n in sorted(PRODUCTS)])
 def test_notebook_runs(name, tmp_path, monkeypatch):
-    nb = _run(name, tmp_path, monkeypatch)
-    outputs = _outputs(nb)
+    nb = run_notebook(name, tmp_path, monkeypatch)
+    outputs = cell_outputs(nb)
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
     for product in PRODUCTS[name]:
@@ -85,7 +85,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
         m = json.loads((tmp_path / "data/my-histories/manifest.json").read_text())
         assert (m["env"], m["source"], m["num_tasks"]) == ("darkroom", "numpy-q-learning", 4)
     if name in ("your_histories", "your_environment"):
-        text = _text(nb)
+        text = printed_text(nb)
         assert "AD: episode 1" in text and "last episode" in text
     if name == "your_environment":
         m = json.loads((tmp_path / "data/corridor/manifest.json").read_text())
@@ -104,39 +104,17 @@ def test_notebook_first_part(name, tmp_path, monkeypatch):
                if c.cell_type == "code" and "fit(" in c.source)
     nb.cells = nb.cells[:cut]
     _execute(nb, tmp_path)
-    assert not [o for o in _outputs(nb) if o.get("output_type") == "error"]
-    assert any("image/png" in o.get("data", {}) for o in _outputs(nb))  # the learning curve
+    assert not [o for o in cell_outputs(nb) if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in cell_outputs(nb))  # the learning curve
     path, env, source, histories, episodes = DATASETS[name]
     m = json.loads((tmp_path / path / "manifest.json").read_text())
     assert (m["env"], m["source"], m["num_histories"]) == (env, source, histories)
-    assert f"{histories} histories of {episodes} episodes" in _text(nb)
+    assert f"{histories} histories of {episodes} episodes" in printed_text(nb)
     assert (tmp_path / path / "learning_curve.png").exists()
 
 
 def test_slow_notebooks_have_a_first_part():
     assert set(DATASETS) | {"inside_ad"} == SLOW and SLOW <= set(PRODUCTS)
-
-
-def test_inside_ad_on_a_trained_run(tiny_darkroom, tmp_path, monkeypatch):
-    """inside_ad without its training (the slow test trains inside it): on the session's tiny
-    Dark Room run's AD seed 0, its paths, attention maps and per-episode attention shares."""
-    monkeypatch.setenv("ADJAX_AD_RUN", str(tiny_darkroom[0] / "runs" / "ad" / "seed0"))
-    nb = _run("inside_ad", tmp_path, monkeypatch)
-    outputs = _outputs(nb)
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4  # paths, visits, 2 maps
-    assert any("image/gif" in o.get("data", {}) for o in outputs)
-    text = _text(nb)
-    assert "no trained run there" not in text and not (tmp_path / "runs").exists()
-    assert "held-out goal [5, 7] (optimal return 17)" in text  # held-out task 0
-    # uniform attention from the k-th step of an episode, 20 steps after one earlier episode:
-    # k / (20 + k) on its own episode; the mean over k = 1..20 is 0.32
-    own = np.mean([k / (20 + k) for k in range(1, 21)])
-    assert (f"early: the query's episode and 1, 2, ... back; uniform attention: {own:.2f} / "
-            f"{1 - own:.2f}") in text
-    assert "late: the query's" in text and "  layer 0: " in text
-    for product in PRODUCTS["inside_ad"][1:]:
-        assert (tmp_path / product).exists(), product
 
 
 def test_kernel_imports_this_checkout(tmp_path, monkeypatch):
@@ -146,4 +124,4 @@ def test_kernel_imports_this_checkout(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "/nonexistent")  # kept, but after this checkout
     _this_checkout_first(monkeypatch)
     _execute(nb, tmp_path, timeout=120)
-    assert _text(nb).strip() == str(ROOT / "src" / "adjax" / "__init__.py")
+    assert printed_text(nb).strip() == str(ROOT / "src" / "adjax" / "__init__.py")
