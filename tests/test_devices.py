@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from adjax import devices, envs
-from adjax.data import collect, load
+from adjax.data import CollectSpec, collect, load
 from adjax.evaluate.baselines import random_policy
 from adjax.evaluate.results import over_tasks_and_seeds
 from adjax.sources import qlearning
@@ -45,8 +45,8 @@ TWO_DEVICES = textwrap.dedent("""
 def collect_and_evaluate(out_dir):
     """Q-learning histories of 5 tasks in chunks of 3 (padded to the devices), and the random
     policy's returns on 5 tasks x 3 seeds in chunks of 5 -> (dataset path, returns)."""
-    collect(CFG, "darkroom", f"{out_dir}/data", tasks=TASKS, chunk_size=3, progress=False,
-            plot=False)
+    collect(CollectSpec(CFG, "darkroom", tasks=TASKS), f"{out_dir}/data", chunk_size=3,
+            progress=False, plot=False)
     env, params = envs.make("darkroom")
     fn = lambda a, k, p: random_policy(k, env, p, 2)
     return over_tasks_and_seeds(fn, jax.random.key(0), env, params, jnp.asarray(TASKS), 3,

@@ -71,14 +71,14 @@ def test_second_writer_refused_at_once_and_stale_lock_taken_over(tmp_path):
 
 
 def test_collect_refuses_a_dataset_being_written(tmp_path):
-    from adjax.data import collect
+    from adjax.data import CollectSpec, collect
     from adjax.sources import qlearning
 
     out = tmp_path / "data"
     with dataset_lock(out):  # this process writes it: a second writer (the same call) refused
         with pytest.raises(LockedError, match=r"\.data\.lock: dataset is being written"):
-            collect(qlearning.Config(num_episodes=2), "darkroom", out, task_indices=[0],
-                    progress=False)
+            collect(CollectSpec(qlearning.Config(num_episodes=2), "darkroom", task_indices=[0]),
+                    out, progress=False)
         assert sorted(os.listdir(tmp_path)) == [".data.lock"]  # no staging directory
     assert os.listdir(tmp_path) == []
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from adjax import envs, sources
-from adjax.data import collect, load
+from adjax.data import CollectSpec, collect, load
 from adjax.sources.common import History
 
 
@@ -62,8 +62,9 @@ def main() -> None:
                                                                 make_train=make_train)
     env, _ = envs.make("watermaze", height=24, width=32)
     t0 = time.time()
-    path = collect(RandomConfig(), env, Path(args.out) / "wm1000", task_indices=range(100),
-                   chunk_size=10, progress=False, plot=False, overwrite=True)
+    path = collect(CollectSpec(RandomConfig(), env, task_indices=range(100)),
+                   Path(args.out) / "wm1000", chunk_size=10, progress=False, plot=False,
+                   overwrite=True)
     ds = load(path)
     sizes = {f.name: f.stat().st_size for f in sorted(path.iterdir())}
     for name, n in sizes.items():

@@ -5,16 +5,21 @@ import json
 import numpy as np
 import pytest
 
-from adjax.data import collect, load
+from adjax.data import CollectSpec, collect, load
 from adjax.sources import qlearning
 
 CFG = qlearning.Config(num_episodes=12, num_streams=3, eps_decay_frac=0.5)
 TASKS = np.array([[2, 2], [0, 0], [1, 2], [2, 0], [0, 2]], np.int32)
 
 
+HOW = ("expert", "expert_out_dir", "chunk_size", "overwrite", "progress", "plot", "on_chunk")
+
+
 def _collect(env, out, **kw):
+    """collect(CollectSpec(cfg, env, **the spec's fields), out, **the rest)."""
     kw = {"tasks": TASKS, "chunk_size": 2, "progress": False, "plot": False, **kw}
-    return collect(kw.pop("cfg", CFG), env, out, **kw)
+    how = {k: kw.pop(k) for k in HOW if k in kw}
+    return collect(CollectSpec(kw.pop("cfg", CFG), env, **kw), out, **how)
 
 
 def _arrays(path):

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from adjax.data import DatasetError, collect, learning_curve, load
+from adjax.data import CollectSpec, DatasetError, collect, learning_curve, load
 from adjax.data.__main__ import info
 from adjax.sources import qlearning
 
@@ -17,8 +17,8 @@ TASKS = np.array([[2, 2], [0, 1]], np.int32)
 @pytest.fixture(scope="module")
 def good(darkroom3, tmp_path_factory):
     cfg = qlearning.Config(num_episodes=30)
-    return collect(cfg, darkroom3[0], tmp_path_factory.mktemp("d") / "good", tasks=TASKS,
-                   chunk_size=2, progress=False)
+    return collect(CollectSpec(cfg, darkroom3[0], tasks=TASKS),
+                   tmp_path_factory.mktemp("d") / "good", chunk_size=2, progress=False)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from adjax import envs, sources
-from adjax.data import DatasetError, collect, load
+from adjax.data import CollectSpec, DatasetError, collect, load
 from adjax.data.__main__ import info
 from adjax.data.dataset import RenderedObs, StateRenderer
 from adjax.sources.common import History
@@ -77,8 +77,8 @@ def dataset(env, tmp_path_factory):
     cfg = RandomConfig()
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(sources.SOURCES, RandomConfig.NAME, RANDOM)
-        path = collect(cfg, e, tmp_path_factory.mktemp("wm") / "ds", tasks=TASKS, chunk_size=2,
-                       progress=False, plot=False)
+        path = collect(CollectSpec(cfg, e, tasks=TASKS), tmp_path_factory.mktemp("wm") / "ds",
+                       chunk_size=2, progress=False, plot=False)
     ps = jax.vmap(lambda t: e.with_task(params, t))(jnp.asarray(TASKS))
     keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(0),
                                                    jnp.arange(len(TASKS), dtype=jnp.uint32))
@@ -207,11 +207,11 @@ def test_rerun_of_a_complete_state_dataset_does_nothing(env, dataset, capsys):
     before = (path / "manifest.json").read_text()
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(sources.SOURCES, RandomConfig.NAME, RANDOM)
-        assert collect(RandomConfig(), env[0], path, tasks=TASKS, chunk_size=2, progress=False,
-                       plot=False) == path
+        assert collect(CollectSpec(RandomConfig(), env[0], tasks=TASKS), path, chunk_size=2,
+                       progress=False, plot=False) == path
         with pytest.raises(FileExistsError, match="num_episodes"):
-            collect(RandomConfig(num_episodes=2), env[0], path, tasks=TASKS, chunk_size=2,
-                    progress=False, plot=False)
+            collect(CollectSpec(RandomConfig(num_episodes=2), env[0], tasks=TASKS), path,
+                    chunk_size=2, progress=False, plot=False)
     assert "already complete" in capsys.readouterr().out
     assert (path / "manifest.json").read_text() == before
 

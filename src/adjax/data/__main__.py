@@ -9,7 +9,7 @@ import numpy as np
 
 from adjax import distributed, sources
 from adjax.atomic import one_line_errors
-from adjax.data.collect import collect
+from adjax.data.collect import CollectSpec, collect
 from adjax.data.dataset import load
 
 
@@ -102,12 +102,12 @@ def main(argv=None) -> None:
     if args.num_tasks is not None and args.num_tasks < 1:
         raise ValueError(f"--num-tasks must be >= 1, got {args.num_tasks}")
     idx = args.tasks if args.num_tasks is None else list(np.arange(args.num_tasks))
-    out = collect(
-        _source_config(args.source, args.set), args.env, args.out, task_indices=idx,
-        split=args.split, seeds=args.seeds, chunk_size=args.chunk_size,
-        subsample_every=args.subsample_every, keep_streams=args.keep_streams,
-        expert=args.expert, expert_episodes=args.expert_episodes, overwrite=args.overwrite,
-    )
+    spec = CollectSpec(_source_config(args.source, args.set), args.env, task_indices=idx,
+                       split=args.split, seeds=args.seeds,
+                       subsample_every=args.subsample_every, keep_streams=args.keep_streams,
+                       expert_episodes=args.expert_episodes)
+    out = collect(spec, args.out, expert=args.expert, chunk_size=args.chunk_size,
+                  overwrite=args.overwrite)
     if distributed.is_main():  # one summary per job, not one per process
         print(info(out))
 

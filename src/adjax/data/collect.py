@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -123,48 +124,70 @@ def _chunk_fn(source_cfg, env, subsample_every, keep_streams, kinds, expert_epis
     return jax.jit(jax.vmap(one))
 
 
+@dataclasses.dataclass(frozen=True)
+class CollectSpec:
+    """What a dataset holds: a source learner run on an env's tasks with some seeds, and what is
+    kept of its histories. Every field is recorded in the dataset's manifest (and a rerun with
+    another spec is refused); how the work is done (chunks, progress) is `collect`'s.
+
+    source: an adjax.sources Config. env: a registry name or a gymnax environment object, with
+    env_kwargs its non-default make kwargs (names only). Tasks: `tasks` (rows, with
+    `task_indices` their ids) or `task_indices` of the env's `split` (for the bandit, how many to
+    draw). seeds: learners per task; the key of (task, seed) is fold_in(key(seed), task_id).
+    Learning histories keep `keep_streams` of each learner's streams (None: all) and every
+    `subsample_every`-th episode; expert data is the final policies rolled out for
+    `expert_episodes` episodes.
+    """
+
+    source: Any
+    env: Any = "darkroom"
+    env_kwargs: dict | None = None
+    tasks: np.ndarray | None = None
+    task_indices: Sequence[int] | None = None
+    split: str = "train"
+    seeds: Sequence[int] = (0,)
+    subsample_every: int = 1
+    keep_streams: Sequence[int] | None = None
+    expert_episodes: int = 100
+
+    @property
+    def env_name(self) -> str:
+        return self.env if isinstance(self.env, str) else self.env.name
+
+
 def collect(
-    source_cfg,
-    env: str = "darkroom",
+    spec: CollectSpec,
     out_dir: str | os.PathLike = "data/darkroom",
     *,
-    tasks: np.ndarray | None = None,
-    task_indices: Sequence[int] | None = None,
-    split: str = "train",
-    seed: int | None = None,
-    seeds: Sequence[int] = (0,),
-    chunk_size: int = 16,
-    subsample_every: int = 1,
-    keep_streams: Sequence[int] | None = None,
     expert: bool = False,
-    expert_episodes: int = 100,
     expert_out_dir: str | os.PathLike | None = None,
-    env_kwargs: dict | None = None,
+    chunk_size: int = 16,
     overwrite: bool = False,
     progress: bool = True,
     plot: bool = True,
     on_chunk: Callable[[int], None] | None = None,
 ) -> Path:
-    """Run `source_cfg`'s learner on every (task, seed), write a dataset directory, return its path.
+    """Run `spec`'s learner on every (task, seed), write a dataset directory, return its path.
 
-    `seed` (one) or `seeds` (several learners per task). Histories are ordered task-major, then
-    seed, then kept stream. Key of (task, seed):
-    fold_in(key(seed), task_id). Completed chunks live in a hidden sibling `.NAME.tmp-HASH/` so a
-    rerun of the same command resumes; the dataset appears (by rename) only when complete.
-    expert: write the learners' final policies rolled out for expert_episodes episodes (ED's
-    data) instead of their histories. expert_out_dir: write both from one run of the learners,
-    the histories to out_dir and the expert data there (the same bits as two separate calls; half
-    the compute). `on_chunk(i)` is called after chunk i is on disk (tests inject failures there).
+    Histories are ordered task-major, then seed, then kept stream. Completed chunks (of
+    `chunk_size` task-seed pairs) live in a hidden sibling `.NAME.tmp-HASH/` so a rerun of the
+    same command resumes; the dataset appears (by rename) only when complete. expert: write the
+    learners' final policies rolled out (ED's data) instead of their histories. expert_out_dir:
+    write both from one run of the learners, the histories to out_dir and the expert data there
+    (the same bits as two separate calls; half the compute). `on_chunk(i)` is called after
+    chunk i is on disk (tests inject failures there).
 
     In a multi-process job (`adjax.distributed`) every process calls collect with the same
     arguments: process p runs chunks p, p + P, ... on its own devices into the shared staging
     directory, and process 0 assembles and publishes the dataset once all are done: the same
     bytes as one process.
     """
+    if not isinstance(spec, CollectSpec):
+        raise TypeError(f"collect takes a CollectSpec, got {type(spec).__name__}")
     if expert and expert_out_dir is not None:
         raise ValueError("expert=True writes expert data to out_dir; expert_out_dir is for "
                          "writing it beside the learning histories")
-    if expert and (subsample_every != 1 or keep_streams is not None):
+    if expert and (spec.subsample_every != 1 or spec.keep_streams is not None):
         raise ValueError("expert data is the final policies' rollouts: subsample_every and "
                          "keep_streams apply to learning histories only")
     outs = {"expert" if expert else "learning": Path(out_dir)}
@@ -175,71 +198,65 @@ def collect(
                                                                         ).exists():
             raise FileExistsError(f"{out} exists and is not a complete dataset (no manifest.json);"
                                   " pass overwrite=True to replace it")
-    _check_args(source_cfg, env, env_kwargs, tasks, task_indices, split, seed, seeds,
-                chunk_size, subsample_every, keep_streams, expert_episodes)
+    _check_spec(spec, chunk_size)
     with contextlib.ExitStack() as locks:  # one writer per dataset, the second told at once
         for out in outs.values():
             if distributed.is_main():  # a job's other processes write only chunk files
                 locks.enter_context(dataset_lock(out))
-        return _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds,
-                        chunk_size, subsample_every, keep_streams, expert_episodes, env_kwargs,
-                        overwrite, progress, plot, on_chunk)
+        return _collect(spec, outs, chunk_size, overwrite, progress, plot, on_chunk)
 
 
-def _check_args(source_cfg, env, env_kwargs, tasks, task_indices, split, seed, seeds,
-                chunk_size, subsample_every, keep_streams, expert_episodes) -> None:
-    """Errors naming the argument and its value, before any lock, directory or computation."""
-    for name, v in (("chunk_size", chunk_size), ("subsample_every", subsample_every),
-                    ("expert_episodes", expert_episodes)):
+def _check_spec(spec: CollectSpec, chunk_size: int) -> None:
+    """Errors naming the field and its value, before any lock, directory or computation."""
+    for name, v in (("chunk_size", chunk_size), ("subsample_every", spec.subsample_every),
+                    ("expert_episodes", spec.expert_episodes)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    if seed is None and not len(seeds):
+    if not len(spec.seeds):
         raise ValueError("seeds is empty: give at least one seed")
-    env_obj, _ = _make_env(env, env_kwargs)
-    env_name = env if isinstance(env, str) else env_obj.name
-    task_arr, _ = _resolve_tasks(env_name, tasks, task_indices, split)
+    _make_env(spec.env, spec.env_kwargs)
+    task_arr, _ = _resolve_tasks(spec.env_name, spec.tasks, spec.task_indices, spec.split)
     if len(task_arr) == 0:
-        raise ValueError(f"no tasks to collect (task_indices {list(task_indices or [])!r})")
-    streams = getattr(source_cfg, "num_streams", getattr(source_cfg, "num_actors", None))
-    if keep_streams is not None and streams is not None:
-        bad = [s for s in keep_streams if not 0 <= int(s) < streams]
-        if bad or not len(keep_streams):
-            raise ValueError(f"keep_streams {list(keep_streams)!r}: each must be in "
+        raise ValueError(f"no tasks to collect (task_indices {list(spec.task_indices or [])!r})")
+    streams = getattr(spec.source, "num_streams", getattr(spec.source, "num_actors", None))
+    keep = spec.keep_streams
+    if keep is not None and streams is not None:
+        bad = [s for s in keep if not 0 <= int(s) < streams]
+        if bad or not len(keep):
+            raise ValueError(f"keep_streams {list(keep)!r}: each must be in "
                              f"[0, {streams}) (the source's streams)")
 
 
-def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chunk_size,
-             subsample_every, keep_streams, expert_episodes, env_kwargs, overwrite, progress,
-             plot, on_chunk) -> Path:
+def _collect(spec: CollectSpec, outs, chunk_size, overwrite, progress, plot, on_chunk) -> Path:
     out_dir = next(iter(outs.values()))
-    env_obj, params = _make_env(env, env_kwargs)
-    env_name = env if isinstance(env, str) else env_obj.name
-    task_arr, task_ids = _resolve_tasks(env_name, tasks, task_indices, split)
+    source_cfg, env_name = spec.source, spec.env_name
+    env_obj, params = _make_env(spec.env, spec.env_kwargs)
+    task_arr, task_ids = _resolve_tasks(env_name, spec.tasks, spec.task_indices, spec.split)
     if env_obj.num_actions > 255:
         raise ValueError("actions are stored as uint8")
-    seeds = [int(seed)] if seed is not None else [int(s) for s in seeds]
-    keep = None if keep_streams is None else tuple(int(s) for s in keep_streams)
+    seeds = [int(s) for s in spec.seeds]
+    keep = None if spec.keep_streams is None else tuple(int(s) for s in spec.keep_streams)
     mod = sources.module_of(source_cfg)
     storage = obs_storage(env_obj)
     base = {
         "format_version": FORMAT_VERSION if storage is None else STATE_FORMAT_VERSION,
         **({} if storage is None else {"obs_storage": storage}),
         "env": env_name,
-        "env_config": env_config(env_obj, env_kwargs),
+        "env_config": env_config(env_obj, spec.env_kwargs),
         "source": type(source_cfg).NAME,
         "source_config": dataclasses.asdict(source_cfg),
         "seeds": seeds,
-        "split": None if tasks is not None else split,
+        "split": None if spec.tasks is not None else spec.split,
         "task_ids": task_ids.tolist(),
         "task_sha256": hashlib.sha256(np.ascontiguousarray(task_arr).tobytes()).hexdigest(),
         "chunk_size": int(chunk_size),
     }
     specs = {
-        "learning": {**base, "kind": "learning", "subsample_every": int(subsample_every),
+        "learning": {**base, "kind": "learning", "subsample_every": int(spec.subsample_every),
                      "keep_streams": None if keep is None else list(keep),
                      "expert_episodes": None},
         "expert": {**base, "kind": "expert", "subsample_every": 1, "keep_streams": None,
-                   "expert_episodes": int(expert_episodes)},
+                   "expert_episodes": int(spec.expert_episodes)},
     }
     if not overwrite:  # a complete dataset of this configuration is reused, another refused
         for kind, out in list(outs.items()):
@@ -262,7 +279,8 @@ def _collect(source_cfg, env, outs, tasks, task_indices, split, seed, seeds, chu
     ids = jnp.asarray(task_ids, jnp.uint32)
     per_seed = {s: jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(s), ids) for s in seeds}
     keys = jnp.stack([per_seed[s] for s in seeds], axis=1).reshape(-1)  # order of `units`
-    fn = _chunk_fn(source_cfg, env_obj, subsample_every, keep, tuple(outs), expert_episodes)
+    fn = _chunk_fn(source_cfg, env_obj, spec.subsample_every, keep, tuple(outs),
+                   spec.expert_episodes)
     n_chunks = -(-len(units) // chunk_size)
     chunk_path = lambda kind, i: tmps[kind] / "chunks" / f"{i:05d}.npz"  # noqa: E731
     done = [i for i in range(n_chunks) if all(chunk_path(k, i).exists() for k in outs)]

@@ -160,21 +160,23 @@ def _collect(run: Run) -> dict:
     neither exists)."""
     cfg, learn_dir, expert_dir = run.cfg, run.learn_dir, run.expert_dir
     tasks = None if cfg.num_train_tasks is None else list(range(cfg.num_train_tasks))
-    common = dict(split="train", seeds=cfg.data_seeds, chunk_size=cfg.chunk_size,
-                  task_indices=tasks, progress=run.progress, env_kwargs=cfg.env_kwargs)
+    spec = data.CollectSpec(cfg.source, cfg.env, env_kwargs=cfg.env_kwargs, task_indices=tasks,
+                            split="train", seeds=cfg.data_seeds,
+                            subsample_every=cfg.subsample_every,
+                            expert_episodes=cfg.expert_episodes)
+    how = dict(chunk_size=cfg.chunk_size, progress=run.progress)
     with_ed = cfg.train_ed is not None
     if with_ed and not learn_dir.exists() and not expert_dir.exists():  # one run for both
         run.stages.run("collect learning histories and expert data", lambda: data.collect(
-            cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every,
-            expert_out_dir=expert_dir, expert_episodes=cfg.expert_episodes, **common))
+            spec, learn_dir, expert_out_dir=expert_dir, **how))
         return {}
     run.stages.run("collect learning histories", lambda: data.collect(
-        cfg.source, cfg.env, learn_dir, subsample_every=cfg.subsample_every, **common),
+        spec, learn_dir, **how),
         done=learn_dir.exists())
     if with_ed:
         run.stages.run("collect expert data", lambda: data.collect(
-            cfg.source, cfg.env, expert_dir, expert=True,
-            expert_episodes=cfg.expert_episodes, **common), done=expert_dir.exists())
+            dataclasses.replace(spec, subsample_every=1), expert_dir, expert=True, **how),
+            done=expert_dir.exists())
     return {}
 
 
