@@ -221,7 +221,7 @@ def test_ad_with_the_image_encoder_trains_on_rendered_windows_and_acts_in_its_ar
                                                                                    tmp_path):
     """A state dataset trains AD's image encoder (windows rendered on device); the run records
     the arena's resolution, so its evaluation rebuilds the same 12x16 arena without being told."""
-    from adjax.evaluate import evaluate_run
+    from adjax.evaluate import EvalSpec, evaluate_run
     from adjax.model import cpu_model, with_image_encoder
     from adjax.train import TrainConfig, fit
 
@@ -233,8 +233,8 @@ def test_ad_with_the_image_encoder_trains_on_rendered_windows_and_acts_in_its_ar
                     steps_per_call=2), model, ds, run, progress=False)
     data = json.loads((run / "config.json").read_text())["data"]
     assert data["env_kwargs"] == {"height": H, "width": W}
-    res = evaluate_run(run, None, tmp_path / "eval.json", splits=("test",), num_episodes=1,
-                       num_seeds=1, num_tasks=2, baselines=(), batch_size=2, figure=False,
-                       progress=False)
+    res = evaluate_run(run, tmp_path / "eval.json",
+                       EvalSpec(num_episodes=1, num_seeds=1, num_tasks=2, baselines=()),
+                       batch_size=2, figure=False, progress=False)
     assert res["env_kwargs"] == {"height": H, "width": W}
     assert np.asarray(res["splits"]["test"]["curves"]["agent"]["returns"]).shape == (2, 1, 1)

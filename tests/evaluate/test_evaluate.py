@@ -309,8 +309,9 @@ def test_evaluate_run_writes_json_and_figure(darkroom, tmp_path, monkeypatch):
     agent = UniformAgent(AgentSpec((2,), "int32", 5, 20))
     monkeypatch.setattr(results, "load_agent", lambda run_dir: agent)
     out = tmp_path / "eval" / "dr.json"
-    res = evaluate.evaluate_run("RUN", "darkroom", out, splits=("train", "test"), num_episodes=3,
-                                num_seeds=2, num_tasks=3, baselines=("random", "optimal"))
+    spec = evaluate.EvalSpec(env="darkroom", splits=("train", "test"), num_episodes=3,
+                             num_seeds=2, num_tasks=3, baselines=("random", "optimal"))
+    res = evaluate.evaluate_run("RUN", out, spec)
     assert read_json(out) == json.loads(json.dumps(res))  # its checksum holds
     assert out.with_suffix(".png").stat().st_size > 0
     assert not list(out.parent.glob(".*tmp"))
@@ -374,16 +375,15 @@ def test_cli_rerun_of_a_complete_evaluation_does_nothing_and_another_is_refused(
     naming what differs, unless --overwrite; a damaged file is evaluated again."""
     from adjax.atomic import write_json
     from adjax.evaluate import __main__ as cli
-    from adjax.evaluate.results import evaluation_settings
+    from adjax.evaluate.results import EvalSpec, evaluation_settings
 
     run = tmp_path / "run"
     (run / "checkpoints" / "4500").mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"data": {"env": "darkroom"}}))
     out = tmp_path / "ev.json"
     args = cli.Args(run_dir=run, out=out, episodes=3, seeds=2)
-    stored = evaluation_settings(run, None, num_episodes=3, num_seeds=2, seed=0, num_tasks=None,
-                                 refresh_every=None, temperature=1.0, greedy=False,
-                                 baselines=("random", "optimal"))
+    stored = evaluation_settings(EvalSpec(num_episodes=3, num_seeds=2,
+                                          baselines=("random", "optimal")), run)
     del stored["env_kwargs"]  # recorded only where not the defaults
     write_json(out, {**stored, "splits": {"test": {}}}, checksum=True)
     calls = []

@@ -21,11 +21,12 @@ from adjax.evaluate.loop import (
     in_context_trace,
     rollout,
 )
-from adjax.evaluate.results import evaluate_run, evaluate_source_curve, summarize
+from adjax.evaluate.results import EvalSpec, evaluate_run, evaluate_source_curve, summarize
 
 __all__ = [
     "Agent",
     "AgentSpec",
+    "EvalSpec",
     "LSTMAgent",
     "Prompt",
     "StepInputs",

@@ -11,7 +11,7 @@ import numpy as np
 import tyro
 
 from adjax.atomic import one_line_errors
-from adjax.evaluate.results import DEFAULT_BATCH, evaluate_run, evaluation_settings
+from adjax.evaluate.results import DEFAULT_BATCH, EvalSpec, evaluate_run, evaluation_settings
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,8 @@ def complete(out: Path, args: Args, splits: tuple[str, ...]) -> bool:
     except ValueError as e:
         print(f"warning: {e}; evaluating again", flush=True)
         return False
-    want = {**evaluation_settings(
-        args.run_dir, args.env, num_episodes=args.episodes, num_seeds=args.seeds,
-        seed=args.seed, num_tasks=args.tasks, refresh_every=args.refresh_every,
-        temperature=args.temperature, greedy=args.greedy, baselines=args.baselines,
-        ed_run_dir=args.ed), "splits": list(splits)}
+    want = {**evaluation_settings(spec(args, splits), args.run_dir, args.ed),
+            "splits": list(splits)}
     have = {**{k: old.get(k) for k in want}, "env_kwargs": old.get("env_kwargs", {}),
             "splits": list(old.get("splits", {}))}
     diff = {k: (have[k], v) for k, v in json.loads(json.dumps(want)).items() if have[k] != v}
@@ -97,6 +94,13 @@ def complete(out: Path, args: Args, splits: tuple[str, ...]) -> bool:
         raise ValueError(f"{out}: evaluated with other settings (stored, asked): {diff}; "
                          "choose another --out, or --overwrite")
     return True
+
+
+def spec(args: Args, splits) -> EvalSpec:
+    return EvalSpec(env=args.env, splits=tuple(splits), num_episodes=args.episodes,
+                    num_seeds=args.seeds, seed=args.seed, num_tasks=args.tasks,
+                    refresh_every=args.refresh_every, temperature=args.temperature,
+                    greedy=args.greedy, baselines=tuple(args.baselines))
 
 
 def main(args: Args) -> None:
@@ -108,10 +112,7 @@ def main(args: Args) -> None:
         print(f"{out}: already complete with these settings (the run's checkpoint included), "
               "nothing to do")
         return
-    res = evaluate_run(args.run_dir, args.env, out, splits=splits, num_episodes=args.episodes,
-                       num_seeds=args.seeds, seed=args.seed, num_tasks=args.tasks,
-                       refresh_every=args.refresh_every, temperature=args.temperature,
-                       greedy=args.greedy, baselines=args.baselines, ed_run_dir=args.ed,
+    res = evaluate_run(args.run_dir, out, spec(args, splits), ed_run_dir=args.ed,
                        batch_size=args.batch_size)
     for split, sec in res["splits"].items():
         for name, curve in sec["curves"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -179,15 +180,39 @@ def policy_fn(kind: str, env, num_episodes: int, refresh_every: int | None = Non
 CURVE_KEYS = {"agent": 100, "ed": 101, "random": 102, "source": 103}
 
 
-def evaluation_settings(run_dir, env_name: str | None, *, num_episodes: int, num_seeds: int,
-                        seed: int, num_tasks: int | None, refresh_every: int | None,
-                        temperature: float, greedy: bool, baselines: Sequence[str],
-                        ed_run_dir=None, env_kwargs: dict | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class EvalSpec:
+    """What an evaluation computes: its results depend on these and the runs' checkpoints only.
+
+    env: the env to act in (None: the run's, config.json "data" -> "env"), with env_kwargs its
+    make kwargs (None: those the run's data were collected with, else the defaults). Each of
+    `splits` gives its tasks (the first `num_tasks`, None: all); num_seeds evaluation seeds per
+    task from root `seed`, num_episodes episodes each, the context refreshed every
+    `refresh_every` steps (None: the model's default), actions sampled at `temperature` (or
+    argmax: greedy). baselines: "random", "source" (the source learning from scratch), "optimal"
+    (the optimal return per task, where known).
+    """
+
+    env: str | None = None
+    env_kwargs: dict | None = None
+    splits: Sequence[str] = ("test",)
+    num_episodes: int = 100
+    num_seeds: int = 5
+    seed: int = 0
+    num_tasks: int | None = None
+    refresh_every: int | None = None
+    temperature: float = 1.0
+    greedy: bool = False
+    baselines: Sequence[str] = ("random",)
+
+
+def evaluation_settings(spec: EvalSpec, run_dir, ed_run_dir=None) -> dict:
     """What an evaluation is asked for, as `evaluate_run` records it: the env (default: the run's)
     and its make kwargs (default: those the run's data were collected with), the runs and the
-    checkpoint steps that would be evaluated now, and the settings. Equal settings (and splits)
-    give equal results (the batch size is a speed setting only), so the CLI finds a complete
-    output by them. Reads config.json only."""
+    checkpoint steps that would be evaluated now, and the settings (the splits are recorded as
+    the result's keys). Equal settings (and splits) give equal results (the batch size is a
+    speed setting only), so the CLI finds a complete output by them. Reads config.json only."""
+    env_name, env_kwargs = spec.env, spec.env_kwargs
     if run_dir is None and env_name is None:
         raise ValueError("evaluate_run: without a run (baselines only) pass env_name")
     cfg_path = None if run_dir is None else Path(run_dir) / "config.json"
@@ -202,25 +227,20 @@ def evaluation_settings(run_dir, env_name: str | None, *, num_episodes: int, num
             "run_dir": None if run_dir is None else str(run_dir),
             "run_step": run_dir and latest_step(run_dir),
             "ed_run_dir": None if ed_run_dir is None else str(ed_run_dir),
-            "ed_run_step": ed_run_dir and latest_step(ed_run_dir), "num_episodes": num_episodes,
-            "num_seeds": num_seeds, "seed": seed, "num_tasks": num_tasks,
-            "refresh_every": refresh_every, "temperature": temperature, "greedy": greedy,
-            "baselines": list(baselines)}
+            "ed_run_step": ed_run_dir and latest_step(ed_run_dir),
+            "num_episodes": spec.num_episodes, "num_seeds": spec.num_seeds, "seed": spec.seed,
+            "num_tasks": spec.num_tasks, "refresh_every": spec.refresh_every,
+            "temperature": spec.temperature, "greedy": spec.greedy,
+            "baselines": list(spec.baselines)}
 
 
-def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = ("test",),
-                 num_episodes: int = 100, num_seeds: int = 5, seed: int = 0,
-                 num_tasks: int | None = None, refresh_every: int | None = None,
-                 temperature: float = 1.0, greedy: bool = False,
-                 baselines: Sequence[str] = ("random",), ed_run_dir=None, source_cfg=None,
-                 batch_size: int = DEFAULT_BATCH, figure: bool = True,
-                 progress: bool = True, env_kwargs: dict | None = None) -> dict:
-    """Evaluate a run on each split's tasks and write `out` (JSON) and `out` with .png (figure).
-
-    env_name None: the env the run was trained on (config.json "data" -> "env"). run_dir None:
-    the baselines (and ED) alone, on env_name. env_kwargs: the env's make kwargs (e.g.
-    Watermaze's resolution); None: those the run's data were collected with (config.json "data"
-    -> "env_kwargs", else the defaults).
+def evaluate_run(run_dir, out, spec: EvalSpec | None = None, *, ed_run_dir=None,
+                 source_cfg=None, batch_size: int = DEFAULT_BATCH, figure: bool = True,
+                 progress: bool = True) -> dict:
+    """Evaluate a run as `spec` says on each of its splits' tasks and write `out` (JSON) and `out`
+    with .png (figure; spec None: `EvalSpec()`). run_dir None: the baselines (and ED:
+    ed_run_dir) alone, on spec.env.
+    batch_size: task-seed pairs per compiled call (speed only, not the results).
 
     JSON: {"env", "run_dir", "run_step" (its checkpoint evaluated), settings (those asked for:
     `evaluation_settings`; env_kwargs only where not the defaults), "interval", "splits":
@@ -228,16 +248,15 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
     "optimal"}}}; curves are "agent", and the baselines asked for: "random", "source" (needs
     source_cfg, a source Config), "ed" (ed_run_dir).
     """
-    asked = evaluation_settings(run_dir, env_name, num_episodes=num_episodes,
-                                num_seeds=num_seeds, seed=seed, num_tasks=num_tasks,
-                                refresh_every=refresh_every, temperature=temperature,
-                                greedy=greedy, baselines=baselines, ed_run_dir=ed_run_dir,
-                                env_kwargs=env_kwargs)
+    spec = EvalSpec() if spec is None else spec
+    asked = evaluation_settings(spec, run_dir, ed_run_dir)
     env_name, env_kwargs = asked["env"], asked["env_kwargs"]
+    num_episodes, num_seeds, baselines = spec.num_episodes, spec.num_seeds, spec.baselines
     agent = None if run_dir is None else load_agent(run_dir)
     env, params = envs.make(env_name, **env_kwargs)
     ed = load_agent(ed_run_dir) if ed_run_dir is not None else None
-    act = policy_fn("agent", env, num_episodes, refresh_every, temperature, greedy)
+    act = policy_fn("agent", env, num_episodes, spec.refresh_every, spec.temperature,
+                    spec.greedy)
     fns = {}  # curve name -> (fn, agent)
     if agent is not None:
         fns["agent"] = (act, agent)
@@ -246,14 +265,14 @@ def evaluate_run(run_dir, env_name: str | None, out, *, splits: Sequence[str] = 
     for name in ("random", "source"):
         if name in baselines:
             fns[name] = (policy_fn(name, env, num_episodes, source_cfg=source_cfg), None)
-    root = jax.random.key(seed)
+    root = jax.random.key(spec.seed)
     result = {**{k: v for k, v in asked.items() if k != "env_kwargs" or v},  # default env: none
               "episode_len": int(env.episode_len), "interval": INTERVAL, "splits": {}}
-    tasks_of = {s: split_tasks(env_name, s, num_tasks) for s in splits}
+    tasks_of = {s: split_tasks(env_name, s, spec.num_tasks) for s in spec.splits}
     total = sum(t.shape[0] for t in tasks_of.values()) * num_seeds * len(fns)
     bar = tqdm(total=total, desc="evaluate", unit="pair",
                disable=not (progress and distributed.is_main()))
-    for split in splits:
+    for split in spec.splits:
         tasks = tasks_of[split]
         curves = {}
         for name, (fn, who) in fns.items():

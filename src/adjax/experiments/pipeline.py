@@ -18,7 +18,7 @@ import numpy as np
 from adjax import data, envs
 from adjax.atomic import read_json
 from adjax.checkpoints import RunConfigError, latest_step, load_run
-from adjax.evaluate import evaluate_run, evaluate_source_curve
+from adjax.evaluate import EvalSpec, evaluate_run, evaluate_source_curve
 from adjax.experiments.common import (
     ExperimentConfig,
     SourceCurve,
@@ -191,11 +191,19 @@ def _train(run: Run) -> dict:
     return {}
 
 
-def _eval_opts(run: Run) -> dict:
+def _eval_spec(run: Run, se: SplitEval, baselines=(), refresh_every=None) -> EvalSpec:
+    """The evaluation of split `se` (refresh_every None: the experiment's)."""
     ev = run.cfg.eval
-    return dict(num_tasks=None, refresh_every=ev.refresh_every, temperature=ev.temperature,
-                batch_size=ev.batch_size, figure=False, progress=run.progress,
-                env_kwargs=run.cfg.env_kwargs)
+    return EvalSpec(env=run.cfg.env, env_kwargs=run.cfg.env_kwargs, splits=(se.split,),
+                    num_episodes=se.num_episodes, num_seeds=se.num_seeds,
+                    num_tasks=se.num_tasks, temperature=ev.temperature,
+                    refresh_every=ev.refresh_every if refresh_every is None else refresh_every,
+                    baselines=tuple(baselines))
+
+
+def _eval_opts(run: Run) -> dict:
+    """How to run an evaluation (not what it computes)."""
+    return dict(batch_size=run.cfg.eval.batch_size, figure=False, progress=run.progress)
 
 
 def _evaluate(run: Run) -> dict:
@@ -205,15 +213,13 @@ def _evaluate(run: Run) -> dict:
     curves = {}
     for se in ev.splits:
         se = dataclasses.replace(se, num_tasks=_num_tasks(cfg.env, se))
-        split_opts = {**_eval_opts(run), "splits": (se.split,), "num_seeds": se.num_seeds,
-                      "num_episodes": se.num_episodes, "num_tasks": se.num_tasks}
         files = []
         for k in range(cfg.train_seeds):
             path = run.out / "eval" / se.split / f"seed{k}.json"
             run.stages.run(f"evaluate {se.split} tasks, {' and '.join(trained.values())} seed {k}",
-                           lambda p=path, k=k, o=split_opts: evaluate_run(
-                               run.run_dirs["ad", k], cfg.env, p,
-                               ed_run_dir=run.run_dirs.get(("ed", k)), baselines=(), **o),
+                           lambda p=path, k=k, se=se: evaluate_run(
+                               run.run_dirs["ad", k], p, _eval_spec(run, se),
+                               ed_run_dir=run.run_dirs.get(("ed", k)), **_eval_opts(run)),
                            done=_evaluated(path, se, trained, ev.refresh_every, ev.temperature,
                                            {"run": run.run_dirs["ad", k],
                                             "ed_run": run.run_dirs.get(("ed", k))}))
@@ -222,8 +228,9 @@ def _evaluate(run: Run) -> dict:
             path = run.out / "eval" / se.split / "baselines.json"
             wanted = [b for b in se.baselines if b in BASELINES]
             run.stages.run(f"evaluate {se.split} tasks, baselines",
-                           lambda p=path, b=se.baselines, o=split_opts: evaluate_run(
-                               None, cfg.env, p, baselines=b, source_cfg=cfg.source, **o),
+                           lambda p=path, se=se: evaluate_run(
+                               None, p, _eval_spec(run, se, se.baselines),
+                               source_cfg=cfg.source, **_eval_opts(run)),
                            done=_evaluated(path, se, wanted, ev.refresh_every, ev.temperature))
             files.append(path)
         per_run = [read_json(f) for f in files]
@@ -257,10 +264,8 @@ def _refresh(run: Run) -> dict:
         path = run.out / "eval" / "refresh" / f"{mode}.json"
         run.stages.run(f"evaluate {se.split} tasks, AD seed 0, {mode} refresh",
                        lambda p=path, b=b: evaluate_run(
-                           run.run_dirs["ad", 0], run.cfg.env, p, splits=(se.split,),
-                           baselines=(), **{**_eval_opts(run), "num_seeds": se.num_seeds,
-                                            "num_episodes": se.num_episodes,
-                                            "num_tasks": se.num_tasks, "refresh_every": b}),
+                           run.run_dirs["ad", 0], p, _eval_spec(run, se, refresh_every=b),
+                           **_eval_opts(run)),
                        done=_evaluated(path, se, ("agent",), b, ev.temperature,
                                        {"run": run.run_dirs["ad", 0]}))
         checks[mode] = read_json(path)
