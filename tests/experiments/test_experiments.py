@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from adjax.atomic import read_json
 from adjax.experiments import bandit, darkroom_hard, key_to_door, reproduce
 from adjax.experiments.runner import run_experiment
 
@@ -36,6 +37,7 @@ def test_artefacts_and_shapes(runs, name):
         assert np.all(ad >= 0) and np.all(ad <= (2 if name == "key_to_door" else 1))
     drawn = (out / f"figures/{name}_paths.png").exists(), (out / f"figures/{name}_episodes.gif")
     assert drawn[0] == (name != "bandit") == drawn[1].exists()  # trajectories: grid envs only
+    assert (out / f"figures/{name}_choices.png").exists() == (name == "bandit")  # arm pulls
     manifest = json.loads((out / "data/learning/manifest.json").read_text())
     assert manifest["num_histories"] > 0
     assert len(manifest["task_ids"]) == cfg.num_train_tasks
@@ -48,6 +50,29 @@ def test_bandit_scores_every_split(runs):
     for s in scores.values():
         assert 0 <= s["random_return"] <= 1 and 0 <= s["source_return"] <= 1
     assert (runs[0] / "bandit" / "figures" / "bandit_scores.png").exists()
+
+
+def test_bandit_choices_are_the_evaluated_pulls(runs, capsys):
+    """AD seed 0's pulls on task 0 of odd and even, with evaluation seed 0's key: its rewards are
+    that pair's evaluated returns; the picture is in summary.md and reused while unchanged."""
+    from adjax.report import choices
+
+    out = runs[0] / "bandit"
+    record = read_json(out / "figures" / "bandit_choices.json")
+    assert record["pulls"] == 20 and record["splits"] == ["odd", "even"]
+    for split in ("odd", "even"):
+        rec = record["records"][split]
+        evaluated = read_json(out / "eval" / split / "seed0.json")["splits"][split]
+        assert rec["rewards"] == evaluated["curves"]["agent"]["returns"][0][0]
+        assert rec["task"] == np.round(evaluated["tasks"][0], 6).tolist()
+        assert len(rec["actions"]) == 20 and set(rec["actions"]) <= set(range(10))
+    assert "![bandit_choices](figures/bandit_choices.png)" in (out / "summary.md").read_text()
+    before = (out / "figures" / "bandit_choices.png").stat().st_mtime_ns
+    choices.main([str(out)])
+    assert (out / "figures" / "bandit_choices.png").stat().st_mtime_ns == before  # reused
+    assert "odd: best arm" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="arm-choice pictures are for the bandit"):
+        choices.main([str(runs[0] / "key_to_door")])
 
 
 def test_reproduce_reuses_runs_and_writes_the_report(runs, tmp_path, capsys):

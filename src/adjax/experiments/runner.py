@@ -34,6 +34,7 @@ from adjax.report import (
     source_steps_table,
 )
 from adjax.report.reproduction import refresh_line
+from adjax.report.choices import summary_figures as choice_figures
 from adjax.report.trajectories import summary_figures as trajectory_figures
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 from adjax.train import TrainConfig, with_defaults
@@ -211,7 +212,8 @@ def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
         write_json(out / "results.json", results, checksum=True)
     distributed.barrier(f"adjax-experiment-results-{out}")
     # Every process of a job draws AD's paths (restoring AD is collective); process 0 writes.
-    paths = trajectory_figures(results, out)  # grid envs: AD's paths on a held-out task
+    # Grid envs: AD's paths on a held-out task; the bandit: its arm pulls over a trial.
+    paths = trajectory_figures(results, out) + choice_figures(results, out)
     if distributed.is_main():
         _write_summary(results, out, run.learn_dir, run.stages.times, paths)
     return results

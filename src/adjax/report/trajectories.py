@@ -298,7 +298,7 @@ def write_gif(paths: Paths, path, episodes=None, ms_per_step: int = 90,
 
 # ---- run directories ----
 
-def _ad_run(run_dir: Path, name: str) -> Path:
+def ad_run_dir(run_dir: Path, name: str) -> Path:
     ad = run_dir / "runs" / "ad" / "seed0"
     ckpts = ad / "checkpoints"
     if not (ad / "config.json").exists() or not checkpoint_steps(ad):
@@ -355,7 +355,7 @@ def write_trajectories(run_dir, out_dir=None, num_episodes: int = 200, task_id: 
     run_dir = Path(run_dir)
     info = experiment_info(run_dir)
     check_grid(info["env"])
-    ad = _ad_run(run_dir, info["name"])
+    ad = ad_run_dir(run_dir, info["name"])
     files = outputs(out_dir or run_dir / "figures", info["name"])
     stamp = {"version": VERSION, "run": fingerprint(ad), "env": info["env"], "split": SPLIT,
              "task": task_id, "seed": seed, "episodes": num_episodes,
