@@ -33,8 +33,8 @@ from adjax.report import (
     scores_table,
     source_steps_table,
 )
-from adjax.report.reproduction import refresh_line
 from adjax.report.choices import summary_figures as choice_figures
+from adjax.report.reproduction import refresh_line
 from adjax.report.trajectories import summary_figures as trajectory_figures
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 from adjax.train import TrainConfig, with_defaults
