@@ -47,6 +47,14 @@ def pair_keys(key, num_tasks: int, num_seeds: int, task_ids=None):
     )
 
 
+def pair_key(curve: str, task_id: int, seed: int, root_seed: int = 0) -> jax.Array:
+    """The key `evaluate_run` (root seed `root_seed`) gives curve `curve` ("agent", "ed", ...) on
+    task row `task_id` of a split and evaluation seed `seed` (its `pair_keys` entry), so a
+    single rollout can repeat one evaluated pair."""
+    key = jax.random.fold_in(jax.random.key(root_seed), CURVE_KEYS[curve])
+    return jax.random.fold_in(jax.random.fold_in(key, task_id), seed)
+
+
 def chunk_size(total: int, batch_size: int = DEFAULT_BATCH) -> int:
     """Pairs per compiled call: at most batch_size (rounded up to a multiple of the local
     devices, which split each chunk), chunks as even as possible (580 pairs at 512: two chunks

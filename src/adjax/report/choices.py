@@ -17,15 +17,20 @@ import argparse
 import json
 from pathlib import Path
 
-import jax
 import numpy as np
 from matplotlib.figure import Figure
 
 from adjax import distributed, envs
 from adjax.atomic import read_json, save_figure, write_json
 from adjax.evaluate import in_context_trace, load_agent
-from adjax.evaluate.results import CURVE_KEYS
-from adjax.report.trajectories import TrajectoryError, ad_run_dir, experiment_info, fingerprint
+from adjax.evaluate.results import pair_key
+from adjax.report.trajectories import (
+    TrajectoryError,
+    ad_run_dir,
+    experiment_info,
+    fingerprint,
+    unchanged,
+)
 
 SPLITS = ("odd", "even")  # the training distribution, and the one adversarial to memorising it
 VERSION = 1  # of the picture: a change redraws every run's
@@ -39,8 +44,7 @@ def record_choices(agent, split: str, task_id: int = 0, seed: int = 0, num_pulls
     {"task": arm means [A], "actions" [num_pulls], "rewards" [num_pulls]}."""
     env, params = envs.make("bandit")
     tasks, _ = envs.tasks_for("bandit", split, task_id + 1)
-    key = jax.random.fold_in(jax.random.key(eval_seed), CURVE_KEYS["agent"])
-    key = jax.random.fold_in(jax.random.fold_in(key, task_id), seed)
+    key = pair_key("agent", task_id, seed, eval_seed)
     task = tasks[task_id]
     trace = in_context_trace(key, agent, env, env.with_task(params, task), num_pulls,
                              refresh_every=refresh_every, temperature=temperature)
@@ -106,13 +110,8 @@ def write_choices(run_dir, out_dir=None, task_id: int = 0, seed: int = 0,
     stamp = {"version": VERSION, "run": fingerprint(ad), "splits": list(SPLITS), "task": task_id,
              "seed": seed, "pulls": num_pulls, "refresh_every": info["refresh_every"],
              "temperature": info["temperature"]}
-    if not force and all(p.exists() for p in files.values()):
-        try:
-            old = read_json(files["json"])
-        except ValueError:  # damaged: drawn again
-            old = {}
-        if all(old.get(k) == v for k, v in stamp.items()):
-            return files
+    if not force and unchanged(files, stamp):
+        return files
     agent = load_agent(ad)
     records = {s: record_choices(agent, s, task_id, seed, num_pulls, info["refresh_every"],
                                  info["temperature"]) for s in SPLITS}

@@ -37,7 +37,7 @@ from adjax.atomic import read_json, save_figure, write_json
 from adjax.checkpoints import checkpoint_steps
 from adjax.envs import GRID_ENVS, optimal_return
 from adjax.evaluate import in_context_trace, load_agent
-from adjax.evaluate.results import CURVE_KEYS
+from adjax.evaluate.results import pair_key
 
 PANEL_EPISODES = (1, 2, 5, 10, 50, 200)
 SPLIT = "test"  # the held-out tasks
@@ -114,7 +114,6 @@ def record_paths(agent, env_name: str, task_id: int = 0, seed: int = 0, num_epis
     """`agent` in context on task `task_id` of the held-out split, with the key the evaluation
     (`adjax.evaluate.evaluate_run`, root seed `eval_seed`) gives that task and evaluation seed
     `seed`, for num_episodes episodes -> `Paths`."""
-    import jax
 
     check_grid(env_name)
     env, params = envs.make(env_name)
@@ -122,8 +121,7 @@ def record_paths(agent, env_name: str, task_id: int = 0, seed: int = 0, num_epis
     if not 0 <= task_id < len(tasks):
         raise TrajectoryError(f"{env_name}: task {task_id} is not in the held-out split "
                               f"(tasks 0..{len(tasks) - 1})")
-    key = jax.random.fold_in(jax.random.key(eval_seed), CURVE_KEYS["agent"])
-    key = jax.random.fold_in(jax.random.fold_in(key, task_id), seed)
+    key = pair_key("agent", task_id, seed, eval_seed)
     task = tasks[task_id]
     trace = in_context_trace(key, agent, env, env.with_task(params, task), num_episodes,
                              refresh_every=refresh_every, temperature=temperature)
@@ -320,6 +318,18 @@ def fingerprint(ad_run: Path) -> str:
     return h.hexdigest()
 
 
+def unchanged(files: dict[str, Path], stamp: dict) -> bool:
+    """The pictures `files` exist and their JSON ("json") records `stamp` (the settings and the
+    run's fingerprint): reuse them. A damaged JSON is drawn again."""
+    if not all(p.exists() for p in files.values()):
+        return False
+    try:
+        old = read_json(files["json"])
+    except ValueError:
+        return False
+    return all(old.get(k) == v for k, v in stamp.items())
+
+
 def experiment_info(run_dir) -> dict:
     """{"name", "env", "refresh_every", "temperature", "preset"} of an experiment directory,
     or a TrajectoryError naming what is missing."""
@@ -360,14 +370,8 @@ def write_trajectories(run_dir, out_dir=None, num_episodes: int = 200, task_id: 
     stamp = {"version": VERSION, "run": fingerprint(ad), "env": info["env"], "split": SPLIT,
              "task": task_id, "seed": seed, "episodes": num_episodes,
              "refresh_every": info["refresh_every"], "temperature": info["temperature"]}
-    if not force and all(p.exists() for p in files.values()):
-        try:
-            old = read_json(files["json"])
-        except ValueError:  # damaged: drawn again
-            old = {}
-        if all(old.get(k) == v for k, v in stamp.items()):
-            return files
-
+    if not force and unchanged(files, stamp):
+        return files
     paths = record_paths(load_agent(ad), info["env"], task_id, seed, num_episodes,
                          info["refresh_every"], info["temperature"])
     eps = shown_episodes(num_episodes)
