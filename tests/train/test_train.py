@@ -115,6 +115,25 @@ def test_resume_is_exact(tmp_path):
     assert steps == [20, 30, 40, 60]
 
 
+def test_one_step_calls_train_as_the_loop_does():
+    """steps_per_call=1 runs one step outside any loop (XLA:CPU's convolutions are slow inside
+    one): the same steps as a 2-step loop, up to float rounding, and the same metrics' shape."""
+    from adjax.train import init_state, make_train_chunk
+    from adjax.train.windows import as_arrays, device_data
+
+    data = jax.tree.map(lambda x: jnp.asarray(x) if isinstance(x, np.ndarray) else x,
+                        device_data(as_arrays(toy_arrays())))
+    chunk = make_train_chunk(MODEL, TRAIN)
+    looped, m2 = chunk(init_state(MODEL, TRAIN), data, 2)
+    state, m1 = chunk(init_state(MODEL, TRAIN), data, 1)
+    assert m1["loss"].shape == (1,) and int(state.step) == 1
+    state, m1b = chunk(state, data, 1)
+    assert int(state.step) == 2
+    np.testing.assert_allclose([m1["loss"][0], m1b["loss"][0]], m2["loss"], rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                 state.params, looped.params)
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     fit(TRAIN, MODEL, toy_arrays(), tmp_path, stop_at=20, progress=False)
     bad = toy_arrays()

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from adjax.envs import stores_state
 from adjax.model import step_inputs
 
 
@@ -85,6 +86,10 @@ class Trace:
     actions: jax.Array  # int32[T]
     rewards: jax.Array  # float32[T]
     done: jax.Array  # bool[T]           terminated or truncated after a_t
+    # float32[T, F]: `env.stored_obs` of the state o_t was rendered from, for envs whose
+    # observation is a rendering of it (`adjax.envs.stores_state`: Watermaze's x, y, heading);
+    # None for the others. Unused outputs are dropped by XLA, so returns are unchanged.
+    stored: jax.Array | None = None
 
 
 @struct.dataclass
@@ -216,6 +221,7 @@ def rollout(
             rec = Trace(
                 carry.obs, carry.prev_act, carry.prev_rew, logits.astype(jnp.float32), action,
                 rew, jnp.logical_or(term, trunc),
+                env.stored_obs(carry.env_state) if stores_state(env) else None,
             )
             carry = carry.replace(
                 env_state=env_state, obs=obs.astype(obs_dtype), prev_act=action, prev_rew=rew

@@ -47,8 +47,8 @@ def publish(run_dir: Path, dest: Path, names: tuple[str, ...] = PUBLISHED) -> No
     for name in KEPT:
         if (dest / name).exists():
             shutil.copyfile(dest / name, tmp / name)
-    for fig in sorted(f for pattern in ("*.png", "*.gif", "*_paths.json", "*_choices.json")
-                      for f in (run_dir / "figures").glob(pattern)):
+    figures = ("*.png", "*.gif", "*_paths.json", "*_choices.json", "*_arena.json")
+    for fig in sorted(f for pattern in figures for f in (run_dir / "figures").glob(pattern)):
         shutil.copyfile(fig, tmp / "figures" / fig.name)
     shutil.rmtree(dest, ignore_errors=True)
     tmp.replace(dest)

@@ -33,6 +33,7 @@ from adjax.report import (
     scores_table,
     source_steps_table,
 )
+from adjax.report.arena import summary_figures as arena_figures
 from adjax.report.choices import summary_figures as choice_figures
 from adjax.report.reproduction import refresh_line
 from adjax.report.trajectories import summary_figures as trajectory_figures
@@ -212,8 +213,10 @@ def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
         write_json(out / "results.json", results, checksum=True)
     distributed.barrier(f"adjax-experiment-results-{out}")
     # Every process of a job draws AD's paths (restoring AD is collective); process 0 writes.
-    # Grid envs: AD's paths on a held-out task; the bandit: its arm pulls over a trial.
-    paths = trajectory_figures(results, out) + choice_figures(results, out)
+    # Grid envs: AD's paths on a held-out task; the bandit: its arm pulls over a trial;
+    # Watermaze: its frames and paths on a held-out platform.
+    paths = trajectory_figures(results, out) + choice_figures(results, out) + arena_figures(
+        results, out)
     if distributed.is_main():
         _write_summary(results, out, run.learn_dir, run.stages.times, paths)
     return results

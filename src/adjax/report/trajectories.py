@@ -331,8 +331,8 @@ def unchanged(files: dict[str, Path], stamp: dict) -> bool:
 
 
 def experiment_info(run_dir) -> dict:
-    """{"name", "env", "refresh_every", "temperature", "preset"} of an experiment directory,
-    or a TrajectoryError naming what is missing."""
+    """{"name", "env", "env_kwargs", "refresh_every", "temperature", "preset"} of an experiment
+    directory, or a TrajectoryError naming what is missing."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise TrajectoryError(f"{run_dir}: no such directory")
@@ -346,7 +346,8 @@ def experiment_info(run_dir) -> dict:
     res = run_dir / "results.json"
     preset = read_json(res).get("preset") if res.exists() else None
     ev = cfg.get("eval", {})
-    return {"name": cfg["name"], "env": cfg["env"], "preset": preset,
+    return {"name": cfg["name"], "env": cfg["env"], "env_kwargs": cfg.get("env_config") or {},
+            "preset": preset,
             "refresh_every": ev.get("refresh_every"),
             "temperature": float(ev.get("temperature", 1.0))}
 
