@@ -52,6 +52,32 @@ def test_bandit_scores_every_split(runs):
     assert (runs[0] / "bandit" / "figures" / "bandit_scores.png").exists()
 
 
+def test_bandit_rl2_is_a_method_beside_ad(runs):
+    """RL² is meta-trained per training seed and evaluated on every split with AD's tasks and
+    evaluation seeds: its curve, score, summary and table rows sit beside AD's, and its random
+    curve (not kept) would be AD's bit for bit (the same keys)."""
+    root, results = runs
+    res, out, cfg = results["bandit"], root / "bandit", bandit.tiny()
+    for se in cfg.eval.splits:
+        methods = res["curves"][se.split]
+        assert list(methods)[:3] == ["AD", "ED", "RL2"]  # trained methods, then the baselines
+        rl2 = np.asarray(methods["RL2"]["per_seed"])
+        assert rl2.shape == (se.num_seeds, se.num_episodes) and np.all((rl2 >= 0) & (rl2 <= 1))
+        assert len(methods["RL2"]["per_train_seed"]) == cfg.train_seeds
+        ours = read_json(out / "eval" / se.split / "rl2_seed0.json")
+        theirs = read_json(out / "eval" / se.split / "seed0.json")
+        assert ours["splits"][se.split]["tasks"] == theirs["splits"][se.split]["tasks"]
+        assert "RL2" in res["scores"][se.split] and f"RL2 {se.split}" in res["summary"]
+    assert ours["rl2"]["update"] == cfg.rl2.num_updates
+    summary = (out / "summary.md").read_text()
+    assert "| RL² | paper RL² |" in summary and "| odd | RL² |" in summary
+    steps = cfg.rl2.num_updates * cfg.rl2.num_trials * cfg.rl2.unroll
+    assert res["rl2"]["env_steps"] == steps and f"for {steps:,} env steps" in summary
+    before = (out / "eval" / "odd" / "rl2_seed0.json").stat().st_mtime_ns
+    run_experiment(cfg, out, preset="tiny", progress=False)  # every stage reused
+    assert (out / "eval" / "odd" / "rl2_seed0.json").stat().st_mtime_ns == before
+
+
 def test_bandit_choices_are_the_evaluated_pulls(runs, capsys):
     """AD seed 0's pulls on task 0 of odd and even, with evaluation seed 0's key: its rewards are
     that pair's evaluated returns; the picture is in summary.md and reused while unchanged."""
@@ -79,9 +105,10 @@ def test_reproduce_reuses_runs_and_writes_the_report(runs, tmp_path, capsys):
     root, _ = runs
     path = reproduce.main(reproduce.Args(preset="tiny", only=tuple(MODULES), runs=root.parent,
                                          publish=tmp_path))
-    # per experiment: 2 collections, AD and ED, per split one seed's and the baselines' eval
-    assert capsys.readouterr().out.count("already complete, reused") == (2 + 2 + 4 * 2) + 2 * (
-        2 + 2 + 3 * 2)  # the bandit evaluates 4 splits, the grids 3
+    # per experiment: 2 collections, AD and ED, per split one seed's and the baselines' eval;
+    # the bandit evaluates 4 splits (and trains RL², evaluated on each), the grids 3
+    assert capsys.readouterr().out.count("already complete, reused") == (
+        2 + 2 + 4 * 2 + 1 + 4) + 2 * (2 + 2 + 3 * 2)
     report = path.read_text()
     assert path == tmp_path / "tiny" / "REPORT.md"
     for name in MODULES:

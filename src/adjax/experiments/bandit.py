@@ -11,6 +11,7 @@ made on the `val` split (the training distribution, its own key stream).
 """
 
 
+from adjax import rl2
 from adjax.experiments.common import (
     EvalConfig,
     ExperimentConfig,
@@ -38,7 +39,8 @@ def _eval(num_tasks: int, num_seeds: int, num_pulls: int, **kw) -> EvalConfig:
 def quick() -> ExperimentConfig:
     """The 2-core CPU preset: UCB1 trials of 100 pulls on 10,000 tasks of the training
     distribution, the CPU-sized transformer with a context of one whole trial, 1500 steps for AD
-    and for ED; 100 new tasks x 20 seeds per split. What was tried: experiments/bandit/NOTES.md."""
+    and for ED; RL² (a 2 x 64 LSTM, 64 parallel trials, 4000 updates: 5.1M pulls); 100 new tasks
+    x 20 seeds per split. What was tried: experiments/bandit/NOTES.md."""
     source = ucb.Config(num_pulls=100, c=1.0)
     model = cpu_model((1,), 10, context_len=100, layout="one", attn_dropout=0.0,
                       token_mask_prob=0.0)
@@ -49,6 +51,7 @@ def quick() -> ExperimentConfig:
         train_ed=train,
         eval=_eval(num_tasks=100, num_seeds=20, num_pulls=100),
         num_train_tasks=10_000, normalise=True, expert_episodes=100, chunk_size=2_000,
+        rl2=rl2.preset("quick", "bandit"),
     )
 
 
@@ -65,6 +68,7 @@ def paper() -> ExperimentConfig:
         train_ed=train,
         eval=_eval(num_tasks=1_000, num_seeds=20, num_pulls=100, batch_size=1024),
         num_train_tasks=100_000, normalise=True, expert_episodes=100, chunk_size=10_000,
+        rl2=rl2.preset("paper", "bandit"),
     )
 
 
@@ -77,6 +81,7 @@ def tiny() -> ExperimentConfig:
         name="bandit", env="bandit", source=source, model=model, train_ad=train, train_ed=train,
         eval=_eval(num_tasks=4, num_seeds=2, num_pulls=20, batch_size=8),
         num_train_tasks=16, normalise=True, expert_episodes=20, chunk_size=16,
+        rl2=rl2.preset("tiny", "bandit"),
     )
 
 

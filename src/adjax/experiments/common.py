@@ -126,6 +126,9 @@ class ExperimentConfig:
     # the env's make kwargs as sorted (name, value) pairs, e.g. Watermaze's (("height", 24),
     # ("width", 32)); () for the defaults. Collection records them, evaluation rebuilds from them.
     env_config: tuple[tuple[str, Any], ...] = ()
+    # RL² (an `adjax.rl2.Config`), meta-trained on the training tasks for each training seed and
+    # evaluated on every split beside AD (the paper's upper bound); None: no RL².
+    rl2: Any = None
 
     def __post_init__(self):
         if self.train_seeds < 1:
@@ -138,7 +141,8 @@ class ExperimentConfig:
         return dict(self.env_config)
 
     def to_dict(self) -> dict:
-        """All fields (env_config only where set: experiment.json of default envs unchanged)."""
+        """All fields (env_config and rl2 only where set: experiment.json of the experiments
+        without them unchanged)."""
         d = dataclasses.asdict(self)
         d["source"] = {"name": type(self.source).NAME, **dataclasses.asdict(self.source)}
         d["model"] = self.model.to_dict()
@@ -146,6 +150,10 @@ class ExperimentConfig:
             d["env_config"] = self.env_kwargs
         else:
             del d["env_config"]
+        if self.rl2 is None:
+            del d["rl2"]
+        else:
+            d["rl2"] = self.rl2.to_dict()
         return d
 
 

@@ -3,7 +3,9 @@ data (one dataset each, shared by every training seed) -> train AD and ED for ea
 k (runs/ad/seed{k}, runs/ed/seed{k}) -> evaluate each split: every seed's AD and ED
 (eval/{split}/seed{k}.json) and the untrained baselines once (eval/{split}/baselines.json), all
 with the same evaluation keys -> the source from scratch on the env-step axis
-(eval/{split}/source_{n}actors.json) -> the block-vs-queue refresh check (eval/refresh/).
+(eval/{split}/source_{n}actors.json) -> the block-vs-queue refresh check (eval/refresh/) -> RL²,
+when the experiment has it: meta-trained for each training seed (runs/rl2/seed{k}) and evaluated
+on every split with the same tasks and evaluation seeds (eval/{split}/rl2_seed{k}.json).
 
 Each stage is a function of a `Run` returning its part of what `runner.run_experiment` turns
 into results.json; a stage whose output is complete with the same settings is reused (its done
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adjax import data, envs
+from adjax import data, envs, rl2
 from adjax.atomic import read_json
 from adjax.checkpoints import RunConfigError, latest_step, load_run
 from adjax.evaluate import EvalSpec, evaluate_run, evaluate_source_curve
@@ -26,11 +28,14 @@ from adjax.experiments.common import (
     Stages,
     stage_file,
 )
+from adjax.rl2.evaluate import evaluate as evaluate_rl2
 from adjax.stats import mean_ci, tenth
 from adjax.train import fit
 
 TRAINED = {"agent": "AD", "ed": "ED"}  # eval JSON curve name -> report method
 BASELINES = {"source": "source", "random": "random"}
+RL2 = {"rl2": "RL2"}  # RL²'s evaluation JSON curve -> report method (the paper's name, RL2)
+PER_TRAIN_SEED = {*TRAINED, *RL2}  # curves that also keep each training seed's mean
 
 
 def _num_tasks(env: str, se: SplitEval) -> int | None:
@@ -108,7 +113,7 @@ def _curves(per_run: list[dict], split: str, names: dict) -> dict:
         r = np.stack(runs)  # [K, N, S, E]
         out[method] = {"per_seed": r.mean(axis=(0, 1)).round(4).tolist(),
                        "num_tasks": int(r.shape[1])}
-        if key in TRAINED:
+        if key in PER_TRAIN_SEED:
             out[method]["per_train_seed"] = r.mean(axis=(1, 2)).round(4).tolist()
     opt = next((e["splits"][split]["optimal"] for e in per_run
                 if e["splits"][split].get("optimal")), None)  # the baselines file has it
@@ -272,5 +277,50 @@ def _refresh(run: Run) -> dict:
     return {"refresh": refresh_check(checks["block"], checks["queue"], se.split)}
 
 
+def _rl2_evaluated(path: Path, se: SplitEval, run_dir: Path) -> bool:
+    """An RL² evaluation JSON of split `se`, with these settings, of the run's latest update."""
+    if (d := stage_file(path)) is None:
+        return False
+    split = d.get("splits", {}).get(se.split)
+    return (split is not None and "rl2" in split["curves"]
+            and d.get("num_episodes") == se.num_episodes and d.get("num_seeds") == se.num_seeds
+            and (se.num_tasks is None or split["num_tasks"] == se.num_tasks)
+            and d.get("rl2", {}).get("update") == latest_step(run_dir))
+
+
+def _rl2(run: Run) -> dict:
+    """RL² (cfg.rl2) for each training seed k (its seed + k) on the training tasks, then every
+    split evaluated as AD's are (the same tasks, evaluation seeds and keys; temperature 1)
+    -> {"rl2_curves": {split: {"RL2": curve}}}."""
+    cfg = run.cfg
+    if cfg.rl2 is None:
+        return {}
+    dirs = [run.out / "runs" / "rl2" / f"seed{k}" for k in range(cfg.train_seeds)]
+    for k, r in enumerate(dirs):
+        rc = dataclasses.replace(cfg.rl2, seed=cfg.rl2.seed + k)
+        run.stages.run(f"train RL2 seed {k}", lambda r=r, rc=rc: rl2.fit(
+            rc, r, progress=run.progress), done=latest_step(r) == rc.num_updates)
+    curves = {}
+    for se in cfg.eval.splits:
+        se = dataclasses.replace(se, num_tasks=_num_tasks(cfg.env, se))
+        files = []
+        for k, r in enumerate(dirs):
+            path = run.out / "eval" / se.split / f"rl2_seed{k}.json"
+            run.stages.run(f"evaluate {se.split} tasks, RL2 seed {k}",
+                           lambda p=path, r=r, se=se: evaluate_rl2(
+                               r, p, splits=(se.split,), num_episodes=se.num_episodes,
+                               num_seeds=se.num_seeds, num_tasks=se.num_tasks, baselines=(),
+                               figure=False, progress=run.progress),
+                           done=_rl2_evaluated(path, se, r))
+            files.append(path)
+        curves[se.split] = _curves([read_json(f) for f in files], se.split, RL2)
+    rc = cfg.rl2
+    network = (f"an LSTM of {' x '.join(map(str, rc.hidden))}" if rc.network == "lstm" else
+               f"a transformer of {rc.tf_layers} x {rc.tf_width}, {rc.tf_heads} heads")
+    return {"rl2_curves": curves, "rl2": {
+        "network": network, "updates": rc.num_updates, "num_trials": rc.num_trials,
+        "env_steps": rc.num_updates * rc.steps_per_update()}}
+
+
 # The stages in order; each takes the Run and returns its part of the results.
-STAGES = (_collect, _train, _evaluate, _source_curves, _refresh)
+STAGES = (_collect, _train, _evaluate, _source_curves, _refresh, _rl2)

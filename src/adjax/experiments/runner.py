@@ -22,7 +22,7 @@ from adjax.experiments.common import (
     machine,
     source_name,
 )
-from adjax.experiments.pipeline import STAGES, TRAINED, Run
+from adjax.experiments.pipeline import RL2, STAGES, TRAINED, Run
 from adjax.lock import DirLock
 from adjax.model import ModelConfig, lstm_like
 from adjax.report import (
@@ -36,13 +36,17 @@ from adjax.report import (
 from adjax.report.arena import summary_figures as arena_figures
 from adjax.report.choices import summary_figures as choice_figures
 from adjax.report.reproduction import refresh_line
+from adjax.report.tables import rl2_line
 from adjax.report.trajectories import summary_figures as trajectory_figures
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 from adjax.train import TrainConfig, with_defaults
 
+METHODS = (*TRAINED.values(), *RL2.values())  # the methods with training seeds
+
 # Config fields that may change between invocations on one directory: more training seeds add
-# runs; other evaluation settings redo the evaluations (training and data are reused).
-RESUMABLE = {"train_seeds", "eval", "source_curves"}
+# runs; other evaluation settings redo the evaluations (training and data are reused); RL² is a
+# method beside AD (its runs live apart, in runs/rl2, and are checked against their own config).
+RESUMABLE = {"train_seeds", "eval", "source_curves", "rl2"}
 
 
 def _check_config(cfg: ExperimentConfig, out: Path) -> None:
@@ -144,7 +148,7 @@ def normalised_scores(curves: dict) -> dict:
         scores[split] = {"random_return": round(lo, 4), "source_return": round(hi, 4)}
         if hi - lo < 1e-6:  # e.g. toy runs: the scale is undefined, so no score
             continue
-        for method in TRAINED.values():
+        for method in METHODS:
             if method in methods:
                 runs, unit = seed_curves(methods[method])
                 per_seed = (runs.mean(axis=1) - lo) / (hi - lo)
@@ -170,9 +174,19 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
         return _run_experiment(cfg, out, preset, progress, data_dir)
 
 
+def _with_rl2(curves: dict, rl2_curves: dict) -> dict:
+    """Each split's curves with RL²'s after the trained methods, before the baselines."""
+    out = {}
+    for split, methods in curves.items():
+        trained = {k: v for k, v in methods.items() if k in TRAINED.values()}
+        out[split] = {**trained, **rl2_curves.get(split, {}),
+                      **{k: v for k, v in methods.items() if k not in trained}}
+    return out
+
+
 def _results(run: Run, preset: str, made: dict, seconds: float) -> dict:
     """results.json: the curves, the checks, and the summary of each method on each split."""
-    cfg, curves = run.cfg, made["curves"]
+    cfg, curves = run.cfg, _with_rl2(made["curves"], made.get("rl2_curves", {}))
     results = {
         "experiment": cfg.name, "preset": preset, "env": cfg.env,
         "source_name": source_name(cfg.source), "train_seeds": cfg.train_seeds,
@@ -180,8 +194,9 @@ def _results(run: Run, preset: str, made: dict, seconds: float) -> dict:
         "wall_time_s": {**run.stages.times, "this_invocation": round(seconds, 1)},
         "curves": curves,
         **({"refresh": made["refresh"]} if "refresh" in made else {}),
+        **({"rl2": made["rl2"]} if "rl2" in made else {}),
         "summary": {f"{m} {s}": _summary(curves, s, m) for s in curves
-                    for m in ("AD", "ED", "source", "random") if _summary(curves, s, m)},
+                    for m in (*METHODS, "source", "random") if _summary(curves, s, m)},
     }
     if made.get("source_curves"):
         L = results["episode_len"]
@@ -243,6 +258,8 @@ def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict,
         shutil.copyfile(curve, out / "figures" / "source_learning_curve.png")
     if "refresh" in results:
         table += f"\n{refresh_line(results['refresh'])}\n"
+    if "rl2" in results:
+        table += f"\n{rl2_line(results['rl2'])}\n"
     images = "".join(f"![{f.stem}](figures/{f.name})\n" for f in figs)
     write_text(out / "summary.md",
         f"# {name} ({preset} preset)\n\nCommand: `{results['command']}`\n\n"

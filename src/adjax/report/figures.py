@@ -7,9 +7,11 @@ from matplotlib.figure import Figure
 
 from adjax.atomic import save_figure
 from adjax.report.paper import PAPER_SCORES
+from adjax.report.tables import TRAINED_METHODS, method_label
 from adjax.stats import mean_ci, seed_curves
 
-COLORS = {"AD": "tab:red", "ED": "tab:blue", "source": "tab:green", "random": "tab:gray"}
+COLORS = {"AD": "tab:red", "ED": "tab:blue", "RL2": "tab:purple", "source": "tab:green",
+          "random": "tab:gray"}
 
 
 def _save(fig, path) -> Path:
@@ -34,7 +36,7 @@ def plot_curves(results: dict, path: str | Path, title: str | None = None) -> Pa
             steps = np.arange(1, runs.shape[1] + 1) * ep_len
             c = COLORS.get(method)
             name = (f"source: {results['source_name']}" if method == "source"
-                    and results.get("source_name") else method)
+                    and results.get("source_name") else method_label(method))
             label = f"{name} ({runs.shape[0]} {unit} seeds × {m.get('num_tasks', '?')} tasks)"
             if unit == "training":  # each training seed's curve, faintly, under the mean
                 for run in runs:
@@ -97,11 +99,12 @@ def plot_source_steps(results: dict, path: str | Path, title: str | None = None)
 
 
 def plot_scores(results: dict, path: str | Path, title: str | None = None) -> Path:
-    """Fig. 3 style bars: normalised score per split (results["scores"]) for AD and ED with their
-    95% intervals over seeds; the paper's AD and ED scores as markers. Writes a PNG to `path`."""
+    """Fig. 3 style bars: normalised score per split (results["scores"]) for AD, ED (and RL²
+    where run) with their 95% intervals over seeds; the paper's scores as markers. Writes a PNG
+    to `path`."""
     scores = results["scores"]
     splits = list(scores)
-    methods = [m for m in ("AD", "ED") if any(m in scores[s] for s in splits)]
+    methods = [m for m in TRAINED_METHODS if any(m in scores[s] for s in splits)]
     paper = PAPER_SCORES.get(results["env"], {})
     width = 0.8 / max(1, len(methods))
     fig = Figure(figsize=(1.8 * len(splits) + 2.5, 3.8))
@@ -112,7 +115,7 @@ def plot_scores(results: dict, path: str | Path, title: str | None = None) -> Pa
         half = [scores[s].get(method, {}).get("ci95", 0.0) for s in splits]
         pos = x + (i - (len(methods) - 1) / 2) * width
         ax.bar(pos, mean, width, yerr=half, capsize=3, color=COLORS.get(method), alpha=0.85,
-               label=f"{method} (ours)")
+               label=f"{method_label(method)} (ours)")
         ref = [paper.get(method, {}).get(s, np.nan) for s in splits]
         ax.scatter(pos, ref, marker="D", color="k", zorder=3, s=18,
                    label="paper" if i == 0 else None)

@@ -8,7 +8,7 @@ import numpy as np
 from adjax.atomic import read_json, write_text
 from adjax.report.ablations import ablation_table
 from adjax.report.paper import PAPER_CURVES, PAPER_PROMPTING, PAPER_SCORES
-from adjax.report.tables import paper_method
+from adjax.report.tables import TRAINED_METHODS, method_label, paper_method, rl2_line
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
 SPLIT_NAMES = {"test": "held-out", "val": "validation", "train": "training",
@@ -32,7 +32,7 @@ def _curve_rows(name: str, results: dict) -> list[list[str]]:
     it reports one there)."""
     rows = []
     for split, methods in results["curves"].items():
-        for method in ("AD", "ED", "source", "random"):
+        for method in (*TRAINED_METHODS, "source", "random"):
             m = methods.get(method)
             if not isinstance(m, dict):
                 continue
@@ -41,15 +41,15 @@ def _curve_rows(name: str, results: dict) -> list[list[str]]:
             ref_name = paper_method(results, method)
             ref = PAPER_CURVES.get(results["env"], {}).get(ref_name, {}) if (
                 split == "test" and ref_name) else {}
-            label = (f"source ({results['source_name']})" if method == "source"
-                     and results.get("source_name") else method)
+            shown = (f"source ({results['source_name']})" if method == "source"
+                     and results.get("source_name") else method_label(method))
             for ep in sorted({1, *(e for e in ref if e <= n)}):
                 ours = _fmt(*map(float, mean_ci(runs[:, ep - 1])))
-                rows.append([name, _seeds_text(m, split), label, f"return, episode {ep}", ours,
+                rows.append([name, _seeds_text(m, split), shown, f"return, episode {ep}", ours,
                              unit, f"{ref[ep]:g}" if ep in ref else "–"])
             k = tenth(n)
             ours = _fmt(*map(float, mean_ci(runs[:, n - k:].mean(axis=1))))
-            rows.append([name, _seeds_text(m, split), label,
+            rows.append([name, _seeds_text(m, split), shown,
                          f"return, episodes {n - k + 1}-{n}", ours, unit,
                          f"{ref[n]:g} (episode {n})" if n in ref else "–"])
         if "optimal" in methods:
@@ -190,12 +190,13 @@ def _score_rows(name: str, results: dict) -> list[list[str]]:
     rows = []
     for split, s in results["scores"].items():
         n_tasks = results["curves"][split]["AD"]["num_tasks"]
-        for method in ("AD", "ED"):
+        for method in TRAINED_METHODS:
             if method in s:
                 seeds = len(s[method]["per_seed"])
                 ref = paper.get(method, {}).get(split)
                 rows.append([name, f"{SPLIT_NAMES.get(split, split)}: {n_tasks} tasks",
-                             method, "normalised score", _fmt(s[method]["mean"], s[method]["ci95"]),
+                             method_label(method), "normalised score",
+                             _fmt(s[method]["mean"], s[method]["ci95"]),
                              f"{seeds} {s[method].get('interval_over', 'evaluation')}",
                              "–" if ref is None else f"{ref:g}"])
     return rows
@@ -361,6 +362,8 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
                   f"Details: [{name}/summary.md]({name}/summary.md).", ""]
         if "refresh" in res:
             lines += [refresh_line(res["refresh"]), ""]
+        if "rl2" in res:
+            lines += [rl2_line(res["rl2"]), ""]
         if (exp / "NOTES.md").exists():
             lines += [f"What was tried, and the history of this preset: "
                       f"[{name}/NOTES.md]({name}/NOTES.md).", ""]

@@ -10,6 +10,13 @@ PAPER_EPISODES = {"watermaze": (1, 160)}  # other envs' evaluation length in the
 
 
 PAPER_SOURCE_LABEL = {"A2C": "A3C, paper (one stream)", "DQN": "DQN, paper"}
+TRAINED_METHODS = ("AD", "ED", "RL2")  # methods with training seeds, as results name them
+LABELS = {"RL2": "RL²"}
+
+
+def method_label(method: str) -> str:
+    """A method's name as reports print it."""
+    return LABELS.get(method, method)
 
 
 def checkpoints(env: str) -> tuple[int, ...]:
@@ -30,7 +37,7 @@ def paper_method(results: dict, method: str) -> str | None:
     if method == "source":
         theirs = PAPER_SOURCE.get(results.get("env"), "A2C")
         return "source" if results.get("source_name", "").startswith(theirs) else None
-    return method if method in ("AD", "ED") else None
+    return method if method in TRAINED_METHODS else None
 
 
 def results_table(results: dict) -> str:
@@ -69,14 +76,14 @@ def results_table(results: dict) -> str:
             last = slice(n - tenth(n), n)
             k_seeds = len(m.get("per_train_seed", [])) or "–"
             size = f"{k_seeds} × {evals.shape[0]} × {m.get('num_tasks', '?')}"
-            label = f"source ({source})" if method == "source" and source else method
-            rows.append("| " + " | ".join([split, label, size, *cells, _cell(runs, last),
+            name = f"source ({source})" if method == "source" and source else method_label(method)
+            rows.append("| " + " | ".join([split, name, size, *cells, _cell(runs, last),
                                            _cell(evals, last)]) + " |")
             ref = paper_method(results, method)
             paper = PAPER_CURVES.get(env, {}).get(ref, {}) if split == "test" and ref else {}
             if paper:
                 vals = [f"{paper[e]:g}" if e in paper else "–" for e in cps]
-                rows.append("| " + " | ".join([split, f"{label}, paper", "5 × 20 × –", *vals,
+                rows.append("| " + " | ".join([split, f"{name}, paper", "5 × 20 × –", *vals,
                                                f"{paper[n]:g} (ep {n})" if n in paper else "–",
                                                ""]) + " |")
         if "optimal" in methods:
@@ -86,11 +93,14 @@ def results_table(results: dict) -> str:
 
 
 def scores_table(results: dict) -> str:
-    """Markdown table of normalised scores (results["scores"]): one row per split, AD and ED as
-    mean ± 95% t-interval over seeds, the paper's values beside them, and the raw mean rewards of
-    random and the source that define 0 and 1."""
+    """Markdown table of normalised scores (results["scores"]): one row per split, AD, ED (and
+    RL² where run) as mean ± 95% t-interval over seeds, the paper's values beside them, and the
+    raw mean rewards of random and the source that define 0 and 1."""
     paper = PAPER_SCORES.get(results["env"], {})
-    head = ["split", "AD", "paper AD", "ED", "paper ED", "random (0)", "source (1)"]
+    methods = [m for m in TRAINED_METHODS
+               if m in ("AD", "ED") or any(m in s for s in results["scores"].values())]
+    head = ["split", *(h for m in methods for h in (method_label(m), f"paper {method_label(m)}")),
+            "random (0)", "source (1)"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def cell(d):
@@ -102,12 +112,24 @@ def scores_table(results: dict) -> str:
 
     for split, s in results["scores"].items():
         rows.append("| " + " | ".join([
-            split, cell(s.get("AD")), ref("AD", split), cell(s.get("ED")), ref("ED", split),
+            split, *(c for m in methods for c in (cell(s.get(m)), ref(m, split))),
             f"{s['random_return']:.3f}", f"{s['source_return']:.3f}"]) + " |")
     return "\n".join(rows) + "\n"
 
 
-__all__ = ["paper_method", "paper_value", "results_table", "scores_table"]
+PAPER_RL2_STEPS = 1_000_000_000  # the paper's RL² meta-training budget (env steps)
+
+
+def rl2_line(rl2: dict) -> str:
+    """One sentence on RL²'s network and meta-training budget (results["rl2"]) beside the
+    paper's."""
+    return (f"RL²: {rl2['network']}, meta-trained with A2C on the training tasks for "
+            f"{rl2['env_steps']:,} env steps per training seed ({rl2['updates']:,} updates of "
+            f"{rl2['num_trials']} parallel trials); the paper's RL² had {PAPER_RL2_STEPS:,}, "
+            f"{PAPER_RL2_STEPS / rl2['env_steps']:.0f}x more.")
+
+
+__all__ = ["paper_method", "paper_value", "results_table", "rl2_line", "scores_table"]
 
 
 def source_steps_table(results: dict) -> str:
