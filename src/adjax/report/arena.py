@@ -18,7 +18,6 @@ into RUN_DIR/figures (or --out):
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +35,11 @@ from adjax.evaluate.results import pair_key
 from adjax.report.trajectories import (
     TrajectoryError,
     ad_run_dir,
+    draw_from_args,
     experiment_info,
     fingerprint,
+    picture_parser,
+    print_files,
     unchanged,
 )
 
@@ -254,31 +256,17 @@ def summary_figures(results: dict, out: Path) -> list[Path]:
 
 
 def main(argv=None) -> dict[str, Path]:
-    ap = argparse.ArgumentParser(
-        prog="python -m adjax.report.arena",
-        description="Draw what a trained AD agent sees and where it goes, episode by episode, "
-                    "on one held-out Watermaze platform.")
-    ap.add_argument("run_dir", type=Path, help="a Watermaze experiment directory "
-                    "(experiment.json, runs/ad/seed0), e.g. runs/watermaze")
-    ap.add_argument("--episodes", type=int, default=160)
-    ap.add_argument("--task", type=int, default=0, help="index into the held-out platforms")
-    ap.add_argument("--seed", type=int, default=0, help="evaluation seed (the evaluation's key)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="output directory (default RUN_DIR/figures)")
-    ap.add_argument("--force", action="store_true", help="redraw even when unchanged")
-    args = ap.parse_args(argv)
-    if args.episodes < 1:
-        ap.error("--episodes must be at least 1")
-    try:
-        files = write_arena(args.run_dir, args.out, args.episodes, args.task, args.seed,
-                            force=args.force)
-    except TrajectoryError as e:
-        raise SystemExit(f"error: {e}") from None
+    ap = picture_parser(
+        "python -m adjax.report.arena",
+        "Draw what a trained AD agent sees and where it goes, episode by episode, on one "
+        "held-out Watermaze platform.",
+        "a Watermaze experiment directory (experiment.json, runs/ad/seed0), e.g. runs/watermaze",
+        "index into the held-out platforms", episodes=160)
+    files = draw_from_args(ap, argv, write_arena)
     returns = read_json(files["json"])["returns"]
     print(f"platform found in {sum(returns):g} of {len(returns)} episodes; episodes "
           + ", ".join(f"{e}: {returns[e - 1]:g}" for e in shown_episodes(len(returns))))
-    for f in files.values():
-        print(f"{f} ({f.stat().st_size / 1024:.0f} KB)")
+    print_files(files)
     return files
 
 

@@ -13,7 +13,6 @@ run's fingerprint, the tasks, every pull and reward), reused while the run is un
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -27,8 +26,11 @@ from adjax.evaluate.results import pair_key
 from adjax.report.trajectories import (
     TrajectoryError,
     ad_run_dir,
+    draw_from_args,
     experiment_info,
     fingerprint,
+    picture_parser,
+    print_files,
     unchanged,
 )
 
@@ -136,21 +138,12 @@ def summary_figures(results: dict, out: Path) -> list[Path]:
 
 
 def main(argv=None) -> dict[str, Path]:
-    ap = argparse.ArgumentParser(
-        prog="python -m adjax.report.choices",
-        description="Draw a trained bandit AD agent's arm pulls over one trial on a new task of "
-                    "the training (odd) and the adversarial (even) distribution.")
-    ap.add_argument("run_dir", type=Path, help="a bandit experiment directory, e.g. runs/bandit")
-    ap.add_argument("--task", type=int, default=0, help="index into each split's tasks")
-    ap.add_argument("--seed", type=int, default=0, help="evaluation seed (the evaluation's key)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="output directory (default RUN_DIR/figures)")
-    ap.add_argument("--force", action="store_true", help="redraw even when unchanged")
-    args = ap.parse_args(argv)
-    try:
-        files = write_choices(args.run_dir, args.out, args.task, args.seed, args.force)
-    except TrajectoryError as e:
-        raise SystemExit(f"python -m adjax.report.choices: error: {e}") from None
+    ap = picture_parser(
+        "python -m adjax.report.choices",
+        "Draw a trained bandit AD agent's arm pulls over one trial on a new task of the "
+        "training (odd) and the adversarial (even) distribution.",
+        "a bandit experiment directory, e.g. runs/bandit", "index into each split's tasks")
+    files = draw_from_args(ap, argv, write_choices)
     record = read_json(files["json"])["records"]
     for split, rec in record.items():
         n = len(rec["actions"])
@@ -158,8 +151,7 @@ def main(argv=None) -> dict[str, Path]:
         print(f"{split}: best arm {int(np.argmax(rec['task']))}, chosen in "
               f"{best_arm_share(rec, slice(0, k)):.0%} of the first {k} pulls and "
               f"{best_arm_share(rec, slice(n - k, n)):.0%} of the last {k}")
-    for f in files.values():
-        print(f"{f} ({f.stat().st_size / 1024:.0f} KB)")
+    print_files(files)
     return files
 
 

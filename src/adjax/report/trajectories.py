@@ -409,32 +409,53 @@ def summary_figures(results: dict, out: Path) -> list[Path]:
     return [files["png"], files["gif"]]
 
 
-def main(argv=None) -> dict[str, Path]:
-    ap = argparse.ArgumentParser(
-        prog="python -m adjax.report.trajectories",
-        description="Draw a trained AD agent's paths, episode by episode, on one held-out task "
-                    f"of a grid environment ({', '.join(GRID_ENVS)}).")
-    ap.add_argument("run_dir", type=Path, help="an experiment directory (experiment.json, "
-                    "runs/ad/seed0), e.g. runs/darkroom")
-    ap.add_argument("--episodes", type=int, default=200)
-    ap.add_argument("--task", type=int, default=0, help="index into the held-out tasks")
+def picture_parser(prog: str, description: str, run_dir_help: str, task_help: str,
+                   episodes: int | None = None) -> argparse.ArgumentParser:
+    """The command line the picture modules share: RUN_DIR, [--episodes], --task, --seed, --out,
+    --force (trajectories, choices, arena)."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("run_dir", type=Path, help=run_dir_help)
+    if episodes is not None:
+        ap.add_argument("--episodes", type=int, default=episodes)
+    ap.add_argument("--task", type=int, default=0, help=task_help)
     ap.add_argument("--seed", type=int, default=0, help="evaluation seed (the evaluation's key)")
     ap.add_argument("--out", type=Path, default=None,
                     help="output directory (default RUN_DIR/figures)")
     ap.add_argument("--force", action="store_true", help="redraw even when unchanged")
+    return ap
+
+
+def draw_from_args(ap: argparse.ArgumentParser, argv, write) -> dict[str, Path]:
+    """Parse a `picture_parser`'s argv and call write(run_dir, out, [episodes,] task, seed,
+    force=...) -> its files; a run that cannot give the pictures exits with the reason."""
     args = ap.parse_args(argv)
-    if args.episodes < 1:
+    episodes = getattr(args, "episodes", None)
+    if episodes is not None and episodes < 1:
         ap.error("--episodes must be at least 1")
     try:
-        files = write_trajectories(args.run_dir, args.out, args.episodes, args.task, args.seed,
-                                   force=args.force)
+        return write(args.run_dir, args.out, *([] if episodes is None else [episodes]),
+                     args.task, args.seed, force=args.force)
     except TrajectoryError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise SystemExit(f"{ap.prog}: error: {e}") from None
+
+
+def print_files(files: dict[str, Path]) -> None:
+    for f in files.values():
+        print(f"{f} ({f.stat().st_size / 1024:.0f} KB)")
+
+
+def main(argv=None) -> dict[str, Path]:
+    ap = picture_parser(
+        "python -m adjax.report.trajectories",
+        "Draw a trained AD agent's paths, episode by episode, on one held-out task of a grid "
+        f"environment ({', '.join(GRID_ENVS)}).",
+        "an experiment directory (experiment.json, runs/ad/seed0), e.g. runs/darkroom",
+        "index into the held-out tasks", episodes=200)
+    files = draw_from_args(ap, argv, write_trajectories)
     returns = read_json(files["json"])["returns"]
     print(f"returns, episodes {', '.join(map(str, shown_episodes(len(returns))))}: "
           + ", ".join(f"{returns[e - 1]:g}" for e in shown_episodes(len(returns))))
-    for f in files.values():
-        print(f"{f} ({f.stat().st_size / 1024:.0f} KB)")
+    print_files(files)
     return files
 
 
