@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adjax.model import cpu_model, paper_model
+from adjax.model import cpu_model, paper_model, with_image_encoder
 from adjax.train import TrainConfig, init_state, make_train_chunk
 from adjax.train.step import data_mesh, replicate, to_device
 from adjax.train.windows import Arrays
@@ -43,7 +43,9 @@ def time_train(cfg, batch: int, steps_per_call: int, calls: int) -> dict:
     rng = np.random.default_rng(0)
     H, T = 64, 400
     mesh = data_mesh()  # the batch split across the local devices, as `fit` splits it
-    data = to_device(Arrays(rng.integers(0, 9, (H, T, 2)).astype(np.int8),
+    obs = (rng.integers(0, 256, (H, T, *cfg.obs_dims)).astype(np.uint8)
+           if cfg.obs_encoder == "image" else rng.integers(0, 9, (H, T, 2)).astype(np.int8))
+    data = to_device(Arrays(obs,
                             rng.integers(0, 5, (H, T)).astype(np.uint8),
                             rng.integers(0, 2, (H, T)).astype(np.float16), 20), mesh)
     tc = TrainConfig(batch_size=batch, steps_per_call=steps_per_call)
@@ -114,6 +116,18 @@ def run(quick: bool = False) -> dict:
                 f"model's step on a 3x batch ({3 * batch} windows, cpu model): {ratio:.2f}x the "
                 f"step of {batch} windows (target for 3 seeds: <= 2x one; the batch already fills "
                 "the cores when the ratio is near 3).\n")
+    # Image models (Watermaze): XLA:CPU runs convolutions several times slower inside a loop
+    # body, so a one-step call runs outside any loop (`make_train_chunk`); the ratio is a loop of
+    # steps_per_call steps over that, per step (the Watermaze quick preset's model and batch).
+    frames = (12, 16, 3)
+    image = with_image_encoder(cpu_model(frames, 8, 150), frames, "cpu")
+    one = time_train(image, 16, 1, calls + 1)["step_s"]
+    looped = time_train(image, 16, spc, calls)["step_s"]
+    results["image_loop"] = {"step_s_one_per_call": one, "step_s_in_loop": looped,
+                             "ratio_loop_over_one": looped / one}
+    md_image = (f"Image model (Watermaze quick: 12x16 frames, 16 windows of 150 steps): "
+                f"{one:.2f} s/step one step per call, {looped:.2f} s/step in a loop of {spc}: "
+                f"{looped / one:.1f}x (why image presets use steps_per_call=1).\n")
     md = (
         f"Train step (forward, backward, clip, Adam; windows sampled on device), batch {batch} "
         f"split across {jax.local_device_count()} CPU device(s) (`adjax.devices`), "
@@ -122,7 +136,7 @@ def run(quick: bool = False) -> dict:
         "formula (6·params·tokens + 12·L·N²·d). `vs torch`: our tokens/s over "
         "`torch_ad_step.py` of the same shape run in the same command (n/a without torch).\n\n"
         "| model | tokens/seq | s/step | tokens/s | GFLOP/s | of peak | vs torch |\n"
-        "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n" + md_seeds)
+        "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n" + md_seeds + "\n" + md_image)
     return {"title": "Training throughput (adjax.train)", "markdown": md, "results": results}
 
 
