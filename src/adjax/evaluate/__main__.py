@@ -20,11 +20,11 @@ class Args:
 
     run_dir: tyro.conf.Positional[Path]
     env: str | None = None  # default: the env the run was trained on
-    # test | val | train (a grid's fixed sets; choices are made on val, test only reports), both
-    # (train and test), or a bandit distribution: val | odd | even | uniform
-    split: str = "test"
-    episodes: int = 100
-    seeds: int = 5
+    split: Annotated[str, tyro.conf.arg(help=(
+        "test | val | train (a grid's fixed sets; choices are made on val, test only reports), "
+        "both (train and test), or a bandit distribution: val | odd | even | uniform"))] = "test"
+    episodes: int = 100  # episodes per task and evaluation seed
+    seeds: int = 5  # evaluation seeds per task
     out: Path | None = None  # default RUN_DIR/eval/<env>_<split>.json; the figure goes beside it
     seed: int = 0
     tasks: int | None = None  # first N tasks of the split (all by default)
