@@ -314,12 +314,9 @@ def _rl2(run: Run) -> dict:
                            done=_rl2_evaluated(path, se, r))
             files.append(path)
         curves[se.split] = _curves([read_json(f) for f in files], se.split, RL2)
-    rc = cfg.rl2
-    network = (f"an LSTM of {' x '.join(map(str, rc.hidden))}" if rc.network == "lstm" else
-               f"a transformer of {rc.tf_layers} x {rc.tf_width}, {rc.tf_heads} heads")
     return {"rl2_curves": curves, "rl2": {
-        "network": network, "updates": rc.num_updates, "num_trials": rc.num_trials,
-        "env_steps": rc.num_updates * rc.steps_per_update()}}
+        "config": cfg.rl2.to_dict(),
+        "env_steps": cfg.rl2.num_updates * cfg.rl2.steps_per_update()}}
 
 
 # The stages in order; each takes the Run and returns its part of the results.

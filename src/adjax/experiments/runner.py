@@ -22,7 +22,7 @@ from adjax.experiments.common import (
     machine,
     source_name,
 )
-from adjax.experiments.pipeline import RL2, STAGES, TRAINED, Run
+from adjax.experiments.pipeline import STAGES, TRAINED, Run
 from adjax.lock import DirLock
 from adjax.model import ModelConfig, lstm_like
 from adjax.report import (
@@ -36,12 +36,10 @@ from adjax.report import (
 from adjax.report.arena import summary_figures as arena_figures
 from adjax.report.choices import summary_figures as choice_figures
 from adjax.report.reproduction import refresh_line
-from adjax.report.tables import rl2_line
+from adjax.report.tables import TRAINED_METHODS, rl2_line
 from adjax.report.trajectories import summary_figures as trajectory_figures
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 from adjax.train import TrainConfig, with_defaults
-
-METHODS = (*TRAINED.values(), *RL2.values())  # the methods with training seeds
 
 # Config fields that may change between invocations on one directory: more training seeds add
 # runs; other evaluation settings redo the evaluations (training and data are reused); RL² is a
@@ -148,7 +146,7 @@ def normalised_scores(curves: dict) -> dict:
         scores[split] = {"random_return": round(lo, 4), "source_return": round(hi, 4)}
         if hi - lo < 1e-6:  # e.g. toy runs: the scale is undefined, so no score
             continue
-        for method in METHODS:
+        for method in TRAINED_METHODS:
             if method in methods:
                 runs, unit = seed_curves(methods[method])
                 per_seed = (runs.mean(axis=1) - lo) / (hi - lo)
@@ -196,7 +194,7 @@ def _results(run: Run, preset: str, made: dict, seconds: float) -> dict:
         **({"refresh": made["refresh"]} if "refresh" in made else {}),
         **({"rl2": made["rl2"]} if "rl2" in made else {}),
         "summary": {f"{m} {s}": _summary(curves, s, m) for s in curves
-                    for m in (*METHODS, "source", "random") if _summary(curves, s, m)},
+                    for m in (*TRAINED_METHODS, "source", "random") if _summary(curves, s, m)},
     }
     if made.get("source_curves"):
         L = results["episode_len"]

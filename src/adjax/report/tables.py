@@ -121,11 +121,15 @@ PAPER_RL2_STEPS = 1_000_000_000  # the paper's RL² meta-training budget (env st
 
 
 def rl2_line(rl2: dict) -> str:
-    """One sentence on RL²'s network and meta-training budget (results["rl2"]) beside the
-    paper's."""
-    return (f"RL²: {rl2['network']}, meta-trained with A2C on the training tasks for "
-            f"{rl2['env_steps']:,} env steps per training seed ({rl2['updates']:,} updates of "
-            f"{rl2['num_trials']} parallel trials); the paper's RL² had {PAPER_RL2_STEPS:,}, "
+    """One sentence on RL²'s network and meta-training budget (results["rl2"]: its config and
+    env steps) beside the paper's."""
+    c = rl2["config"]
+    network = (f"a transformer of {c['tf_layers']} x {c['tf_width']}, {c['tf_heads']} heads"
+               if c.get("network") == "transformer"
+               else f"an LSTM of {' x '.join(map(str, c['hidden']))}")
+    return (f"RL²: {network}, meta-trained with A2C on the training tasks for "
+            f"{rl2['env_steps']:,} env steps per training seed ({c['num_updates']:,} updates of "
+            f"{c['num_trials']} parallel trials); the paper's RL² had {PAPER_RL2_STEPS:,}, "
             f"{PAPER_RL2_STEPS / rl2['env_steps']:.0f}x more.")
 
 
