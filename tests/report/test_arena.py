@@ -14,7 +14,7 @@ from adjax.evaluate import in_context
 from adjax.evaluate.baselines import UniformAgent, env_spec
 from adjax.evaluate.results import pair_key
 from adjax.report import arena
-from adjax.report.trajectories import TrajectoryError
+from adjax.report.pictures import PictureError
 
 ARENA = {"height": 12, "width": 16}
 EPISODES = 3
@@ -78,7 +78,7 @@ def test_strip_ends_where_the_platform_was_reached(recorded):
 
 
 def test_errors_name_the_problem(tmp_path):
-    with pytest.raises(TrajectoryError, match="not in the held-out split"):
+    with pytest.raises(PictureError, match="not in the held-out split"):
         arena.record_arena(None, ARENA, task_id=100)
     with pytest.raises(SystemExit, match="no such directory"):
         arena.main([str(tmp_path / "missing")])

@@ -15,6 +15,7 @@ from adjax import envs
 from adjax.evaluate import episode_returns, in_context, in_context_trace
 from adjax.evaluate.baselines import UniformAgent, env_spec
 from adjax.report import trajectories as tj
+from adjax.report.pictures import PictureError
 
 
 @pytest.fixture(scope="module", params=["darkroom", "key-to-door"])
@@ -100,22 +101,22 @@ def _experiment(tmp_path, env="darkroom", name="darkroom"):
 
 
 def test_errors_name_the_problem(tmp_path):
-    with pytest.raises(tj.TrajectoryError, match="no such directory"):
+    with pytest.raises(PictureError, match="no such directory"):
         tj.write_trajectories(tmp_path / "missing")
-    with pytest.raises(tj.TrajectoryError, match="not an experiment run directory"):
+    with pytest.raises(PictureError, match="not an experiment run directory"):
         tj.write_trajectories(tmp_path)
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(tj.TrajectoryError, match="a training run: pass the experiment directory"):
+    with pytest.raises(PictureError, match="a training run: pass the experiment directory"):
         tj.write_trajectories(tmp_path)
     bandit = _experiment(tmp_path, "bandit", "bandit")
-    with pytest.raises(tj.TrajectoryError,
+    with pytest.raises(PictureError,
                        match=r"grid environment .*\(darkroom, darkroom-hard, key-to-door\); this "
                              r"run's env is 'bandit'"):
         tj.write_trajectories(bandit)
-    with pytest.raises(tj.TrajectoryError, match="no trained AD"):
+    with pytest.raises(PictureError, match="no trained AD"):
         tj.write_trajectories(_experiment(tmp_path))
     with pytest.raises(SystemExit, match="error: .*no trained AD"):
         tj.main([str(tmp_path / "darkroom")])
-    with pytest.raises(tj.TrajectoryError, match="task 16 is not in the held-out split"):
+    with pytest.raises(PictureError, match="task 16 is not in the held-out split"):
         env, params = envs.make("darkroom")
         tj.record_paths(UniformAgent(env_spec(env, params)), "darkroom", task_id=16)

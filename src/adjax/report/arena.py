@@ -32,8 +32,8 @@ from adjax.atomic import read_json, save_figure, write_json
 from adjax.envs.watermaze import MAX_RADIUS, PLATFORM_RADIUS, SECTOR_RGB
 from adjax.evaluate import in_context_trace, load_agent
 from adjax.evaluate.results import pair_key
-from adjax.report.trajectories import (
-    TrajectoryError,
+from adjax.report.pictures import (
+    PictureError,
     ad_run_dir,
     draw_from_args,
     experiment_info,
@@ -86,15 +86,15 @@ def record_arena(agent, env_kwargs: dict | None = None, task_id: int = 0, seed: 
     env, params = envs.make(ENV, **(env_kwargs or {}))
     tasks, _ = envs.tasks_for(ENV, SPLIT, None)
     if not 0 <= task_id < len(tasks):
-        raise TrajectoryError(f"{ENV}: platform {task_id} is not in the held-out split "
-                              f"(platforms 0..{len(tasks) - 1})")
+        raise PictureError(f"{ENV}: platform {task_id} is not in the held-out split "
+                           f"(platforms 0..{len(tasks) - 1})")
     params = env.with_task(params, tasks[task_id])
     trace = in_context_trace(pair_key("agent", task_id, seed, eval_seed), agent, env, params,
                              num_episodes, refresh_every=refresh_every, temperature=temperature)
     L = int(env.episode_len)
     done = np.asarray(trace.done).reshape(num_episodes, L)
     if not (done[:, -1].all() and not done[:, :-1].any()):
-        raise TrajectoryError("the trace's episodes do not end every episode_len steps")
+        raise PictureError("the trace's episodes do not end every episode_len steps")
     stored = np.asarray(trace.stored).reshape(num_episodes, L, 3)
     actions = np.asarray(trace.actions).reshape(num_episodes, L)
     # The state after each episode's last action is not in the trace (the env resets): step it.
@@ -217,8 +217,8 @@ def write_arena(run_dir, out_dir=None, num_episodes: int = 160, task_id: int = 0
     run_dir = Path(run_dir)
     info = experiment_info(run_dir)
     if info["env"] != ENV:
-        raise TrajectoryError(f"arena pictures are for Watermaze; this run's env is "
-                              f"{info['env']!r}")
+        raise PictureError(f"arena pictures are for Watermaze; this run's env is "
+                           f"{info['env']!r}")
     ad = ad_run_dir(run_dir, info["name"])
     files = outputs(out_dir or run_dir / "figures", info["name"])
     stamp = {"version": VERSION, "run": fingerprint(ad), "env": ENV,

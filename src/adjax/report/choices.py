@@ -23,8 +23,8 @@ from adjax import distributed, envs
 from adjax.atomic import read_json, save_figure, write_json
 from adjax.evaluate import in_context_trace, load_agent
 from adjax.evaluate.results import pair_key
-from adjax.report.trajectories import (
-    TrajectoryError,
+from adjax.report.pictures import (
+    PictureError,
     ad_run_dir,
     draw_from_args,
     experiment_info,
@@ -102,8 +102,8 @@ def write_choices(run_dir, out_dir=None, task_id: int = 0, seed: int = 0,
     run_dir = Path(run_dir)
     info = experiment_info(run_dir)
     if info["env"] != "bandit":
-        raise TrajectoryError(f"{run_dir}: arm-choice pictures are for the bandit; this run's "
-                              f"env is {info['env']!r}")
+        raise PictureError(f"{run_dir}: arm-choice pictures are for the bandit; this run's "
+                           f"env is {info['env']!r}")
     ad = ad_run_dir(run_dir, info["name"])
     files = outputs(out_dir or run_dir / "figures", info["name"])
     splits = {s["split"]: s for s in json.loads((run_dir / "experiment.json").read_text())

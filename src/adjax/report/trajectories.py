@@ -22,9 +22,6 @@ rest of `adjax.report` this runs the agent, so it imports JAX and `adjax.evaluat
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,19 +31,24 @@ from matplotlib.figure import Figure
 
 from adjax import distributed, envs
 from adjax.atomic import read_json, save_figure, write_json
-from adjax.checkpoints import checkpoint_steps
 from adjax.envs import GRID_ENVS, optimal_return
 from adjax.evaluate import in_context_trace, load_agent
 from adjax.evaluate.results import pair_key
+from adjax.report.pictures import (
+    PictureError,
+    ad_run_dir,
+    draw_from_args,
+    experiment_info,
+    fingerprint,
+    picture_parser,
+    print_files,
+    unchanged,
+)
 
 PANEL_EPISODES = (1, 2, 5, 10, 50, 200)
 SPLIT = "test"  # the held-out tasks
 VERSION = 1  # of the pictures: a change redraws every run's
 MOVES = np.array([[0, 0], [0, -1], [1, 0], [0, 1], [-1, 0]])  # the grid envs' actions (x, y)
-
-
-class TrajectoryError(ValueError):
-    """A run directory that cannot give trajectory pictures; the message says why."""
 
 
 @dataclass
@@ -80,9 +82,9 @@ def shown_episodes(num_episodes: int) -> list[int]:
 
 def check_grid(env_name: str) -> None:
     if env_name not in GRID_ENVS:
-        raise TrajectoryError(f"trajectory pictures need a grid environment whose observation is "
-                              f"the agent's cell ({', '.join(GRID_ENVS)}); this run's env is "
-                              f"{env_name!r}")
+        raise PictureError(f"trajectory pictures need a grid environment whose observation is "
+                           f"the agent's cell ({', '.join(GRID_ENVS)}); this run's env is "
+                           f"{env_name!r}")
 
 
 def paths_from_trace(trace, env, task, num_episodes: int, env_name: str, task_id: int = 0,
@@ -96,7 +98,7 @@ def paths_from_trace(trace, env, task, num_episodes: int, env_name: str, task_id
     rewards = np.asarray(trace.rewards, np.float64).reshape(num_episodes, L)
     done = np.asarray(trace.done).reshape(num_episodes, L)
     if not (done[:, -1].all() and not done[:, :-1].any()):
-        raise TrajectoryError("the trace's episodes do not end every episode_len steps")
+        raise PictureError("the trace's episodes do not end every episode_len steps")
     a = np.where((actions >= 0) & (actions < len(MOVES)), actions, 0)
     last = np.clip(obs[:, -1] + MOVES[a[:, -1]], 0, env.size - 1)
     positions = np.concatenate([obs, last[:, None]], axis=1)
@@ -119,8 +121,8 @@ def record_paths(agent, env_name: str, task_id: int = 0, seed: int = 0, num_epis
     env, params = envs.make(env_name)
     tasks, _ = envs.tasks_for(env_name, SPLIT, None)
     if not 0 <= task_id < len(tasks):
-        raise TrajectoryError(f"{env_name}: task {task_id} is not in the held-out split "
-                              f"(tasks 0..{len(tasks) - 1})")
+        raise PictureError(f"{env_name}: task {task_id} is not in the held-out split "
+                           f"(tasks 0..{len(tasks) - 1})")
     key = pair_key("agent", task_id, seed, eval_seed)
     task = tasks[task_id]
     trace = in_context_trace(key, agent, env, env.with_task(params, task), num_episodes,
@@ -294,64 +296,6 @@ def write_gif(paths: Paths, path, episodes=None, ms_per_step: int = 90,
     return path
 
 
-# ---- run directories ----
-
-def ad_run_dir(run_dir: Path, name: str) -> Path:
-    ad = run_dir / "runs" / "ad" / "seed0"
-    ckpts = ad / "checkpoints"
-    if not (ad / "config.json").exists() or not checkpoint_steps(ad):
-        raise TrajectoryError(f"{run_dir}: no trained AD (no checkpoint under {ckpts}); train "
-                              f"it first (python -m adjax.experiments.{name} --out {run_dir})")
-    return ad
-
-
-def fingerprint(ad_run: Path) -> str:
-    """sha256 of the AD run's config.json and the files of its latest checkpoint: a retrained or
-    further-trained run gets another."""
-
-    h = hashlib.sha256((ad_run / "config.json").read_bytes())
-    latest = ad_run / "checkpoints" / str(checkpoint_steps(ad_run)[-1])
-    h.update(latest.name.encode())
-    for f in sorted(p for p in latest.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(latest)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-
-def unchanged(files: dict[str, Path], stamp: dict) -> bool:
-    """The pictures `files` exist and their JSON ("json") records `stamp` (the settings and the
-    run's fingerprint): reuse them. A damaged JSON is drawn again."""
-    if not all(p.exists() for p in files.values()):
-        return False
-    try:
-        old = read_json(files["json"])
-    except ValueError:
-        return False
-    return all(old.get(k) == v for k, v in stamp.items())
-
-
-def experiment_info(run_dir) -> dict:
-    """{"name", "env", "env_kwargs", "refresh_every", "temperature", "preset"} of an experiment
-    directory, or a TrajectoryError naming what is missing."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise TrajectoryError(f"{run_dir}: no such directory")
-    exp = run_dir / "experiment.json"
-    if not exp.exists():
-        hint = (" (a training run: pass the experiment directory above runs/ad/seed0)"
-                if (run_dir / "config.json").exists() else "")
-        raise TrajectoryError(f"{run_dir}: not an experiment run directory (no experiment.json)"
-                              f"{hint}")
-    cfg = json.loads(exp.read_text())
-    res = run_dir / "results.json"
-    preset = read_json(res).get("preset") if res.exists() else None
-    ev = cfg.get("eval", {})
-    return {"name": cfg["name"], "env": cfg["env"], "env_kwargs": cfg.get("env_config") or {},
-            "preset": preset,
-            "refresh_every": ev.get("refresh_every"),
-            "temperature": float(ev.get("temperature", 1.0))}
-
-
 def outputs(out_dir, name: str) -> dict[str, Path]:
     out_dir = Path(out_dir)
     return {"png": out_dir / f"{name}_paths.png", "gif": out_dir / f"{name}_episodes.gif",
@@ -407,41 +351,6 @@ def summary_figures(results: dict, out: Path) -> list[Path]:
     episodes = min(PANEL_EPISODES[-1], len(curves["AD"]["per_seed"][0]))
     files = write_trajectories(out, num_episodes=episodes)
     return [files["png"], files["gif"]]
-
-
-def picture_parser(prog: str, description: str, run_dir_help: str, task_help: str,
-                   episodes: int | None = None) -> argparse.ArgumentParser:
-    """The command line the picture modules share: RUN_DIR, [--episodes], --task, --seed, --out,
-    --force (trajectories, choices, arena)."""
-    ap = argparse.ArgumentParser(prog=prog, description=description)
-    ap.add_argument("run_dir", type=Path, help=run_dir_help)
-    if episodes is not None:
-        ap.add_argument("--episodes", type=int, default=episodes)
-    ap.add_argument("--task", type=int, default=0, help=task_help)
-    ap.add_argument("--seed", type=int, default=0, help="evaluation seed (the evaluation's key)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="output directory (default RUN_DIR/figures)")
-    ap.add_argument("--force", action="store_true", help="redraw even when unchanged")
-    return ap
-
-
-def draw_from_args(ap: argparse.ArgumentParser, argv, write) -> dict[str, Path]:
-    """Parse a `picture_parser`'s argv and call write(run_dir, out, [episodes,] task, seed,
-    force=...) -> its files; a run that cannot give the pictures exits with the reason."""
-    args = ap.parse_args(argv)
-    episodes = getattr(args, "episodes", None)
-    if episodes is not None and episodes < 1:
-        ap.error("--episodes must be at least 1")
-    try:
-        return write(args.run_dir, args.out, *([] if episodes is None else [episodes]),
-                     args.task, args.seed, force=args.force)
-    except TrajectoryError as e:
-        raise SystemExit(f"{ap.prog}: error: {e}") from None
-
-
-def print_files(files: dict[str, Path]) -> None:
-    for f in files.values():
-        print(f"{f} ({f.stat().st_size / 1024:.0f} KB)")
 
 
 def main(argv=None) -> dict[str, Path]:
