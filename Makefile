@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # One pytest-xdist worker per core, each test file on one worker (so module-scoped fixtures, such
-# as compiled functions and tiny runs, are built once).
+# as compiled functions and tiny runs, are built once). The slowest tests are listed at the end:
+# the suite's budget is about 10 minutes on a 2-core CPU.
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" -q -n auto --dist loadfile
+	$(PY) -m pytest -m "not slow" -q -n auto --dist loadfile --durations=25
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
