@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -236,4 +237,21 @@ def test_inside_ad_notebook_on_this_run(toy_run, tmp_path, monkeypatch):
             f"{1 - own:.2f}") in text
     assert "late: the query's" in text and "  layer 0: " in text
     for product in PRODUCTS["inside_ad"][1:]:
+        assert (tmp_path / product).exists(), product
+
+
+def test_quickstart_notebook_on_this_run(toy_run, tmp_path, monkeypatch):
+    """The quickstart notebook at its tiny size finds this module's run where it would write its
+    own (the tiny preset with one of its two training seeds): every stage is reused, and its
+    figure and results table are shown (test_notebook's slow test runs it from nothing)."""
+    shutil.copytree(toy_run[0], tmp_path / "runs" / "notebook")
+    nb = run_notebook("quickstart", tmp_path, monkeypatch)
+    outputs = cell_outputs(nb)
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert any("text/markdown" in o.get("data", {}) for o in outputs)  # the results table
+    text = printed_text(nb)
+    assert "already complete, reused" in text and "train AD seed 0" in text
+    assert "train AD seed 1" not in text  # one training seed asked for, one reported
+    for product in PRODUCTS["quickstart"]:
         assert (tmp_path / product).exists(), product

@@ -1,5 +1,9 @@
 """Smoke tests of the bandit, Dark Room Hard and Key-to-Door experiments and of `make reproduce`
-at toy size: every artefact made and well-formed, the report written from the published runs."""
+at toy size: every artefact made and well-formed, the report written from the published runs.
+
+`make test` builds the bandit's tiny run only (its RL², scores and arm-choice stages are its own);
+Dark Room Hard and Key-to-Door run the Dark Room pipeline (tests/experiments/test_darkroom.py) on
+other grids, so their tiny runs (about 70 s each on a 2-core CPU) are `make test-slow`'s."""
 
 import dataclasses
 import json
@@ -10,21 +14,34 @@ import pytest
 from adjax.atomic import read_json
 from adjax.experiments import bandit, darkroom_hard, key_to_door, reproduce
 from adjax.experiments.runner import run_experiment
+from adjax.report import choices
 
 MODULES = {"bandit": bandit, "darkroom_hard": darkroom_hard, "key_to_door": key_to_door}
+SLOW = {"darkroom_hard", "key_to_door"}
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs") / "tiny"  # where reproduce --preset tiny looks
-    return root, {name: run_experiment(mod.tiny(), root / name, preset="tiny", progress=False)
-                  for name, mod in MODULES.items()}
+    """(root, run): run(name) is that experiment's tiny results, built on first use for this
+    module in root/name (where `reproduce --preset tiny` looks)."""
+    root, done = tmp_path_factory.mktemp("runs") / "tiny", {}
+
+    def run(name):
+        if name not in done:
+            done[name] = run_experiment(MODULES[name].tiny(), root / name, preset="tiny",
+                                        progress=False)
+        return done[name]
+    return root, run
 
 
-@pytest.mark.parametrize("name", list(MODULES))
+def _names(names):
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
+
+
+@pytest.mark.parametrize("name", _names(MODULES))
 def test_artefacts_and_shapes(runs, name):
-    root, results = runs
-    cfg, res, out = MODULES[name].tiny(), runs[1][name], root / name
+    root, run = runs
+    cfg, res, out = MODULES[name].tiny(), run(name), root / name
     for rel in ("experiment.json", "timings.json", "results.json", "summary.md",
                 f"figures/{name}.png", "figures/source_learning_curve.png",
                 "data/learning/manifest.json", "data/expert/manifest.json"):
@@ -44,8 +61,7 @@ def test_artefacts_and_shapes(runs, name):
 
 
 def test_bandit_scores_every_split(runs):
-    _, results = runs
-    scores = results["bandit"]["scores"]
+    scores = runs[1]("bandit")["scores"]
     assert list(scores) == ["odd", "even", "uniform", "val"]
     for s in scores.values():
         assert 0 <= s["random_return"] <= 1 and 0 <= s["source_return"] <= 1
@@ -56,8 +72,8 @@ def test_bandit_rl2_is_a_method_beside_ad(runs):
     """RL² is meta-trained per training seed and evaluated on every split with AD's tasks and
     evaluation seeds: its curve, score, summary and table rows sit beside AD's, and its random
     curve (not kept) would be AD's bit for bit (the same keys)."""
-    root, results = runs
-    res, out, cfg = results["bandit"], root / "bandit", bandit.tiny()
+    root, run = runs
+    res, out, cfg = run("bandit"), root / "bandit", bandit.tiny()
     for se in cfg.eval.splits:
         methods = res["curves"][se.split]
         assert list(methods)[:3] == ["AD", "ED", "RL2"]  # trained methods, then the baselines
@@ -78,11 +94,10 @@ def test_bandit_rl2_is_a_method_beside_ad(runs):
     assert (out / "eval" / "odd" / "rl2_seed0.json").stat().st_mtime_ns == before
 
 
-def test_bandit_choices_are_the_evaluated_pulls(runs, capsys):
+def test_bandit_choices_are_the_evaluated_pulls(runs, capsys, tmp_path):
     """AD seed 0's pulls on task 0 of odd and even, with evaluation seed 0's key: its rewards are
     that pair's evaluated returns; the picture is in summary.md and reused while unchanged."""
-    from adjax.report import choices
-
+    runs[1]("bandit")
     out = runs[0] / "bandit"
     record = read_json(out / "figures" / "bandit_choices.json")
     assert record["pulls"] == 20 and record["splits"] == ["odd", "even"]
@@ -97,29 +112,46 @@ def test_bandit_choices_are_the_evaluated_pulls(runs, capsys):
     choices.main([str(out)])
     assert (out / "figures" / "bandit_choices.png").stat().st_mtime_ns == before  # reused
     assert "odd: best arm" in capsys.readouterr().out
+    grid = tmp_path / "key_to_door"  # another env's experiment directory
+    grid.mkdir()
+    (grid / "experiment.json").write_text(json.dumps({"name": "key_to_door",
+                                                      "env": "key_to_door"}))
     with pytest.raises(SystemExit, match="arm-choice pictures are for the bandit"):
-        choices.main([str(runs[0] / "key_to_door")])
+        choices.main([str(grid)])
 
 
-def test_reproduce_reuses_runs_and_writes_the_report(runs, tmp_path, capsys):
-    root, _ = runs
-    path = reproduce.main(reproduce.Args(preset="tiny", only=tuple(MODULES), runs=root.parent,
+# What a rerun of each tiny experiment reuses: 2 collections, AD and ED, per split one seed's and
+# the baselines' evaluation; the bandit evaluates 4 splits and trains RL² (evaluated on each).
+REUSED = {"bandit": 2 + 2 + 4 * 2 + 1 + 4, "darkroom_hard": 2 + 2 + 3 * 2,
+          "key_to_door": 2 + 2 + 3 * 2}
+
+
+@pytest.mark.parametrize("only", [("bandit",),
+                                  pytest.param(tuple(MODULES), marks=pytest.mark.slow)])
+def test_reproduce_reuses_runs_and_writes_the_report(runs, tmp_path, capsys, only):
+    root, run = runs
+    for name in only:
+        run(name)
+    capsys.readouterr()
+    path = reproduce.main(reproduce.Args(preset="tiny", only=only, runs=root.parent,
                                          publish=tmp_path))
-    # per experiment: 2 collections, AD and ED, per split one seed's and the baselines' eval;
-    # the bandit evaluates 4 splits (and trains RL², evaluated on each), the grids 3
-    assert capsys.readouterr().out.count("already complete, reused") == (
-        2 + 2 + 4 * 2 + 1 + 4) + 2 * (2 + 2 + 3 * 2)
+    assert capsys.readouterr().out.count("already complete, reused") == sum(
+        REUSED[name] for name in only)
     report = path.read_text()
     assert path == tmp_path / "tiny" / "REPORT.md"
-    for name in MODULES:
+    for name in only:
         assert (tmp_path / "tiny" / name / "results.json").exists()
         assert f"## {name} (tiny preset)" in report
         assert not (tmp_path / "tiny" / name / "data").exists()  # no datasets published
-    assert "| bandit | odd (seen)" in report and "| key_to_door | held-out" in report
-    assert "| darkroom_hard | held-out: 4 tasks × 2 seeds | source (Q-learning) |" in report
-    assert (tmp_path / "tiny" / "key_to_door" / "figures" / "key_to_door_episodes.gif").exists()
-    assert "![key_to_door](key_to_door/figures/key_to_door_paths.png)" in report
-    assert "[key_to_door_episodes.gif](key_to_door/figures/key_to_door_episodes.gif)" in report
+    assert "| bandit | odd (seen)" in report
+    assert "![bandit](bandit/figures/bandit_choices.png)" in report
+    if "key_to_door" in only:
+        assert "| key_to_door | held-out" in report
+        assert "| darkroom_hard | held-out: 4 tasks × 2 seeds | source (Q-learning) |" in report
+        assert (tmp_path / "tiny" / "key_to_door" / "figures" / "key_to_door_episodes.gif"
+                ).exists()
+        assert "![key_to_door](key_to_door/figures/key_to_door_paths.png)" in report
+        assert "[key_to_door_episodes.gif](key_to_door/figures/key_to_door_episodes.gif)" in report
 
 
 def test_unknown_experiment_is_refused_before_any_compute(tmp_path):
@@ -130,23 +162,26 @@ def test_unknown_experiment_is_refused_before_any_compute(tmp_path):
 
 
 def test_changed_evaluation_reruns_only_evaluation(runs, capsys):
-    """Another number of evaluation episodes: training and data are reused, the evaluation
-    redone; another model is still refused with the field named."""
-    root, _ = runs
-    cfg = darkroom_hard.tiny()
-    splits = tuple(dataclasses.replace(se, num_episodes=se.num_episodes + 1)
+    """Another number of evaluation episodes (twice as many: a whole number of context
+    refreshes): training and data are reused, the evaluation redone; another model is still
+    refused with the field named."""
+    root, run = runs
+    run("bandit")
+    capsys.readouterr()
+    cfg = bandit.tiny()
+    splits = tuple(dataclasses.replace(se, num_episodes=2 * se.num_episodes)
                    for se in cfg.eval.splits)
     longer = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, splits=splits))
-    res = run_experiment(longer, root / "darkroom_hard", preset="tiny", progress=False)
+    res = run_experiment(longer, root / "bandit", preset="tiny", progress=False)
     out = capsys.readouterr().out
     assert "evaluation settings changed" in out
-    assert out.count("already complete, reused") == 4  # collect x2, train x2
-    assert "evaluate test tasks, AD and ED seed 0" in out
-    ad = np.asarray(res["curves"]["test"]["AD"]["per_seed"])
+    assert out.count("already complete, reused") == 5  # collect x2, train AD, ED and RL²
+    assert "evaluate odd tasks, AD and ED seed 0" in out
+    ad = np.asarray(res["curves"]["odd"]["AD"]["per_seed"])
     assert ad.shape[1] == splits[0].num_episodes
     wider = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_model=32))
     with pytest.raises(ValueError, match="field 'model' differs"):
-        run_experiment(wider, root / "darkroom_hard", preset="tiny", progress=False)
+        run_experiment(wider, root / "bandit", preset="tiny", progress=False)
 
 
 def test_sampling_temperature_and_seeds_must_be_positive():

@@ -62,8 +62,8 @@ def printed_text(nb) -> str:
 # Over the 40 s a notebook may take at the tiny size on a 2-core CPU alone (mostly compiling: the
 # model's eager initialisation, the train step, the in-context scan): run by `make test-slow`;
 # `make test` runs their first part instead, up to the dataset (test_notebook_first_part), and
-# inside_ad on a run trained already (test_darkroom's last test).
-SLOW = {"your_environment", "your_histories", "inside_ad"}
+# quickstart and inside_ad on a run trained already (test_darkroom's last tests).
+SLOW = {"quickstart", "your_environment", "your_histories", "inside_ad"}
 # The dataset each slow notebook's first part writes: directory, env, source, histories, episodes.
 DATASETS = {"your_histories": ("data/my-histories", "darkroom", "numpy-q-learning", 4, 6),
             "your_environment": ("data/corridor", "dark-corridor", "qlearning", 3, 6)}
@@ -113,8 +113,15 @@ def test_notebook_first_part(name, tmp_path, monkeypatch):
     assert (tmp_path / path / "learning_curve.png").exists()
 
 
+# The slow notebooks `make test` runs on test_darkroom's trained run instead of a first part.
+ON_A_TRAINED_RUN = {"quickstart", "inside_ad"}
+
+
 def test_slow_notebooks_have_a_first_part():
-    assert set(DATASETS) | {"inside_ad"} == SLOW and SLOW <= set(PRODUCTS)
+    assert set(DATASETS) | ON_A_TRAINED_RUN == SLOW and SLOW <= set(PRODUCTS)
+    import test_darkroom  # where they run: one test each
+
+    assert all(hasattr(test_darkroom, f"test_{n}_notebook_on_this_run") for n in ON_A_TRAINED_RUN)
 
 
 def test_kernel_imports_this_checkout(tmp_path, monkeypatch):
