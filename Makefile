@@ -21,7 +21,7 @@ install: $(STAMP)
 
 # One pytest-xdist worker per core, each test file on one worker (so module-scoped fixtures, such
 # as compiled functions and tiny runs, are built once). The slowest tests are listed at the end:
-# the suite's budget is about 10 minutes on a 2-core CPU.
+# the suite's budget is about 10 minutes on a 2-core CPU (docs/design.md, Tests).
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q -n auto --dist loadfile --durations=25
 
