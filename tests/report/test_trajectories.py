@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from adjax import envs
-from adjax.evaluate import episode_returns, in_context, in_context_trace
+from adjax.evaluate import episode_returns_by_done, in_context, in_context_trace
 from adjax.evaluate.baselines import UniformAgent, env_spec
 from adjax.report import trajectories as tj
 from adjax.report.pictures import PictureError
@@ -58,7 +58,7 @@ def test_trace_is_the_rollout_in_context_runs():
     agent = UniformAgent(env_spec(env, params, context_len=20))
     key, p = jax.random.key(5), env.with_task(params, jnp.array([4, 2]))
     trace = in_context_trace(key, agent, env, p, 3)
-    np.testing.assert_array_equal(episode_returns(trace.rewards, trace.done, 3),
+    np.testing.assert_array_equal(episode_returns_by_done(trace.rewards, trace.done, 3),
                                   in_context(key, agent, env, p, 3))
 
 

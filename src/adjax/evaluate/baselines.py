@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adjax import envs
+from adjax import envs, sources
 from adjax.evaluate.loop import Agent, AgentSpec, episode_length, in_context
 
 
@@ -55,12 +54,12 @@ def source_from_scratch(key, cfg, env, env_params, num_episodes: int, *, stream:
                         episode_len: int | None = None):
     """Per-episode returns of one stream of the source algorithm learning one task from scratch.
 
-    cfg: a source Config (its class attribute NAME names the module in `adjax.sources`), rerun with
-    `source_config(cfg, num_episodes, L)` -> float32[num_episodes]. Vmap over keys and env params.
+    cfg: a source Config (registered in `adjax.sources` under its class attribute NAME), rerun
+    with `source_config(cfg, num_episodes, L)` -> float32[num_episodes]. Vmap over keys and env
+    params.
     """
     length = episode_length(env, env_params, episode_len)
-    module = importlib.import_module(f"adjax.sources.{cfg.NAME}")
-    train = module.make_train(source_config(cfg, num_episodes, length), env)
+    train = sources.module_of(cfg).make_train(source_config(cfg, num_episodes, length), env)
     _, hist = train(key, env_params)
     rewards = hist.rewards[stream]
     assert rewards.ndim == 1, rewards.shape
@@ -82,8 +81,7 @@ def source_step_curve(key, cfg, env, env_params, num_steps: int, num_actors: int
     L = episode_length(env, env_params, None)
     num_episodes = max(1, math.ceil(num_steps / (L * num_actors)))
     cfg = source_config(dataclasses.replace(cfg, num_actors=num_actors), num_episodes, L)
-    module = importlib.import_module(f"adjax.sources.{cfg.NAME}")
-    _, hist = module.make_train(cfg, env)(key, env_params)
+    _, hist = sources.module_of(cfg).make_train(cfg, env)(key, env_params)
     rewards = hist.rewards[:, : num_episodes * L]  # [actors, T]
     return rewards.reshape(num_actors, num_episodes, L).sum(-1).mean(0).astype(jnp.float32)
 

@@ -66,8 +66,9 @@ class Prompt:
 
 
 @struct.dataclass
-class StepInputs:
-    """Model inputs of K steps, (o_t, a_{t-1}, r_{t-1}), with a validity mask for left padding."""
+class PaddedSteps:
+    """Model inputs of K steps, (o_t, a_{t-1}, r_{t-1}), with a validity mask for left padding:
+    an agent's context buffer (`adjax.model.StepInputs` is one unpadded training sequence)."""
 
     obs: jax.Array  # [K, *obs_shape]
     prev_act: jax.Array  # int32[K]
@@ -98,18 +99,18 @@ class _Carry:
     obs: jax.Array
     prev_act: jax.Array
     prev_rew: jax.Array
-    buffer: StepInputs
+    buffer: PaddedSteps
 
 
-def prompt_inputs(prompt: Prompt, num_actions: int) -> tuple[StepInputs, jax.Array, jax.Array]:
+def prompt_inputs(prompt: Prompt, num_actions: int) -> tuple[PaddedSteps, jax.Array, jax.Array]:
     """Step inputs of a prompt's P steps, and the previous action and reward of the step after."""
     assert prompt.actions.ndim == 1, f"one prompt of P steps, got actions {prompt.actions.shape}"
     x = step_inputs(prompt.obs, prompt.actions, prompt.rewards, num_actions, 0.0)
-    steps = StepInputs(x.obs, x.prev_action, x.prev_reward, jnp.ones(prompt.actions.shape, bool))
+    steps = PaddedSteps(x.obs, x.prev_action, x.prev_reward, jnp.ones(prompt.actions.shape, bool))
     return steps, prompt.actions[-1].astype(jnp.int32), prompt.rewards[-1].astype(jnp.float32)
 
 
-def _last_m(steps: StepInputs, m: int) -> StepInputs:
+def _last_m(steps: PaddedSteps, m: int) -> PaddedSteps:
     """The last m steps, left-padded with invalid zeros when there are fewer."""
     k = steps.valid.shape[0]
     if k >= m:
@@ -185,7 +186,7 @@ def rollout(
         raise ValueError(f"refresh_every={b} must divide the number of steps {num_steps}")
     m, obs_dtype = c - b, jnp.dtype(spec.obs_dtype)
 
-    empty = StepInputs(
+    empty = PaddedSteps(
         jnp.zeros((0, *spec.obs_shape), obs_dtype),
         jnp.zeros((0,), jnp.int32),
         jnp.zeros((0,), jnp.float32),
@@ -230,7 +231,7 @@ def rollout(
 
         (carry, _), rec = jax.lax.scan(step, (carry, agent_state), jax.random.split(key_b, b))
         if m:
-            new = StepInputs(rec.obs, rec.prev_act, rec.prev_rew, jnp.ones((b,), bool))
+            new = PaddedSteps(rec.obs, rec.prev_act, rec.prev_rew, jnp.ones((b,), bool))
             both = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), carry.buffer, new)
             carry = carry.replace(buffer=_last_m(both, m))
         return carry, rec
@@ -239,8 +240,10 @@ def rollout(
     return jax.tree.map(lambda x: x.reshape(num_steps, *x.shape[2:]), rec)
 
 
-def episode_returns(rewards_T: jax.Array, done_T: jax.Array, num_episodes: int) -> jax.Array:
-    """Sum of rewards between done flags -> float32[num_episodes] (extra episodes dropped)."""
+def episode_returns_by_done(rewards_T: jax.Array, done_T: jax.Array,
+                            num_episodes: int) -> jax.Array:
+    """Sum of rewards between done flags -> float32[num_episodes] (extra episodes dropped). For
+    episodes of one fixed length in a dataset: `adjax.data.dataset.episode_returns`."""
     assert rewards_T.ndim == 1 and done_T.shape == rewards_T.shape
     done = done_T.astype(jnp.int32)
     episode = jnp.cumsum(done) - done  # episodes finished before step t
@@ -288,8 +291,9 @@ def in_context_trace(
     episode_len: int | None = None,
 ) -> Trace:
     """The `Trace` of the rollout `in_context` runs with the same arguments: the same steps,
-    keys and context refresh, so `episode_returns(trace.rewards, trace.done, num_episodes)` are
-    its returns. For looking at what the agent did (observations, actions per step)."""
+    keys and context refresh, so `episode_returns_by_done(trace.rewards, trace.done,
+    num_episodes)` are its returns. For looking at what the agent did (observations, actions per
+    step)."""
     length = episode_length(env, env_params, episode_len)
     b = length if refresh_every is None else int(refresh_every)
     return rollout(key, agent, env, env_params, num_episodes * length, b, temperature, greedy,
@@ -300,4 +304,4 @@ def in_context_trace(
 def _in_context(key, agent, env, env_params, num_episodes, length, b, temperature, greedy, prompt):
     steps = num_episodes * length
     trace = rollout(key, agent, env, env_params, steps, b, temperature, greedy, prompt)
-    return episode_returns(trace.rewards, trace.done, num_episodes)
+    return episode_returns_by_done(trace.rewards, trace.done, num_episodes)
