@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
+from train_variant import with_settings  # this directory's
 
 from adjax import data, envs
 from adjax.atomic import write_json
@@ -31,6 +32,7 @@ from adjax.devices import use_cpu_cores
 from adjax.envs.watermaze import Watermaze
 from adjax.evaluate import in_context, load_agent
 from adjax.evaluate.baselines import random_policy
+from adjax.evaluate.results import over_tasks_and_seeds
 from adjax.experiments import watermaze
 from adjax.model import cpu_model
 from adjax.train import Arrays, fit
@@ -65,22 +67,15 @@ def arrays(path) -> Arrays:
 
 
 def evaluate(run: Path, num_tasks: int, num_seeds: int, num_episodes: int) -> dict:
-    agent = load_agent(run)
+    """Per-episode success of AD and of the random policy, each the mean over validation
+    platforms 0..num_tasks-1 x num_seeds evaluation seeds (the same pair keys for both)."""
     env = StateWatermaze(height=1, width=1)
-    _, params = envs.make("watermaze", height=1, width=1)
     tasks = jnp.asarray(envs.task_split("watermaze", validation=True)[1][:num_tasks])
-    keys = jax.random.split(jax.random.key(7), num_seeds)
-
-    def one(task, key, fn):
-        return fn(key, env.with_task(params, task))
-
-    ad = lambda k, p: in_context(k, agent, env, p, num_episodes)
-    rnd = lambda k, p: random_policy(k, env, p, num_episodes)
-    out = {}
-    for name, fn in (("AD", ad), ("random", rnd)):
-        f = jax.jit(jax.vmap(jax.vmap(lambda t, k, fn=fn: one(t, k, fn), (None, 0)), (0, None)))
-        out[name] = np.asarray(f(tasks, keys)).mean((0, 1))  # per episode
-    return out
+    fns = {"AD": lambda a, k, p: in_context(k, a, env, p, num_episodes),
+           "random": lambda a, k, p: random_policy(k, env, p, num_episodes)}
+    return {name: over_tasks_and_seeds(fn, jax.random.key(7), env, env.default_params, tasks,
+                                       num_seeds, agent=load_agent(run)).mean((0, 1))
+            for name, fn in fns.items()}
 
 
 def main() -> None:
@@ -93,17 +88,16 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
     args = ap.parse_args()
     cfg = watermaze.quick()
-    train = dataclasses.replace(cfg.train_ad, steps_per_call=50)  # no convolutions in the loop
-    for item in args.set:
-        name, value = item.split("=")
-        train = dataclasses.replace(train, **{name: type(getattr(train, name))(value)})
+    train = with_settings(dataclasses.replace(cfg.train_ad, steps_per_call=50),  # no convolutions
+                          args.set)
     model = cpu_model(OBS_DIMS, Watermaze.num_actions, context_len=cfg.model.context_len,
                       layout="one", attn_dropout=0.1, token_mask_prob=0.0,
                       obs_encoder="factored")
     run = args.out / "ad"
     fit(train, model, arrays(args.data), run)
     curves = evaluate(run, args.tasks, args.seeds, args.episodes)
-    per16 = {k: np.round(v.reshape(-1, 16).mean(1), 3).tolist() for k, v in curves.items()}
+    per16 = {k: [round(float(x), 3) for x in v.reshape(-1, 16).mean(1)]
+             for k, v in curves.items()}
     write_json(args.out / "eval_val.json", {"tasks": args.tasks, "seeds": args.seeds,
                                             "episodes": args.episodes, "per_16_episodes": per16,
                                             "curves": {k: v.tolist() for k, v in curves.items()}})

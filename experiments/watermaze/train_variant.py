@@ -17,6 +17,14 @@ from adjax.experiments import watermaze
 from adjax.train import fit
 
 
+def with_settings(train, items):
+    """train (a TrainConfig) with each "field=value" of items set, typed as the field is."""
+    for item in items:
+        name, value = item.split("=")
+        train = dataclasses.replace(train, **{name: type(getattr(train, name))(value)})
+    return train
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="runs/watermaze/data/learning")
@@ -24,10 +32,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
     args = ap.parse_args()
     cfg = watermaze.quick()
-    train = cfg.train_ad
-    for item in args.set:
-        name, value = item.split("=")
-        train = dataclasses.replace(train, **{name: type(getattr(train, name))(value)})
+    train = with_settings(cfg.train_ad, args.set)
     fit(train, cfg.model, data.load(args.data, env=cfg.env, quiet=True), args.out)
 
 
