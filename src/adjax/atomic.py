@@ -47,19 +47,29 @@ def one_line_errors(prog: str, hard_exit: bool = False):
         raise SystemExit(2) from None
 
 
-def write_text(path, text: str) -> Path:
-    """Write `text` to `path` (parents created) through a temporary sibling and a rename."""
+@contextlib.contextmanager
+def replacing(path, suffix: str = ".tmp"):
+    """Yield a temporary sibling of `path` (parents created) to write; when the block ends it is
+    renamed onto `path`, or removed if the block raised, so `path` is never partial and earlier
+    contents survive a failed write. `suffix` ends the temporary name (np.savez wants ".npz")."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with disk_errors(path), os.fdopen(fd, "w") as f:
-            f.write(text)
+        with disk_errors(path):
+            yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_text(path, text: str) -> Path:
+    """Write `text` to `path` (parents created) through a temporary sibling and a rename."""
+    with replacing(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def _digest(obj) -> str:
@@ -112,15 +122,6 @@ def sha256_file(path) -> str:
 
 def save_figure(fig, path, dpi: int = 110) -> Path:
     """A matplotlib Figure as PNG, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.png")
-    os.close(fd)
-    try:
-        with disk_errors(path):
-            fig.savefig(tmp, dpi=dpi, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with replacing(path, suffix=".tmp.png") as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    return Path(path)

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from adjax import devices, distributed, envs, sources
-from adjax.atomic import disk_errors
+from adjax.atomic import disk_errors, replacing
 from adjax.data.dataset import (
     FORMAT_VERSION,
     STATE_ARRAY,
@@ -302,15 +302,8 @@ def _collect(spec: CollectSpec, outs, chunk_size, overwrite, progress, plot, on_
         for kind, (obs, actions, rewards, inexact) in result.items():
             if inexact.any():
                 raise ValueError("rewards are not exactly representable in float16")
-            path = chunk_path(kind, i)
-            part = path.with_suffix(".part.npz")
-            try:
-                with disk_errors(part):
-                    np.savez(part, obs=obs[:n], actions=actions[:n], rewards=rewards[:n])
-            except BaseException:
-                part.unlink(missing_ok=True)
-                raise
-            os.replace(part, path)
+            with replacing(chunk_path(kind, i), suffix=".part.npz") as part:
+                np.savez(part, obs=obs[:n], actions=actions[:n], rewards=rewards[:n])
         bar.update(1)
         if on_chunk is not None:
             on_chunk(i)

@@ -294,8 +294,8 @@ class Args:
     out: Path | None = None  # the run directory (default runs/<experiment>)
     seeds: int | None = None  # training seeds (default: the preset's)
     episodes: int | None = None  # evaluation episodes on the held-out split (default: preset's)
-    model: Literal["transformer", "lstm"] = "transformer"  # lstm: LSTM-AD (default out
-    # runs/<experiment>-lstm), sized as the preset's (paper, tiny, or else the CPU size)
+    model: Literal["transformer", "lstm"] = "transformer"
+    """lstm: LSTM-AD sized for the preset's machine (default out runs/<experiment>-lstm)"""
 
 
 def cli(name: str, presets: dict, argv=None) -> dict:

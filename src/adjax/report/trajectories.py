@@ -30,7 +30,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from adjax import distributed, envs
-from adjax.atomic import read_json, save_figure, write_json
+from adjax.atomic import read_json, replacing, save_figure, write_json
 from adjax.envs import GRID_ENVS, optimal_return
 from adjax.evaluate import in_context_trace, load_agent
 from adjax.evaluate.results import pair_key
@@ -273,27 +273,16 @@ def episode_frames(paths: Paths, episodes=None, cell: int | None = None) -> list
 def write_gif(paths: Paths, path, episodes=None, ms_per_step: int = 90,
               hold_ms: int = 900) -> Path:
     """`episode_frames` as an animated GIF (each episode's last frame held), atomically."""
-    import os
-    import tempfile
-
     from PIL import Image
 
     frames = episode_frames(paths, episodes)
     L = paths.positions.shape[1] - 1
     durations = [hold_ms if (i + 1) % (L + 1) == 0 else ms_per_step for i in range(len(frames))]
     pal = [f.convert("P", palette=Image.Palette.ADAPTIVE, colors=32) for f in frames]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.gif")
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".tmp.gif") as tmp:
         pal[0].save(tmp, format="GIF", save_all=True, append_images=pal[1:], duration=durations,
                     loop=0, optimize=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def outputs(out_dir, name: str) -> dict[str, Path]:
