@@ -124,6 +124,28 @@ def test_bit_flipped_checkpoint_named_then_previous_used(trained, tmp_path):
     assert list((run_dir / "corrupt").iterdir())  # the damaged one kept aside, not deleted
 
 
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_damaged_checkpoint_without_a_checksum_record(trained, tmp_path, damage):
+    """Killed between a save and its checksum record: the damage is found by reading the
+    checkpoint, which is then moved aside like a checksum mismatch."""
+    run_dir = _copy(trained[0], tmp_path / "run")
+    sums = run_dir / "checkpoints.sha256.json"
+    sums.write_text(json.dumps({k: v for k, v in json.loads(sums.read_text()).items()
+                                if k != "8"}))
+    f = max((p for p in (run_dir / "checkpoints" / "8").rglob("*") if p.parent.name == "d"),
+            key=lambda p: p.stat().st_size)  # the largest array data file
+    if damage == "truncated":  # load_run, which reads only the parameters, still loads it
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    else:
+        f.unlink()
+        with pytest.raises(RunConfigError, match=r"checkpoints.8: unreadable checkpoint"):
+            load_run(run_dir)  # evaluation: an error naming it, never another step
+    with pytest.warns(UserWarning, match=r"checkpoints.8: unreadable checkpoint"):
+        params = fit(TRAIN, MODEL, toy_arrays(), run_dir, progress=False)
+    assert _leaves(params) == _leaves(trained[1])
+    assert len(list((run_dir / "corrupt").iterdir())) == 1
+
+
 def test_truncated_checkpoint_and_metrics(trained, tmp_path):
     run_dir = _copy(trained[0], tmp_path / "run")
     f = max((p for p in (run_dir / "checkpoints" / "8").rglob("*") if p.parent.name == "d"),

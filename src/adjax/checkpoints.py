@@ -32,6 +32,26 @@ class RunConfigError(ValueError):
     """The run directory, dataset and configs do not fit together."""
 
 
+class UnreadableCheckpoint(RunConfigError):
+    """A checkpoint whose files cannot be read (truncated or missing), found by reading it: one
+    killed between its save and its checksum record. Training moves it aside; loading refuses."""
+
+
+def restore(mgr, step: int, args):
+    """`mgr.restore(step, args=args)` with orbax's failures named: ValueError or KeyError is a
+    checkpoint that does not fit the model (RunConfigError); anything else is an
+    UnreadableCheckpoint, because orbax raises a bare Exception for a truncated or missing array
+    file (tests/test_faults.py: ..._without_a_checksum_record)."""
+    try:
+        return mgr.restore(step, args=args)
+    except (ValueError, KeyError) as e:
+        raise RunConfigError(f"checkpoint {step} in {mgr.directory} does not fit the model: "
+                             f"{e}") from e
+    except Exception as e:  # noqa: BLE001 (orbax's own type for an unreadable file)
+        raise UnreadableCheckpoint(f"{mgr.directory / str(step)}: unreadable checkpoint ({e})"
+                                   ) from e
+
+
 def checkpoint_steps(run_dir) -> list[int]:
     """The steps of a run's saved checkpoints, ascending ([] for none, or no such run); a save in
     progress (orbax's tmp directory) is not one."""
@@ -161,12 +181,9 @@ def load_run(run_dir, step: int | None = None) -> tuple[ModelConfig, dict, dict]
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), shapes)}
     mgr = ocp.CheckpointManager((run_dir / "checkpoints").absolute())
     try:
-        restored = mgr.restore(step, args=ocp.args.PyTreeRestore(
+        restored = restore(mgr, step, ocp.args.PyTreeRestore(
             target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
             partial_restore=True))
-    except (ValueError, KeyError) as e:
-        raise RunConfigError(f"checkpoint {step} in {mgr.directory} does not fit the model: "
-                             f"{e}") from e
     finally:
         mgr.close()
     return model_cfg, restored["params"], {**config, "step": step}

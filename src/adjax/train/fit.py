@@ -19,10 +19,12 @@ from adjax.atomic import disk_errors, read_json, write_json
 from adjax.checkpoints import (
     SUMS,
     RunConfigError,
+    UnreadableCheckpoint,
     changed,
     checkpoint_manager,
     checkpoint_problem,
     record_checksums,
+    restore,
     truncate_metrics,
 )
 from adjax.lock import run_lock
@@ -131,10 +133,8 @@ def _resume(run_dir: Path, model_cfg, train_cfg, sharding):
         if problem is None:
             try:
                 return mgr, restore_state(mgr, step, model_cfg, train_cfg, sharding)
-            except RunConfigError:
-                raise
-            except Exception as e:  # noqa: BLE001 (an unreadable checkpoint: tensorstore etc.)
-                problem = f"{run_dir / 'checkpoints' / str(step)}: unreadable checkpoint ({e})"
+            except UnreadableCheckpoint as e:
+                problem = str(e)
         mgr.close()
         if not distributed.is_main():  # process 0 moves it aside; the others wait for that
             distributed.barrier(f"adjax-resume-aside-{step}")
@@ -163,11 +163,7 @@ def restore_state(mgr, step: int, model_cfg, train_cfg, sharding=None) -> TrainS
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
                             abstract)
-    try:
-        return mgr.restore(step, args=ocp.args.StandardRestore(abstract))
-    except (ValueError, KeyError) as e:
-        msg = f"checkpoint {step} in {mgr.directory} does not fit the model: {e}"
-        raise RunConfigError(msg) from e
+    return restore(mgr, step, ocp.args.StandardRestore(abstract))
 
 
 def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_at=None,
