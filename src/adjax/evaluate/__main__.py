@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -10,8 +11,11 @@ from typing import Annotated
 import numpy as np
 import tyro
 
-from adjax.atomic import one_line_errors
+from adjax import envs
+from adjax.atomic import one_line_errors, read_json
+from adjax.checkpoints import CONFIG, RunConfigError, read_config
 from adjax.evaluate.results import DEFAULT_BATCH, EvalSpec, evaluate_run, evaluation_settings
+from adjax.sources.common import obs_dims
 
 
 @dataclass(frozen=True)
@@ -41,11 +45,6 @@ class Args:
 def check_args(args: Args) -> None:
     """Errors naming the argument and its value before loading anything: counts >= 1, a finite
     positive temperature, a known env and split, and an env whose spaces are the run's."""
-    import math
-
-    from adjax import envs
-    from adjax.checkpoints import CONFIG, RunConfigError, read_config
-
     for name in ("episodes", "seeds", "tasks", "refresh_every", "batch_size"):
         v = getattr(args, name)
         if v is not None and v < 1:
@@ -63,8 +62,6 @@ def check_args(args: Args) -> None:
                          f"{', '.join(splits)}")
     # the env as the run's data were collected (its make kwargs, e.g. Watermaze's resolution)
     env_obj, _ = envs.make(env, **(data.get("env_kwargs", {}) if env == data.get("env") else {}))
-    from adjax.sources.common import obs_dims
-
     shape = tuple(env_obj.observation_space(env_obj.default_params).shape)
     dims = obs_dims(env_obj) if len(shape) == 1 else shape  # frames: the image encoder's (H, W, C)
     have = {"obs_dims": list(dims), "num_actions": int(env_obj.num_actions)}
@@ -78,8 +75,6 @@ def complete(out: Path, args: Args, splits: tuple[str, ...]) -> bool:
     """Whether `out` holds this evaluation (same `evaluation_settings` and splits); one
     evaluated otherwise is refused, naming what differs, so that it is not lost silently. A
     damaged file is evaluated again."""
-    from adjax.atomic import read_json
-
     try:
         old = read_json(out)
     except ValueError as e:

@@ -20,7 +20,7 @@ from adjax.train import TrainConfig
 
 
 def quick_train(**overrides) -> TrainConfig:
-    """The quick presets' optimisation: 1500 steps of 128 windows (~10 min on 2 cores)."""
+    """The quick presets' optimisation: 1500 steps of 128 windows."""
     return TrainConfig(**{"batch_size": 128, "num_steps": 1500, "warmup_steps": 150,
                           "log_every": 50, "ckpt_every": 250, "steps_per_call": 10, **overrides})
 

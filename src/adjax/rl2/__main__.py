@@ -7,6 +7,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+from adjax.rl2.config import Config, preset
+from adjax.rl2.evaluate import evaluate
+from adjax.rl2.train import fit
+
 
 def _value(text: str, current):
     if isinstance(current, tuple):
@@ -37,8 +41,6 @@ def parse(argv=None):
 
 
 def config_from(args):
-    from adjax.rl2.config import Config, preset
-
     overrides = {}
     fields = {f.name: f for f in dataclasses.fields(Config)}
     defaults = Config()
@@ -56,9 +58,6 @@ def config_from(args):
 
 def main(argv=None) -> None:
     args = parse(argv)
-    from adjax.rl2.evaluate import evaluate
-    from adjax.rl2.train import fit
-
     if not args.no_train:
         cfg = config_from(args)
         print(f"rl2: {args.env}, preset {args.preset}: {json.dumps(cfg.to_dict())}")
