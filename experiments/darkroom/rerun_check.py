@@ -15,7 +15,6 @@ too). Exit status 1 if any curve differs.
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -41,9 +40,10 @@ def config():
     ), test
 
 
-def compare(mine: dict, published: dict, split: str, names) -> list[str]:
+def compare(mine: dict, published: dict, split: str, names) -> tuple[list[str], bool]:
     """Each curve of `names` on `split`: its per-seed values, or a trained method's training
-    seed 0 (the published curves are means rounded to 4 decimals, as these are)."""
+    seed 0 (the published curves are means rounded to 4 decimals, as these are) -> (one line
+    per curve, whether all are identical)."""
     lines, ok = [], True
     for name in names:
         a, b = mine[split][name], published[split][name]
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/darkroom_rerun"))
     args = p.parse_args(argv)
-    published = json.loads(PUBLISHED.read_text())["curves"]
+    published = read_json(PUBLISHED)["curves"]  # its checksum verified
     cfg, test = config()
     results = run_experiment(cfg, args.out, preset="quick (rerun check)")
     # The held-out baselines alone (AD's 1000-episode held-out evaluation is not rerun).
