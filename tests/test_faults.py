@@ -126,24 +126,25 @@ def test_bit_flipped_checkpoint_named_then_previous_used(trained, tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncated", "missing"])
 def test_damaged_checkpoint_without_a_checksum_record(trained, tmp_path, damage):
-    """Killed between a save and its checksum record: the damage is found by reading the
-    checkpoint, which is then moved aside like a checksum mismatch."""
+    """Killed between a save and its checksum record, every array file damaged: tensorstore
+    reports it as it would other shapes, so loading and training both stop with an error naming
+    the checkpoint, and nothing is moved or redone."""
     run_dir = _copy(trained[0], tmp_path / "run")
     sums = run_dir / "checkpoints.sha256.json"
     sums.write_text(json.dumps({k: v for k, v in json.loads(sums.read_text()).items()
                                 if k != "8"}))
-    f = max((p for p in (run_dir / "checkpoints" / "8").rglob("*") if p.parent.name == "d"),
-            key=lambda p: p.stat().st_size)  # the largest array data file
-    if damage == "truncated":  # load_run, which reads only the parameters, still loads it
-        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
-    else:
-        f.unlink()
-        with pytest.raises(RunConfigError, match=r"checkpoints.8: unreadable checkpoint"):
-            load_run(run_dir)  # evaluation: an error naming it, never another step
-    with pytest.warns(UserWarning, match=r"checkpoints.8: unreadable checkpoint"):
-        params = fit(TRAIN, MODEL, toy_arrays(), run_dir, progress=False)
-    assert _leaves(params) == _leaves(trained[1])
-    assert len(list((run_dir / "corrupt").iterdir())) == 1
+    # every array data file: which of them hold which arrays varies from run to run
+    for f in (p for p in (run_dir / "checkpoints" / "8").rglob("*") if p.parent.name == "d"):
+        if damage == "truncated":
+            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+        else:
+            f.unlink()
+    named = r"checkpoint 8 in .*checkpoints cannot be restored onto this model"
+    with pytest.raises(RunConfigError, match=named):
+        load_run(run_dir)  # evaluation: an error naming it, never another step
+    with pytest.raises(RunConfigError, match=named):
+        fit(TRAIN, MODEL, toy_arrays(), run_dir, progress=False)
+    assert (run_dir / "checkpoints" / "8").is_dir() and not (run_dir / "corrupt").exists()
 
 
 def test_truncated_checkpoint_and_metrics(trained, tmp_path):

@@ -38,14 +38,15 @@ class UnreadableCheckpoint(RunConfigError):
 
 
 def restore(mgr, step: int, args):
-    """`mgr.restore(step, args=args)` with orbax's failures named: ValueError or KeyError is a
-    checkpoint that does not fit the model (RunConfigError); anything else is an
-    UnreadableCheckpoint, because orbax raises a bare Exception for a truncated or missing array
-    file (tests/test_faults.py: ..._without_a_checksum_record)."""
+    """`mgr.restore(step, args=args)` with orbax's failures named. tensorstore reports a shape
+    that differs and a data file that is truncated or missing alike, as a ValueError: that is a
+    RunConfigError (the caller stops; nothing is moved or redone). Orbax raises a bare Exception
+    for some other damage: that is an UnreadableCheckpoint, which training moves aside."""
     try:
         return mgr.restore(step, args=args)
     except (ValueError, KeyError) as e:
-        raise RunConfigError(f"checkpoint {step} in {mgr.directory} does not fit the model: "
+        raise RunConfigError(f"checkpoint {step} in {mgr.directory} cannot be restored onto this "
+                             f"model (its files are damaged or missing, or its shapes differ): "
                              f"{e}") from e
     except Exception as e:  # noqa: BLE001 (orbax's own type for an unreadable file)
         raise UnreadableCheckpoint(f"{mgr.directory / str(step)}: unreadable checkpoint ({e})"
