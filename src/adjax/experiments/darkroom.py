@@ -23,9 +23,8 @@ def quick(env: str = "darkroom") -> ExperimentConfig:
     """The 2-core CPU preset: optimistic tabular Q-learning with backward replay as the source
     (16 streams x 60 episodes per training goal), the CPU-sized transformer with a factored
     observation encoder, a context of 80 steps (4 episodes), 1500 steps of 128 windows for AD
-    and for ED. Evaluated
-    over 1000 episodes on the held-out goals, 200 on the validation and training goals. Its
-    measured cost and what was tried: experiments/darkroom/NOTES.md."""
+    and for ED. Evaluated over 1000 episodes on the held-out goals, 200 on the validation and
+    training goals. Its measured cost and what was tried: experiments/darkroom/NOTES.md."""
     source = qlearning.Config(num_episodes=60, num_streams=16, lr=1.0, gamma=0.9,
                               eps_start=0.05, eps_end=0.05, q_init=1.0, backward_replay=True,
                               expert_eps=0.05)
