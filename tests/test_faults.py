@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from adjax import faults
+from adjax.checkpoints import UnreadableCheckpoint
 from adjax.lock import DirLock, LockedError, dataset_lock
 from adjax.model import ModelConfig
 from adjax.train import Arrays, RunConfigError, TrainConfig, fit, load_run
@@ -124,27 +125,46 @@ def test_bit_flipped_checkpoint_named_then_previous_used(trained, tmp_path):
     assert list((run_dir / "corrupt").iterdir())  # the damaged one kept aside, not deleted
 
 
-@pytest.mark.parametrize("damage", ["truncated", "missing"])
+@pytest.mark.parametrize("damage", ["truncated", "missing", "metadata"])
 def test_damaged_checkpoint_without_a_checksum_record(trained, tmp_path, damage):
-    """Killed between a save and its checksum record, every array file damaged: tensorstore
-    reports it as it would other shapes, so loading and training both stop with an error naming
-    the checkpoint, and nothing is moved or redone."""
+    """Killed between a save and its checksum record, the checkpoint's array files (every one:
+    which file holds which array varies from run to run) or its metadata damaged: its recorded
+    shapes are not read or fit the model, so it is damage. Loading refuses it, naming it;
+    training moves it aside and redoes its steps from the previous one, with the same bits."""
     run_dir = _copy(trained[0], tmp_path / "run")
     sums = run_dir / "checkpoints.sha256.json"
     sums.write_text(json.dumps({k: v for k, v in json.loads(sums.read_text()).items()
                                 if k != "8"}))
-    # every array data file: which of them hold which arrays varies from run to run
-    for f in (p for p in (run_dir / "checkpoints" / "8").rglob("*") if p.parent.name == "d"):
+    step_dir = run_dir / "checkpoints" / "8"
+    if damage == "metadata":
+        (step_dir / "default" / "_METADATA").write_text("{")
+    for f in (p for p in step_dir.rglob("*") if p.parent.name == "d" and damage != "metadata"):
         if damage == "truncated":
             f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
         else:
             f.unlink()
-    named = r"checkpoint 8 in .*checkpoints cannot be restored onto this model"
-    with pytest.raises(RunConfigError, match=named):
+    named = r"checkpoints.8: unreadable checkpoint"
+    with pytest.raises(UnreadableCheckpoint, match=named):
         load_run(run_dir)  # evaluation: an error naming it, never another step
-    with pytest.raises(RunConfigError, match=named):
-        fit(TRAIN, MODEL, toy_arrays(), run_dir, progress=False)
-    assert (run_dir / "checkpoints" / "8").is_dir() and not (run_dir / "corrupt").exists()
+    with pytest.warns(UserWarning, match=named + r".*previous checkpoint"):
+        params = fit(TRAIN, MODEL, toy_arrays(), run_dir, progress=False)
+    assert _leaves(params) == _leaves(trained[1])  # steps 5-8 redone: the same bits
+    assert len(list((run_dir / "corrupt").iterdir())) == 1
+
+
+def test_checkpoint_of_another_model_named_and_kept(trained, tmp_path):
+    """A checkpoint whose shapes differ from the model's (here config.json says d_model 32) is
+    a RunConfigError naming the first leaf that differs, before any array is read; it is not
+    taken for damage: nothing is moved."""
+    run_dir = _copy(trained[0], tmp_path / "run")
+    conf = json.loads((run_dir / "config.json").read_text())
+    conf["model"]["d_model"] = 32
+    (run_dir / "config.json").write_text(json.dumps(conf))
+    with pytest.raises(RunConfigError, match=r"checkpoint 8 in .*checkpoints does not fit this "
+                                             r"model: params\.[\w.]+ is stored with shape \("):
+        load_run(run_dir)
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["4", "8"]
+    assert not (run_dir / "corrupt").exists()
 
 
 def test_truncated_checkpoint_and_metrics(trained, tmp_path):

@@ -14,6 +14,9 @@ depend on the trainer, its optimiser or its state layout.
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -37,20 +40,56 @@ class UnreadableCheckpoint(RunConfigError):
     killed between its save and its checksum record. Training moves it aside; loading refuses."""
 
 
-def restore(mgr, step: int, args):
-    """`mgr.restore(step, args=args)` with orbax's failures named. tensorstore reports a shape
-    that differs and a data file that is truncated or missing alike, as a ValueError: that is a
-    RunConfigError (the caller stops; nothing is moved or redone). Orbax raises a bare Exception
-    for some other damage: that is an UnreadableCheckpoint, which training moves aside."""
+def _leaf_name(path) -> str:
+    """"params.params.Dense_0.kernel": a pytree path as orbax's metadata names it (dict keys,
+    attribute names and sequence indices alike)."""
+    return ".".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
+def _stored_shapes(step_dir: Path) -> dict:
+    """{leaf name: shape} of checkpoint `step_dir` as its metadata records them (no array is read).
+    Raises whatever orbax raises for missing or damaged metadata."""
+    tree = ocp.StandardCheckpointHandler().metadata(step_dir / "default").tree
+    return {_leaf_name(p): tuple(x.shape)
+            for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def restore(mgr, step: int, target, *, partial: bool = False):
+    """Checkpoint `step` of `mgr` restored onto `target`, a pytree of jax.ShapeDtypeStruct (with
+    the shardings to place it on); `partial`: `target` is a subtree of what was saved (e.g.
+    {"params": ...} of a whole train state).
+
+    The checkpoint's recorded shapes are compared with the target's before any array is read, so
+    the two ways a restore fails are told apart (tensorstore reports both as a ValueError):
+    - a checkpoint of another model (a leaf missing, or of another shape) is a RunConfigError
+      naming the leaf: the caller stops, and nothing is moved or redone;
+    - a checkpoint that fits but cannot be read (metadata or array files truncated, missing or
+      corrupt: one killed between its save and its checksum record) is an UnreadableCheckpoint:
+      training moves it aside and redoes it from the one before; loading refuses it."""
+    step_dir = Path(mgr.directory) / str(step)
+    try:
+        stored = _stored_shapes(step_dir)
+    except Exception as e:  # noqa: BLE001 (orbax/tensorstore raise many types for damaged files)
+        raise UnreadableCheckpoint(f"{step_dir}: unreadable checkpoint metadata ({e})") from e
+    for path, leaf in jax.tree_util.tree_flatten_with_path(target)[0]:
+        name = _leaf_name(path)
+        if name not in stored:
+            raise RunConfigError(f"checkpoint {step} in {mgr.directory} does not fit this model: "
+                                 f"it has no {name}")
+        if stored[name] != tuple(leaf.shape):
+            raise RunConfigError(f"checkpoint {step} in {mgr.directory} does not fit this model: "
+                                 f"{name} is stored with shape {stored[name]}, the model's is "
+                                 f"{tuple(leaf.shape)}")
+    if partial:
+        args = ocp.args.PyTreeRestore(
+            target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+            partial_restore=True)
+    else:
+        args = ocp.args.StandardRestore(target)
     try:
         return mgr.restore(step, args=args)
-    except (ValueError, KeyError) as e:
-        raise RunConfigError(f"checkpoint {step} in {mgr.directory} cannot be restored onto this "
-                             f"model (its files are damaged or missing, or its shapes differ): "
-                             f"{e}") from e
-    except Exception as e:  # noqa: BLE001 (orbax's own type for an unreadable file)
-        raise UnreadableCheckpoint(f"{mgr.directory / str(step)}: unreadable checkpoint ({e})"
-                                   ) from e
+    except Exception as e:  # noqa: BLE001 (as above; the shapes fit, so this is damage)
+        raise UnreadableCheckpoint(f"{step_dir}: unreadable checkpoint ({e})") from e
 
 
 def checkpoint_steps(run_dir) -> list[int]:
@@ -119,6 +158,45 @@ def checkpoint_problem(run_dir: Path, step: int) -> str | None:
     return None
 
 
+def resume(run_dir: Path, max_to_keep: int | None, restore_fn):
+    """(manager, the latest intact checkpoint's state or None): a trainer's resume.
+    `restore_fn(mgr, step)` restores one step (through `restore`). A damaged checkpoint (files
+    that differ from their recorded sha256, or an UnreadableCheckpoint) is moved to
+    RUN_DIR/corrupt/ with a warning naming its file and the previous one is used: training is
+    deterministic, so the steps redone give the same bits. A checkpoint of another model stops
+    with restore's RunConfigError; nothing is moved."""
+    run_dir = Path(run_dir)
+    while True:
+        mgr = checkpoint_manager(run_dir, max_to_keep)
+        step = mgr.latest_step()
+        if step is None:
+            return mgr, None
+        problem = checkpoint_problem(run_dir, step)
+        if problem is None:
+            try:
+                return mgr, restore_fn(mgr, step)
+            except UnreadableCheckpoint as e:
+                problem = str(e)
+        mgr.close()
+        if not distributed.is_main():  # process 0 moves it aside; the others wait for that
+            distributed.barrier(f"adjax-resume-aside-{step}")
+            continue
+        aside = run_dir / "corrupt" / f"{step}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(run_dir / "checkpoints" / str(step), aside)
+        sums = run_dir / SUMS  # its record goes with it (a new save of the step gets its own)
+        if sums.exists():
+            try:
+                write_json(sums, {k: v for k, v in json.loads(sums.read_text()).items()
+                                  if k != str(step)})
+            except ValueError:
+                sums.unlink()
+        msg = f"{problem}; moved to {aside}, resuming from the previous checkpoint"
+        warnings.warn(msg, stacklevel=3)
+        print(f"warning: {msg}", file=sys.stderr, flush=True)
+        distributed.barrier(f"adjax-resume-aside-{step}")
+
+
 def truncate_metrics(path: Path, last_step: int, key: str = "step") -> None:
     """Keep the metrics lines (JSON records) whose `key` is <= last_step: those of the checkpoint
     resumed from. A last line
@@ -182,9 +260,7 @@ def load_run(run_dir, step: int | None = None) -> tuple[ModelConfig, dict, dict]
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), shapes)}
     mgr = ocp.CheckpointManager((run_dir / "checkpoints").absolute())
     try:
-        restored = restore(mgr, step, ocp.args.PyTreeRestore(
-            target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-            partial_restore=True))
+        restored = restore(mgr, step, target, partial=True)
     finally:
         mgr.close()
     return model_cfg, restored["params"], {**config, "step": step}

@@ -36,6 +36,8 @@ from adjax.checkpoints import (
     checkpoint_problem,
     read_config,
     record_checksums,
+    restore,
+    resume,
     truncate_metrics,
 )
 from adjax.rl2.config import RESUMABLE_FIELDS, Config
@@ -254,11 +256,11 @@ def fit(cfg: Config, run_dir, *, stop_at: int | None = None, progress: bool = Tr
                                      "episode_len": env.episode_len,
                                      "num_actions": env.num_actions})
     tr = trainer(cfg, env)
-    mgr = checkpoint_manager(run_dir, cfg.max_to_keep)
+    task_shape, task_dtype = pool.shape[1:], pool.dtype
+    mgr, state = resume(run_dir, cfg.max_to_keep,
+                        lambda mgr, step_: restore_state(mgr, step_, tr, task_shape, task_dtype))
     metrics_path = run_dir / "metrics.jsonl"
-    if mgr.latest_step() is not None:
-        _check_intact(run_dir, mgr.latest_step())
-        state = restore(mgr, mgr.latest_step(), tr, pool.shape[1:], pool.dtype)
+    if state is not None:
         truncate_metrics(metrics_path, mgr.latest_step(), key="update")
     else:
         state = tr.init(pool)
@@ -305,15 +307,14 @@ def _check_intact(run_dir: Path, step_: int) -> None:
                              "before it)")
 
 
-def restore(mgr, step_: int, tr: Trainer, task_shape, task_dtype) -> RL2State:
+def restore_state(mgr, step_: int, tr: Trainer, task_shape, task_dtype) -> RL2State:
+    """Checkpoint `step_`'s whole state onto this process's first device (`checkpoints.restore`
+    names what fails)."""
     abstract = jax.eval_shape(tr.init, jax.ShapeDtypeStruct((1, *task_shape), task_dtype))
     sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
                             abstract)
-    try:
-        return mgr.restore(step_, args=ocp.args.StandardRestore(abstract))
-    except (ValueError, KeyError) as e:
-        raise RunConfigError(f"checkpoint {step_} in {mgr.directory} does not fit: {e}") from e
+    return restore(mgr, step_, abstract)
 
 
 def env_of(config: dict):
@@ -340,6 +341,6 @@ def load_run(run_dir, step_: int | None = None):
         raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
     _check_intact(run_dir, step_)
     task = env.default_params.task
-    state = restore(mgr, step_, trainer(cfg, env), task.shape, task.dtype)
+    state = restore_state(mgr, step_, trainer(cfg, env), task.shape, task.dtype)
     mgr.close()
     return cfg, env, state.params, {**config, "update": step_}

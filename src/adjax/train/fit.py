@@ -3,10 +3,7 @@ and checksums `adjax.checkpoints` keeps, with `load_run`)."""
 
 import contextlib
 import json
-import os
-import sys
 import time
-import warnings
 from pathlib import Path
 
 import jax
@@ -17,14 +14,11 @@ from tqdm.auto import tqdm
 from adjax import distributed
 from adjax.atomic import disk_errors, read_json, write_json
 from adjax.checkpoints import (
-    SUMS,
     RunConfigError,
-    UnreadableCheckpoint,
     changed,
-    checkpoint_manager,
-    checkpoint_problem,
     record_checksums,
     restore,
+    resume,
     truncate_metrics,
 )
 from adjax.lock import run_lock
@@ -120,41 +114,6 @@ def write_or_check_config(run_dir: Path, config: dict) -> None:
         write_json(path, config, indent=2)
 
 
-def _resume(run_dir: Path, model_cfg, train_cfg, sharding):
-    """(manager, the latest intact checkpoint's state or None). A damaged checkpoint is moved to
-    RUN_DIR/corrupt/ with a warning naming its file and the previous one is used (training is
-    deterministic, so the steps redone give the same bits)."""
-    while True:
-        mgr = checkpoint_manager(run_dir, train_cfg.max_to_keep)
-        step = mgr.latest_step()
-        if step is None:
-            return mgr, None
-        problem = checkpoint_problem(run_dir, step)
-        if problem is None:
-            try:
-                return mgr, restore_state(mgr, step, model_cfg, train_cfg, sharding)
-            except UnreadableCheckpoint as e:
-                problem = str(e)
-        mgr.close()
-        if not distributed.is_main():  # process 0 moves it aside; the others wait for that
-            distributed.barrier(f"adjax-resume-aside-{step}")
-            continue
-        aside = run_dir / "corrupt" / f"{step}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-        aside.parent.mkdir(exist_ok=True)
-        os.replace(run_dir / "checkpoints" / str(step), aside)
-        sums = run_dir / SUMS  # its record goes with it (a new save of the step gets its own)
-        if sums.exists():
-            try:
-                write_json(sums, {k: v for k, v in json.loads(sums.read_text()).items()
-                                  if k != str(step)})
-            except ValueError:
-                sums.unlink()
-        msg = f"{problem}; moved to {aside}, resuming from the previous checkpoint"
-        warnings.warn(msg, stacklevel=3)
-        print(f"warning: {msg}", file=sys.stderr, flush=True)
-        distributed.barrier(f"adjax-resume-aside-{step}")
-
-
 def restore_state(mgr, step: int, model_cfg, train_cfg, sharding=None) -> TrainState:
     """Restore the full train state of `step` onto an abstract target built from the configs:
     `sharding` (any mesh: another number of devices or processes than the run was saved from),
@@ -163,7 +122,7 @@ def restore_state(mgr, step: int, model_cfg, train_cfg, sharding=None) -> TrainS
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
                             abstract)
-    return restore(mgr, step, ocp.args.StandardRestore(abstract))
+    return restore(mgr, step, abstract)
 
 
 def fit(train_cfg: TrainConfig, model_cfg: ModelConfig, data, run_dir, *, stop_at=None,
@@ -192,7 +151,8 @@ def _fit(train_cfg, model_cfg, arrays, run_dir: Path, mesh, stop_at, progress: b
     main, single = distributed.is_main(), jax.process_count() == 1
     repl = None if mesh is None else jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     chunk = cached_train_chunk(model_cfg, train_cfg, jax.device_count())
-    mgr, state = _resume(run_dir, model_cfg, train_cfg, repl)
+    mgr, state = resume(run_dir, train_cfg.max_to_keep,
+                        lambda mgr, step: restore_state(mgr, step, model_cfg, train_cfg, repl))
     metrics_path = run_dir / "metrics.jsonl"
     if state is None:
         state = replicate(init_state(model_cfg, train_cfg), mesh) if repl is not None else (
