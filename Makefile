@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PRESET ?= quick
 # Training seeds of `make reproduce` (default each preset's: quick 3, paper 5).
 SEEDS  ?=
-# Measured on this CPU: huge pages cut small-transformer step time by ~1.6x (docs/design.md).
+# Huge pages for glibc malloc: faster small-transformer steps on CPU (not yet measured by make bench).
 export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 
 .PHONY: install test test-slow lint bench faults darkroom reproduce ablations clean
