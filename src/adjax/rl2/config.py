@@ -96,15 +96,25 @@ class Config:
 
 
 def preset(name: str, env: str = "darkroom", **overrides) -> Config:
-    """paper: the paper's RL² (2 x 256 LSTM, 256 trials; for an accelerator); quick: a CPU-sized
-    2 x 64 LSTM; tiny: a few seconds, for tests and smoke runs. Bandit trials are 100 pulls.
-    With network="transformer", the preset's transformer size (TRANSFORMER_PRESETS)."""
+    """paper: the paper's RL² (2 x 256 LSTM, 256 trials, unroll 20; for an accelerator); quick: a
+    CPU-sized 2 x 64 LSTM, 64 trials, which on the grid environments backpropagates through the
+    whole trial (unroll = 10 episodes) instead of the paper's 20 steps, for 5000 updates (64M env
+    steps on Dark Room): at 1/20 of the paper's
+    1B env steps, truncation at one episode left nothing that carries a found goal into the next
+    episode learnable (measured on the validation goals: experiments/rl2_darkroom/NOTES.md);
+    tiny: a few seconds, for tests and smoke runs. Bandit trials are 100 pulls (unroll 20). With
+    network="transformer", the preset's transformer size (TRANSFORMER_PRESETS)."""
     per_trial = {"bandit": 100}.get(env, 10)
     presets = {
         "paper": dict(hidden=(256, 256), num_trials=256, num_updates=200_000),
         "quick": dict(hidden=(64, 64), num_trials=64, num_updates=4_000),
         "tiny": dict(hidden=(16,), num_trials=8, num_updates=20, log_every=5, ckpt_every=10),
     }
+    if env != "bandit":
+        from adjax import envs  # the episode length; imported here to keep this module light
+
+        presets["quick"].update(unroll=per_trial * envs.make(env)[0].episode_len,
+                                num_updates=5_000)
     if name not in presets:
         raise ValueError(f"unknown rl2 preset {name!r}; known: {', '.join(presets)}")
     sizes = TRANSFORMER_PRESETS[name] if overrides.get("network") == "transformer" else {}
