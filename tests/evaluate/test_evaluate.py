@@ -323,6 +323,52 @@ def test_evaluate_run_writes_json_and_figure(darkroom, tmp_path, monkeypatch):
     assert res["splits"]["train"]["tasks"] != res["splits"]["test"]["tasks"]
 
 
+def test_interrupted_evaluation_resumes_from_its_saved_chunks(darkroom, tmp_path, monkeypatch):
+    """An evaluation stopped mid-way keeps every finished chunk beside its output; the rerun runs
+    only the rest and writes the same bits; a finished one leaves nothing behind; chunks saved
+    with other settings are not used."""
+    import dataclasses
+
+    from adjax.evaluate import results
+
+    monkeypatch.setattr(results, "load_agent",
+                        lambda run_dir: UniformAgent(AgentSpec((2,), "int32", 5, 20)))
+    spec = evaluate.EvalSpec(env="darkroom", splits=("test",), num_episodes=3, num_seeds=2,
+                             num_tasks=4, baselines=("random",))
+    run = lambda out, spec: evaluate.evaluate_run("RUN", out, spec, batch_size=2, figure=False,
+                                                  progress=False)
+    whole = run(tmp_path / "whole.json", spec)
+    total = 2 * len(results.chunks(8, 2))  # 2 curves x 8 pairs (8 chunks of 2 on <= 2 devices)
+    calls, stop_after, batched = [], [None], results._batched
+
+    def counted(fn, env):
+        compiled = batched(fn, env)
+
+        def call(*args):
+            if stop_after[0] is not None and len(calls) == stop_after[0]:
+                raise KeyboardInterrupt  # as a kill would, between two chunks
+            calls.append(1)
+            return compiled(*args)
+        return call
+
+    monkeypatch.setattr(results, "_batched", counted)
+    out = tmp_path / "eval.json"
+    stop_after[0] = total - 3
+    with pytest.raises(KeyboardInterrupt):
+        run(out, spec)
+    assert not out.exists() and len(list(results.partial_dir(out).rglob("*.npy"))) == total - 3
+    stop_after[0], calls[:] = None, []
+    assert run(out, spec) == whole and len(calls) == 3  # the 3 chunks not yet run
+    assert read_json(out) == read_json(tmp_path / "whole.json")
+    assert not results.partial_dir(out).exists()
+    stop_after[0], calls[:] = total - 3, []
+    with pytest.raises(KeyboardInterrupt):
+        run(out, spec)
+    stop_after[0], calls[:] = None, []
+    run(out, dataclasses.replace(spec, num_episodes=4))  # other settings: everything runs again
+    assert len(calls) == total and not results.partial_dir(out).exists()
+
+
 def test_summary_interval():
     r = np.zeros((2, 3, 1))
     r[:, :, 0] = [[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]]  # per-seed task means 2, 3, 4
