@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jax
 
-from adjax.devices import use_cpu_cores
+from adjax.devices import cpu_name, use_cpu_cores
 
 MODULES = ("bench_envs", "bench_watermaze", "bench_sources", "bench_train", "bench_distributed",
            "bench_evaluate", "bench_rl2")
@@ -43,7 +43,7 @@ def main() -> None:
                 and "markdown" in r]
     header = (
         "# Benchmarks\n\nRegenerate with `make bench` (`python -m benchmarks.run`). Machine: "
-        f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
+        f"{os.cpu_count()} CPUs, {cpu_name()}, Python "
         f"{platform.python_version()}, jax {jax.__version__}, backend {jax.default_backend()}; "
         f"{time.strftime('%Y-%m-%d')}. Ratios are measured against a reference run in the same "
         "command, so they hold up better than absolute rates on a shared machine.\n"

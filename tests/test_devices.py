@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -112,3 +113,13 @@ def test_commands_use_the_cores_despite_gymnax():
                             "print(jax.local_device_count())"], env=env, capture_output=True,
                            text=True, timeout=120)
     assert plain.stdout.split()[0] == "1", plain.stdout + plain.stderr[-2000:]  # a library import
+
+
+def test_cpu_name_is_in_every_run_record():
+    """Runs record the CPU's model and vector unit (timings on two kinds are not comparable)."""
+    from adjax.experiments.common import machine
+
+    name = devices.cpu_name()
+    assert name and name in machine()
+    if Path("/proc/cpuinfo").exists() and " avx2 " in Path("/proc/cpuinfo").read_text():
+        assert name.endswith(("AVX2", "AVX-512"))

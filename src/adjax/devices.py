@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 # JAX is imported where it is used: `python -m adjax.launch` reads default_cpu_devices without
 # paying for it (seconds on a busy machine, before it can pass on a Ctrl-C).
@@ -38,6 +39,25 @@ def default_cpu_devices() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     n = max(1, min(cores or 1, MAX_DEFAULT))
     return 1 << (n.bit_length() - 1)
+
+
+def cpu_name() -> str:
+    """The CPU's model and its widest vector unit, e.g. "AMD EPYC, AVX2" (from /proc/cpuinfo,
+    Linux), else the architecture: run records carry it because a CPU kind's float32 throughput
+    varies with it several-fold, so timings on two kinds are not comparable."""
+    import platform
+
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
+    flags = set(flags.group(1).split()) if flags else set()
+    vector = next((label for flag, label in (("avx512f", "AVX-512"), ("avx2", "AVX2"),
+                                             ("avx", "AVX")) if flag in flags), None)
+    parts = [model.group(1).strip() if model else platform.machine(), vector]
+    return ", ".join(p for p in parts if p)
 
 
 def use_cpu_cores(num_devices: int | None = None) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import jax
 
-from adjax import distributed
+from adjax import devices, distributed
 from adjax.atomic import read_json, write_json
 from adjax.evaluate.results import DEFAULT_BATCH
 from adjax.model import ModelConfig, cpu_model
@@ -170,7 +170,8 @@ def machine() -> str:
     job "... on 2 processes x 1 cpu device(s)")."""
     n = jax.process_count()
     procs = f"{n} processes x " if n > 1 else ""
-    return (f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
+    return (f"{os.cpu_count()} CPUs ({devices.cpu_name()}; {platform.machine()}), Python "
+            f"{platform.python_version()}, "
             f"jax {jax.__version__} on {procs}{jax.local_device_count()} "
             f"{jax.default_backend()} device(s)")
 
