@@ -158,6 +158,15 @@ def checkpoint_problem(run_dir: Path, step: int) -> str | None:
     return None
 
 
+def check_intact(run_dir: Path, step: int) -> None:
+    """For loading: a checkpoint whose files differ from their recorded sha256 is an error
+    naming the file, never a silent fallback to another step (that would give other numbers)."""
+    problem = checkpoint_problem(run_dir, step)
+    if problem is not None:
+        raise RunConfigError(f"{problem} (rerun the training command to redo it from the "
+                             "previous checkpoint)")
+
+
 def resume(run_dir: Path, max_to_keep: int | None, restore_fn):
     """(manager, the latest intact checkpoint's state or None): a trainer's resume.
     `restore_fn(mgr, step)` restores one step (through `restore`). A damaged checkpoint (files
@@ -250,10 +259,7 @@ def load_run(run_dir, step: int | None = None) -> tuple[ModelConfig, dict, dict]
     step = latest_step(run_dir) if step is None else step
     if step is None:
         raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
-    problem = checkpoint_problem(run_dir, step)
-    if problem is not None:
-        raise RunConfigError(f"{problem} (rerun the training command to redo it from the "
-                             "previous checkpoint)")
+    check_intact(run_dir, step)
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     shapes = jax.eval_shape(lambda: init_params(model_cfg, jax.random.key(0)))
     target = {"params": jax.tree.map(

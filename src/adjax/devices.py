@@ -17,6 +17,7 @@ the CPU backend, and the accelerator's devices are used as they are.
 from __future__ import annotations
 
 import os
+import platform
 import re
 from pathlib import Path
 
@@ -45,8 +46,6 @@ def cpu_name() -> str:
     """The CPU's model and its widest vector unit, e.g. "AMD EPYC, AVX2" (from /proc/cpuinfo,
     Linux), else the architecture: run records carry it because a CPU kind's float32 throughput
     varies with it several-fold, so timings on two kinds are not comparable."""
-    import platform
-
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -16,8 +16,9 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from adjax import devices, distributed, envs
-from adjax.atomic import read_json, replacing, save_figure, write_json
+from adjax.atomic import read_json, save_figure, write_json
 from adjax.checkpoints import latest_step
+from adjax.evaluate import partial
 from adjax.evaluate.agents import load_agent
 from adjax.evaluate.baselines import (
     optimal_returns,
@@ -26,6 +27,7 @@ from adjax.evaluate.baselines import (
     source_step_curve,
 )
 from adjax.evaluate.loop import in_context
+from adjax.evaluate.partial import partial_dir
 from adjax.stats import log_bins, mean_ci
 
 # Task x seed pairs per compiled evaluation call. On this 2-core CPU a transformer agent evaluates
@@ -91,10 +93,10 @@ def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
     each chunk with its number of real pairs (a progress bar's update). In a multi-process job
     process p runs chunks p, p + P, ... and every process returns all of them (the same bits as
     one process: each pair's computation does not depend on where it runs).
-    save_dir: each chunk's returns are saved there as it completes (`{start}-{size}.npy`,
-    atomically), and a chunk already saved is read instead of run again, so an interrupted
-    evaluation resumes where it stopped with the same bits. The caller keeps the directory to
-    one set of settings (`evaluate_run` does).
+    save_dir: each chunk's returns are saved there as it completes (`adjax.evaluate.partial`),
+    and a chunk already saved is read instead of run again, so an interrupted evaluation resumes
+    where it stopped with the same bits. The caller keeps the directory to one set of settings
+    (`evaluate_run` does).
     """
     n = tasks.shape[0]
     keys = pair_keys(key, n, num_seeds).reshape(-1)
@@ -103,18 +105,17 @@ def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
     agent, params = devices.replicate((agent, params))
     total = n * num_seeds
     outs, todo = [], chunks(total, batch_size)
-    size = int(todo[0][0].shape[0])
+    size = chunk_size(total, batch_size)
     for i in distributed.my_share(len(todo)):
         idx, real = todo[i]
-        saved = None if save_dir is None else Path(save_dir) / f"{i * size}-{size}.npy"
+        saved = None if save_dir is None else partial.chunk_path(save_dir, i * size, size)
         if saved is not None and saved.exists():
-            outs.append(_read_chunk(saved, size))
+            outs.append(partial.read_chunk(saved, size))
         else:
             k_idx, t_idx = devices.shard_tasks((keys[idx], tasks[task_idx[idx]]))
             outs.append(np.asarray(run(agent, k_idx, params, t_idx)))
             if saved is not None:
-                with replacing(saved, suffix=".npy") as tmp:
-                    np.save(tmp, outs[-1])
+                partial.save_chunk(saved, outs[-1])
         if on_chunk is not None:
             on_chunk(real)
     if jax.process_count() > 1:
@@ -228,26 +229,6 @@ class EvalSpec:
     baselines: Sequence[str] = ("random",)
 
 
-def _read_chunk(path: Path, size: int) -> np.ndarray:
-    """A saved chunk's returns float32[size, E]; one that cannot be read or has another shape
-    (a damaged file) is an error naming it: delete it (or the directory) to run it again."""
-    try:
-        out = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: unreadable saved evaluation chunk ({e}); delete it to run "
-                         "that chunk again") from e
-    if out.ndim != 2 or out.shape[0] != size or out.dtype != np.float32:
-        raise ValueError(f"{path}: saved evaluation chunk has shape {out.shape} {out.dtype}, "
-                         f"expected [{size}, episodes] float32; delete it to run it again")
-    return out
-
-
-def partial_dir(out) -> Path:
-    """Where `evaluate_run` keeps the chunks of an unfinished evaluation of `out`."""
-    out = Path(out)
-    return out.with_name(f".{out.name}.partial")
-
-
 def evaluation_settings(spec: EvalSpec, run_dir, ed_run_dir=None) -> dict:
     """What an evaluation is asked for, as `evaluate_run` records it: the env (default: the run's)
     and its make kwargs (default: those the run's data were collected with), the runs and the
@@ -311,10 +292,10 @@ def evaluate_run(run_dir, out, spec: EvalSpec | None = None, *, ed_run_dir=None,
     result = {**{k: v for k, v in asked.items() if k != "env_kwargs" or v},  # default env: none
               "episode_len": int(env.episode_len), "interval": INTERVAL, "splits": {}}
     tasks_of = {s: split_tasks(env_name, s, spec.num_tasks) for s in spec.splits}
-    partial = partial_dir(out)
+    saved = partial_dir(out)
     if distributed.is_main():
-        _keep_partial_for(partial, {**asked, "episode_len": int(env.episode_len),
-                                    "splits": list(spec.splits)})
+        partial.keep_for(saved, {**asked, "episode_len": int(env.episode_len),
+                                 "splits": list(spec.splits)})
     distributed.barrier(f"adjax-evaluate-partial-{out}")
     total = sum(t.shape[0] for t in tasks_of.values()) * num_seeds * len(fns)
     bar = tqdm(total=total, desc="evaluate", unit="pair",
@@ -327,7 +308,7 @@ def evaluate_run(run_dir, out, spec: EvalSpec | None = None, *, ed_run_dir=None,
             key = jax.random.fold_in(root, CURVE_KEYS[name])
             ret = over_tasks_and_seeds(fn, key, env, params, tasks, num_seeds, batch_size,
                                        on_chunk=bar.update, agent=who,
-                                       save_dir=partial / f"{split}-{name}")
+                                       save_dir=saved / f"{split}-{name}")
             curves[name] = {"returns": np.round(ret, 6).tolist(), "summary": summarize(ret)}
         result["splits"][split] = split_record(env_name, tasks, curves,
                                                with_optimal="optimal" in baselines)
@@ -336,25 +317,9 @@ def evaluate_run(run_dir, out, spec: EvalSpec | None = None, *, ed_run_dir=None,
         write_json(out, result, indent=None, checksum=True)
         if figure:
             plot(result, Path(out).with_suffix(".png"))
-        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(saved, ignore_errors=True)
     distributed.barrier(f"adjax-evaluate-{out}")
     return result
-
-
-def _keep_partial_for(partial: Path, settings: dict) -> None:
-    """Keep the saved chunks in `partial` only if they were made with these `settings` (the
-    checkpoints evaluated, episodes, seeds, temperature, ...); otherwise start it afresh."""
-    record = partial / "settings.json"
-    if partial.exists():
-        try:
-            same = read_json(record) == settings
-        except (OSError, ValueError):
-            same = False
-        if same:
-            return
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    write_json(record, settings)
 
 
 def evaluate_source_curve(source_cfg, env_name: str, out, *, num_actors: int, num_steps: int,

@@ -99,11 +99,11 @@ def preset(name: str, env: str = "darkroom", **overrides) -> Config:
     """paper: the paper's RL² (2 x 256 LSTM, 256 trials, unroll 20; for an accelerator); quick: a
     CPU-sized 2 x 64 LSTM, 64 trials, which on the grid environments backpropagates through the
     whole trial (unroll = 10 episodes) instead of the paper's 20 steps, for 5000 updates (64M env
-    steps on Dark Room): at 1/20 of the paper's
-    1B env steps, truncation at one episode left nothing that carries a found goal into the next
-    episode learnable (measured on the validation goals: experiments/rl2_darkroom/NOTES.md);
-    tiny: a few seconds, for tests and smoke runs. Bandit trials are 100 pulls (unroll 20). With
-    network="transformer", the preset's transformer size (TRANSFORMER_PRESETS)."""
+    steps on Dark Room): with a fraction of the paper's 1B env steps, truncation at one episode
+    leaves carrying a found goal into the next episode unlearnt (chosen on the validation goals:
+    experiments/rl2_darkroom/NOTES.md); tiny: a few seconds, for tests and smoke runs. Bandit
+    trials are 100 pulls (unroll 20). With network="transformer", the preset's transformer size
+    (TRANSFORMER_PRESETS)."""
     per_trial = {"bandit": 100}.get(env, 10)
     presets = {
         "paper": dict(hidden=(256, 256), num_trials=256, num_updates=200_000),

@@ -32,8 +32,8 @@ from adjax.checkpoints import (
     CONFIG,
     RunConfigError,
     changed,
+    check_intact,
     checkpoint_manager,
-    checkpoint_problem,
     read_config,
     record_checksums,
     restore,
@@ -300,13 +300,6 @@ def fit(cfg: Config, run_dir, *, stop_at: int | None = None, progress: bool = Tr
     return state
 
 
-def _check_intact(run_dir: Path, step_: int) -> None:
-    """A checkpoint whose files differ from their recorded sha256 is an error naming the file."""
-    if (problem := checkpoint_problem(run_dir, step_)) is not None:
-        raise RunConfigError(f"{problem} (delete checkpoints/{step_} to go on from the one "
-                             "before it)")
-
-
 def restore_state(mgr, step_: int, tr: Trainer, task_shape, task_dtype) -> RL2State:
     """Checkpoint `step_`'s whole state onto this process's first device (`checkpoints.restore`
     names what fails)."""
@@ -339,7 +332,7 @@ def load_run(run_dir, step_: int | None = None):
     step_ = mgr.latest_step() if step_ is None else step_
     if step_ is None:
         raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
-    _check_intact(run_dir, step_)
+    check_intact(run_dir, step_)
     task = env.default_params.task
     state = restore_state(mgr, step_, trainer(cfg, env), task.shape, task.dtype)
     mgr.close()
