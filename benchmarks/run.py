@@ -12,8 +12,8 @@ import jax
 
 from adjax.devices import cpu_name, use_cpu_cores
 
-MODULES = ("bench_envs", "bench_watermaze", "bench_sources", "bench_train", "bench_distributed",
-           "bench_evaluate", "bench_rl2")
+MODULES = ("bench_envs", "bench_watermaze", "bench_sources", "bench_train", "bench_attention",
+           "bench_distributed", "bench_evaluate", "bench_rl2")
 
 
 def main() -> None:
