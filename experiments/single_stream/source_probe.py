@@ -18,20 +18,12 @@ import numpy as np
 
 from adjax import envs
 from adjax.atomic import write_json
+from adjax.experiments import sweep
 from adjax.sources import a2c
 
 # the quick preset's source (adjax.experiments.single_stream.quick)
 BASE = a2c.Config(num_actors=1, num_updates=2000, unroll=50, lr=1e-3)
 
-
-def parse(text: str, base: a2c.Config) -> a2c.Config:
-    """"lr=0.003,ent_coef=0.05" -> base with those fields replaced (typed as the field's
-    default)."""
-    changes = {}
-    for item in filter(None, text.split(",")):
-        name, value = item.split("=")
-        changes[name] = type(getattr(base, name))(value)
-    return dataclasses.replace(base, **changes)
 
 
 def probe(cfg: a2c.Config, tasks: np.ndarray, seeds: int) -> dict:
@@ -75,7 +67,7 @@ def main() -> None:
     tasks = envs.tasks_for("key-to-door", "val", args.tasks)[0]
     results = []
     for text in args.set or [""]:
-        res = probe(parse(text, BASE), tasks, args.seeds)
+        res = probe(sweep.apply(BASE, filter(None, text.split(","))), tasks, args.seeds)
         res["set"] = text
         results.append(res)
         print(f"{text or 'quick preset'}: {res['seconds']} s; return per tenth of the episodes "

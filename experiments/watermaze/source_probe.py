@@ -17,16 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from adjax import envs
+from adjax.experiments import sweep
 from adjax.sources import a2c
 
-
-def parse(text: str, base: a2c.Config) -> a2c.Config:
-    """"lr=0.003,gamma=0.9" -> base with those fields replaced (typed as the field's default)."""
-    changes = {}
-    for item in filter(None, text.split(",")):
-        name, value = item.split("=")
-        changes[name] = type(getattr(base, name))(value)
-    return dataclasses.replace(base, **changes)
 
 
 def entropy_nats(actions: np.ndarray, num_actions: int) -> float:
@@ -86,7 +79,7 @@ def main() -> None:
     tasks = envs.tasks_for("watermaze", "train", args.tasks)[0]
     results = []
     for text in args.set or [""]:
-        res = probe(parse(text, base), tasks, args.seed)
+        res = probe(sweep.apply(base, filter(None, text.split(","))), tasks, args.seed)
         res["set"] = text
         results.append(res)
         last = res["per_tenth"][-1]

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
-from train_variant import with_settings  # this directory's
+
 
 from adjax import data, envs
 from adjax.atomic import write_json
@@ -33,7 +33,7 @@ from adjax.envs.watermaze import Watermaze
 from adjax.evaluate import in_context, load_agent
 from adjax.evaluate.baselines import random_policy
 from adjax.evaluate.results import over_tasks_and_seeds
-from adjax.experiments import watermaze
+from adjax.experiments import sweep, watermaze
 from adjax.model import cpu_model
 from adjax.train import Arrays, fit
 
@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
     args = ap.parse_args()
     cfg = watermaze.quick()
-    train = with_settings(dataclasses.replace(cfg.train_ad, steps_per_call=50),  # no convolutions
+    train = sweep.apply(dataclasses.replace(cfg.train_ad, steps_per_call=50),  # no convolutions
                           args.set)
     model = cpu_model(OBS_DIMS, Watermaze.num_actions, context_len=cfg.model.context_len,
                       layout="one", attn_dropout=0.1, token_mask_prob=0.0,

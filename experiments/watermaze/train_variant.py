@@ -9,20 +9,12 @@ last checkpoint), for a choice made on validation platforms before the preset ch
 """
 
 import argparse
-import dataclasses
 
 from adjax import data
 from adjax.devices import use_cpu_cores
-from adjax.experiments import watermaze
+from adjax.experiments import sweep, watermaze
 from adjax.train import fit
 
-
-def with_settings(train, items):
-    """train (a TrainConfig) with each "field=value" of items set, typed as the field is."""
-    for item in items:
-        name, value = item.split("=")
-        train = dataclasses.replace(train, **{name: type(getattr(train, name))(value)})
-    return train
 
 
 def main() -> None:
@@ -32,7 +24,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
     args = ap.parse_args()
     cfg = watermaze.quick()
-    train = with_settings(cfg.train_ad, args.set)
+    train = sweep.apply(cfg.train_ad, args.set)
     fit(train, cfg.model, data.load(args.data, env=cfg.env, quiet=True), args.out)
 
 

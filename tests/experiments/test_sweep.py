@@ -6,7 +6,7 @@ import json
 import pytest
 
 from adjax.experiments import darkroom
-from adjax.experiments.sweep import override, parse, sweep, validation_only
+from adjax.experiments.sweep import apply, override, parse, sweep, validation_only
 
 
 def test_override_and_parse():
@@ -20,6 +20,15 @@ def test_override_and_parse():
         override(cfg, "train_ad.peak", 1)
     with pytest.raises(ValueError, match="expected FIELD.PATH=VALUE"):
         parse("train_ad.peak_lr")
+
+
+def test_apply_sets_each_assignment_keeping_float_fields_float():
+    cfg = apply(darkroom.tiny(), ["train_ad.peak_lr=1", "train_ad.num_steps=7", "model.layout=one"])
+    assert type(cfg.train_ad.peak_lr) is float and cfg.train_ad.peak_lr == 1.0
+    assert cfg.train_ad.num_steps == 7 and cfg.model.layout == "one"
+    assert apply(cfg.train_ed, ["batch_size=3"]).batch_size == 3  # any dataclass, top-level field
+    with pytest.raises(ValueError, match="has no field 'nope'"):
+        apply(cfg, ["train_ad.nope=1"])
 
 
 def test_validation_only_drops_every_other_split():

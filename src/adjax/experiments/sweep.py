@@ -29,8 +29,12 @@ def override(cfg, path: str, value):
     head, _, rest = path.partition(".")
     if not dataclasses.is_dataclass(cfg) or head not in {f.name for f in dataclasses.fields(cfg)}:
         raise ValueError(f"--set {path}: {type(cfg).__name__} has no field {head!r}")
-    new = override(getattr(cfg, head), rest, value) if rest else value
-    return dataclasses.replace(cfg, **{head: new})
+    current = getattr(cfg, head)
+    if rest:
+        value = override(current, rest, value)
+    elif type(current) is float and type(value) is int:  # "lr=1" on a float field
+        value = float(value)
+    return dataclasses.replace(cfg, **{head: value})
 
 
 def parse(assignment: str) -> tuple[str, object]:
@@ -43,6 +47,14 @@ def parse(assignment: str) -> tuple[str, object]:
     except json.JSONDecodeError:
         value = text
     return path, tuple(value) if isinstance(value, list) else value
+
+
+def apply(cfg, assignments):
+    """cfg (any dataclass) with every "FIELD.PATH=VALUE" of assignments set (`parse`,
+    `override`): the `--set` of the probe scripts under experiments/ as of this sweep."""
+    for a in assignments:
+        cfg = override(cfg, *parse(a))
+    return cfg
 
 
 def validation_only(cfg: ExperimentConfig) -> ExperimentConfig:
