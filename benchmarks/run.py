@@ -37,13 +37,15 @@ def main() -> None:
         out = mod.run(quick=args.quick)
         out["results"]["wall_s"] = round(time.perf_counter() - t0, 1)
         results[name] = {**out["results"], "title": out["title"], "markdown": out["markdown"],
-                         "date": time.strftime("%Y-%m-%d %H:%M")}
-    sections = [f"## {r['title']}\n\n{r['markdown'].strip()}\n\n_Measured {r['date']}, "
-                f"{r['wall_s']} s._\n" for name in MODULES if (r := results.get(name))
-                and "markdown" in r]
+                         "date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_name()}
+    # Each section names the CPU it was measured on: `--only` keeps other sections, which may
+    # come from another kind of machine (absolute rates differ 2-3x between them).
+    sections = [f"## {r['title']}\n\n{r['markdown'].strip()}\n\n_Measured {r['date']}"
+                f" on {r.get('cpu', 'a CPU not recorded')}, {r['wall_s']} s._\n"
+                for name in MODULES if (r := results.get(name)) and "markdown" in r]
     header = (
-        "# Benchmarks\n\nRegenerate with `make bench` (`python -m benchmarks.run`). Machine: "
-        f"{os.cpu_count()} CPUs, {cpu_name()}, Python "
+        "# Benchmarks\n\nRegenerate with `make bench` (`python -m benchmarks.run`). Machine of "
+        f"the last run: {os.cpu_count()} CPUs, {cpu_name()}, Python "
         f"{platform.python_version()}, jax {jax.__version__}, backend {jax.default_backend()}; "
         f"{time.strftime('%Y-%m-%d')}. Ratios are measured against a reference run in the same "
         "command, so they hold up better than absolute rates on a shared machine.\n"
