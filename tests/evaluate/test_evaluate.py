@@ -329,7 +329,7 @@ def test_interrupted_evaluation_resumes_from_its_saved_chunks(darkroom, tmp_path
     with other settings are not used."""
     import dataclasses
 
-    from adjax.evaluate import results
+    from adjax.evaluate import partial, results
 
     monkeypatch.setattr(results, "load_agent",
                         lambda run_dir: UniformAgent(AgentSpec((2,), "int32", 5, 20)))
@@ -356,17 +356,17 @@ def test_interrupted_evaluation_resumes_from_its_saved_chunks(darkroom, tmp_path
     stop_after[0] = total - 3
     with pytest.raises(KeyboardInterrupt):
         run(out, spec)
-    assert not out.exists() and len(list(results.partial_dir(out).rglob("*.npy"))) == total - 3
+    assert not out.exists() and len(list(partial.partial_dir(out).rglob("*.npy"))) == total - 3
     stop_after[0], calls[:] = None, []
     assert run(out, spec) == whole and len(calls) == 3  # the 3 chunks not yet run
     assert read_json(out) == read_json(tmp_path / "whole.json")
-    assert not results.partial_dir(out).exists()
+    assert not partial.partial_dir(out).exists()
     stop_after[0], calls[:] = total - 3, []
     with pytest.raises(KeyboardInterrupt):
         run(out, spec)
     stop_after[0], calls[:] = None, []
     run(out, dataclasses.replace(spec, num_episodes=4))  # other settings: everything runs again
-    assert len(calls) == total and not results.partial_dir(out).exists()
+    assert len(calls) == total and not partial.partial_dir(out).exists()
 
 
 def test_summary_interval():

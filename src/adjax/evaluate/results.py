@@ -27,7 +27,6 @@ from adjax.evaluate.baselines import (
     source_step_curve,
 )
 from adjax.evaluate.loop import in_context
-from adjax.evaluate.partial import partial_dir
 from adjax.stats import log_bins, mean_ci
 
 # Task x seed pairs per compiled evaluation call. On this 2-core CPU a transformer agent evaluates
@@ -292,7 +291,7 @@ def evaluate_run(run_dir, out, spec: EvalSpec | None = None, *, ed_run_dir=None,
     result = {**{k: v for k, v in asked.items() if k != "env_kwargs" or v},  # default env: none
               "episode_len": int(env.episode_len), "interval": INTERVAL, "splits": {}}
     tasks_of = {s: split_tasks(env_name, s, spec.num_tasks) for s in spec.splits}
-    saved = partial_dir(out)
+    saved = partial.partial_dir(out)
     if distributed.is_main():
         partial.keep_for(saved, {**asked, "episode_len": int(env.episode_len),
                                  "splits": list(spec.splits)})

@@ -50,8 +50,8 @@ def parse(assignment: str) -> tuple[str, object]:
 
 
 def apply(cfg, assignments):
-    """cfg (any dataclass) with every "FIELD.PATH=VALUE" of assignments set (`parse`,
-    `override`): the `--set` of the probe scripts under experiments/ as of this sweep."""
+    """cfg (any dataclass) with every "FIELD.PATH=VALUE" of assignments set (`parse`, then
+    `override`): a sweep variant's `--set`, and the probe scripts' under experiments/."""
     for a in assignments:
         cfg = override(cfg, *parse(a))
     return cfg
@@ -75,8 +75,7 @@ def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds:
     base = with_overrides(presets(experiment)[preset](), seeds=seeds)
     variants = []
     for a in assignments:
-        path, value = parse(a)
-        variants.append((a, validation_only(override(base, path, value))))
+        variants.append((a, validation_only(apply(base, [a]))))
     rows = []
     for a, cfg in variants:
         slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", a)

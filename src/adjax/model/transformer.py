@@ -55,7 +55,7 @@ def attend(q_BxNxHxK, k, v, mask_BxNxS, dropout: nn.Module, train: bool, kv_layo
     w_BxHxNxS = jax.nn.softmax(s_BxHxNxS, axis=-1)
     p_BxHxNxS = dropout(w_BxHxNxS, deterministic=not train)
     # [B, H, N, K] then a transpose: the same bits as contracting straight into [B, N, H, K], which
-    # XLA:CPU runs 1.6-2.8x slower (a strided output for every (b, h) product; BENCHMARKS.md).
+    # XLA:CPU runs slower (2.4x at an evaluation refresh's shapes: bench_attention, BENCHMARKS.md).
     out = jnp.einsum(f"bhns,{kv_layout}->bhnk", p_BxHxNxS, v).transpose(0, 2, 1, 3)
     return (out, w_BxHxNxS) if return_weights else out
 
