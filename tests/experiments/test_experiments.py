@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from adjax.atomic import read_json
+from adjax.atomic import read_json, write_json
 from adjax.experiments import bandit, darkroom_hard, key_to_door, reproduce
 from adjax.experiments.runner import run_experiment
 from adjax.report import choices
@@ -159,6 +159,73 @@ def test_unknown_experiment_is_refused_before_any_compute(tmp_path):
         reproduce.main(reproduce.Args(preset="tiny", only=("nope",), runs=tmp_path,
                                       publish=tmp_path))
     assert not any(tmp_path.iterdir())
+
+
+def test_shards_are_the_seeds_of_one_run_and_merge_into_it(runs, tmp_path):
+    """Seed 1 run alone (`first_seed` 1) trains and evaluates exactly what a run of seeds 0-1
+    does for its seed 1 (same bits); seed 0's run and seed 1's, published as shards, merge into
+    that run's curves (per training seed exactly, the mean over them to results.json's
+    rounding), summary, scores and pictures; shards of another configuration or of overlapping
+    seeds are refused."""
+    import shutil
+
+    from adjax.experiments import shards
+
+    root, run = runs
+    run("bandit")
+    cfg = bandit.tiny()
+    seed0, whole = tmp_path / "seed0", tmp_path / "whole"
+    shutil.copytree(root / "bandit", seed0)
+    run_experiment(cfg, seed0, preset="tiny", progress=False)  # reused (or redone if changed)
+    shutil.copytree(seed0, whole)
+    full = run_experiment(dataclasses.replace(cfg, train_seeds=2), whole, preset="tiny",
+                          progress=False)
+    one = run_experiment(dataclasses.replace(cfg, first_seed=1), tmp_path / "seed1",
+                         preset="tiny", progress=False)
+    assert one["first_seed"] == 1 and "first_seed" not in full
+    assert "first_seed" not in cfg.to_dict()  # experiment.json of unsharded runs unchanged
+    assert not (tmp_path / "seed1" / "figures" / "bandit_choices.png").exists()  # seed 0's
+    for split in ("odd", "even"):
+        for name in ("seed1", "rl2_seed1"):
+            a = read_json(tmp_path / "seed1" / "eval" / split / f"{name}.json")["splits"][split]
+            b = read_json(whole / "eval" / split / f"{name}.json")["splits"][split]
+            assert a["curves"] == b["curves"], (split, name)
+
+    dest = tmp_path / "published"
+    shards.add(tmp_path / "seed1", dest)
+    merged = shards.add(seed0, dest)
+    assert merged["train_seeds"] == 2 and merged["train_seed_indices"] == [0, 1]
+    for split, methods in full["curves"].items():
+        for method, m in methods.items():
+            got = merged["curves"][split][method]
+            if isinstance(m, dict) and "per_train_seed" in m:
+                assert got["per_train_seed"] == m["per_train_seed"], (split, method)
+                np.testing.assert_allclose(got["per_seed"], m["per_seed"], atol=1e-4)
+            else:
+                assert got == m, (split, method)
+    assert set(merged["summary"]) == set(full["summary"])
+    assert merged["summary"]["AD odd"]["interval_over"] == "training"
+    np.testing.assert_allclose(merged["scores"]["odd"]["AD"]["per_seed"],
+                               full["scores"]["odd"]["AD"]["per_seed"], atol=1e-3)
+    for rel in ("results.json", "summary.md", "experiment.json", "figures/bandit.png",
+                "figures/bandit_choices.png", "shards/seed0/results.json",
+                "shards/seed1/results.json"):
+        assert (dest / rel).exists(), rel
+    assert read_json(dest / "experiment.json")["train_seeds"] == 2
+    assert shards.merge(dest)["curves"] == merged["curves"]  # again from the committed shards
+
+    other = tmp_path / "other"
+    shutil.copytree(tmp_path / "seed1", other)
+    exp = read_json(other / "experiment.json")
+    write_json(other / "experiment.json", {**exp, "num_train_tasks": 8})
+    with pytest.raises(ValueError, match="field 'num_train_tasks' differs"):
+        shards.add(other, dest)
+    assert read_json(dest / "shards" / "seed1" / "experiment.json") == read_json(
+        tmp_path / "seed1" / "experiment.json")  # the refused run replaced nothing
+    both = tmp_path / "both"
+    shutil.copytree(whole, both)
+    with pytest.raises(ValueError, match=r"seeds \[0, 1\] overlap"):
+        shards.add(both, dest)
 
 
 def test_changed_evaluation_reruns_only_evaluation(runs, capsys):

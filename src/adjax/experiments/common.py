@@ -117,6 +117,10 @@ class ExperimentConfig:
     eval: EvalConfig
     data_seeds: tuple[int, ...] = (0,)
     train_seeds: int = 1  # AD and ED are trained with seeds train.seed + 0 .. train_seeds - 1
+    # The first training seed of this run: a run of seeds first_seed .. first_seed + train_seeds
+    # - 1 is one shard of a larger run, each shard in its own directory, published and merged
+    # into one experiment by `adjax.experiments.shards` (a run too long for one sitting).
+    first_seed: int = 0
     num_train_tasks: int | None = None  # the first n tasks of the training set (None: all)
     normalise: bool = False  # also report scores (return - random) / (source - random)
     subsample_every: int = 1
@@ -133,16 +137,23 @@ class ExperimentConfig:
     def __post_init__(self):
         if self.train_seeds < 1:
             raise ValueError(f"ExperimentConfig.train_seeds must be >= 1, got {self.train_seeds}")
+        if self.first_seed < 0:
+            raise ValueError(f"ExperimentConfig.first_seed must be >= 0, got {self.first_seed}")
         object.__setattr__(self, "env_config", tuple(sorted(
             (str(k), v) for k, v in dict(self.env_config).items())))
+
+    @property
+    def seeds(self) -> range:
+        """The training seed indices this run trains and evaluates."""
+        return range(self.first_seed, self.first_seed + self.train_seeds)
 
     @property
     def env_kwargs(self) -> dict:
         return dict(self.env_config)
 
     def to_dict(self) -> dict:
-        """All fields (env_config and rl2 only where set: experiment.json of the experiments
-        without them unchanged)."""
+        """All fields (env_config, rl2 and first_seed only where set: experiment.json of the
+        experiments without them unchanged)."""
         d = dataclasses.asdict(self)
         d["source"] = {"name": type(self.source).NAME, **dataclasses.asdict(self.source)}
         d["model"] = self.model.to_dict()
@@ -150,6 +161,8 @@ class ExperimentConfig:
             d["env_config"] = self.env_kwargs
         else:
             del d["env_config"]
+        if self.first_seed == 0:
+            del d["first_seed"]
         if self.rl2 is None:
             del d["rl2"]
         else:

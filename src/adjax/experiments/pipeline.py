@@ -151,7 +151,7 @@ class Run:
     @property
     def run_dirs(self) -> dict:
         return {(m, k): self.out / "runs" / m / f"seed{k}" for m, _, _ in self.methods
-                for k in range(self.cfg.train_seeds)}
+                for k in self.cfg.seeds}
 
     @property
     def trained(self) -> dict:
@@ -187,7 +187,7 @@ def _collect(run: Run) -> dict:
 
 def _train(run: Run) -> dict:
     """Each trained method for each training seed (seed k: the method's seed + k)."""
-    for k in range(run.cfg.train_seeds):
+    for k in run.cfg.seeds:
         for m, tcfg, path in run.methods:
             tcfg, r = dataclasses.replace(tcfg, seed=tcfg.seed + k), run.run_dirs[m, k]
             run.stages.run(f"train {m.upper()} seed {k}", lambda r=r, t=tcfg, p=path: fit(
@@ -219,7 +219,7 @@ def _evaluate(run: Run) -> dict:
     for se in ev.splits:
         se = dataclasses.replace(se, num_tasks=_num_tasks(cfg.env, se))
         files = []
-        for k in range(cfg.train_seeds):
+        for k in cfg.seeds:
             path = run.out / "eval" / se.split / f"seed{k}.json"
             run.stages.run(f"evaluate {se.split} tasks, {' and '.join(trained.values())} seed {k}",
                            lambda p=path, k=k, se=se: evaluate_run(
@@ -260,9 +260,10 @@ def _source_curves(run: Run) -> dict:
 
 
 def _refresh(run: Run) -> dict:
-    """The paper's queue against the block refresh, AD seed 0 (cfg.eval.refresh_check)."""
+    """The paper's queue against the block refresh, AD seed 0 (cfg.eval.refresh_check; in the
+    shard that trains seed 0)."""
     ev = run.cfg.eval
-    if ev.refresh_check is None:
+    if ev.refresh_check is None or 0 not in run.cfg.seeds:
         return {}
     se, checks = ev.refresh_check, {}
     for mode, b in (("block", ev.refresh_every), ("queue", 1)):
@@ -295,8 +296,8 @@ def _rl2(run: Run) -> dict:
     cfg = run.cfg
     if cfg.rl2 is None:
         return {}
-    dirs = [run.out / "runs" / "rl2" / f"seed{k}" for k in range(cfg.train_seeds)]
-    for k, r in enumerate(dirs):
+    dirs = {k: run.out / "runs" / "rl2" / f"seed{k}" for k in cfg.seeds}
+    for k, r in dirs.items():
         rc = dataclasses.replace(cfg.rl2, seed=cfg.rl2.seed + k)
         run.stages.run(f"train RL2 seed {k}", lambda r=r, rc=rc: rl2.fit(
             rc, r, progress=run.progress), done=latest_step(r) == rc.num_updates)
@@ -304,7 +305,7 @@ def _rl2(run: Run) -> dict:
     for se in cfg.eval.splits:
         se = dataclasses.replace(se, num_tasks=_num_tasks(cfg.env, se))
         files = []
-        for k, r in enumerate(dirs):
+        for k, r in dirs.items():
             path = run.out / "eval" / se.split / f"rl2_seed{k}.json"
             run.stages.run(f"evaluate {se.split} tasks, RL2 seed {k}",
                            lambda p=path, r=r, se=se: evaluate_rl2(

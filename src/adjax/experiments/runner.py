@@ -188,6 +188,7 @@ def _results(run: Run, preset: str, made: dict, seconds: float) -> dict:
     results = {
         "experiment": cfg.name, "preset": preset, "env": cfg.env,
         "source_name": source_name(cfg.source), "train_seeds": cfg.train_seeds,
+        **({"first_seed": cfg.first_seed} if cfg.first_seed else {}),
         "episode_len": made["episode_len"], "command": command(), "machine": machine(),
         "wall_time_s": {**run.stages.times, "this_invocation": round(seconds, 1)},
         "curves": curves,
@@ -227,16 +228,23 @@ def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
     distributed.barrier(f"adjax-experiment-results-{out}")
     # Every process of a job draws AD's paths (restoring AD is collective); process 0 writes.
     # Grid envs: AD's paths on a held-out task; the bandit: its arm pulls over a trial;
-    # Watermaze: its frames and paths on a held-out platform.
-    paths = trajectory_figures(results, out) + choice_figures(results, out) + arena_figures(
-        results, out)
+    # Watermaze: its frames and paths on a held-out platform. All of AD training seed 0: a shard
+    # of other seeds draws none.
+    paths = []
+    if 0 in cfg.seeds:
+        paths = (trajectory_figures(results, out) + choice_figures(results, out)
+                 + arena_figures(results, out))
     if distributed.is_main():
-        _write_summary(results, out, run.learn_dir, run.stages.times, paths)
+        _write_summary(results, out, run.learn_dir / "learning_curve.png", run.stages.times,
+                       paths)
     return results
 
 
-def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict,
+def _write_summary(results: dict, out: Path, source_curve: Path, times: dict,
                    paths: list[Path]) -> None:
+    """summary.md and the curve figures of `results` in out; `paths`: the figures already drawn
+    (trajectories), listed after the curves; `source_curve`: the source's learning-curve PNG,
+    copied beside them when it exists."""
     name, preset = results["experiment"], results["preset"]
     figs = [plot_curves(results, out / "figures" / f"{name}.png",
                         title=f"{name} ({preset} preset): in-context return per episode")]
@@ -251,9 +259,8 @@ def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict,
                                             f"{results['source_name']} on the env-step axis"))
         table += f"\n{source_steps_table(results)}"
     figs += paths
-    curve = learn_dir / "learning_curve.png"
-    if curve.exists():
-        shutil.copyfile(curve, out / "figures" / "source_learning_curve.png")
+    if source_curve.exists() and source_curve != out / "figures" / "source_learning_curve.png":
+        shutil.copyfile(source_curve, out / "figures" / "source_learning_curve.png")
     if "refresh" in results:
         table += f"\n{refresh_line(results['refresh'])}\n"
     if "rl2" in results:
@@ -271,14 +278,18 @@ def _write_summary(results: dict, out: Path, learn_dir: Path, times: dict,
 
 
 def with_overrides(cfg: ExperimentConfig, seeds: int | None = None,
-                   episodes: int | None = None, lstm: str | None = None) -> ExperimentConfig:
-    """The preset with `seeds` training seeds and/or `episodes` evaluation episodes on its
-    headline split (the first); with `lstm` (a size of `adjax.model.config.LSTM_SIZES`), AD and
-    ED are LSTM-AD (`adjax.model.lstm_like` of the preset's model)."""
+                   episodes: int | None = None, lstm: str | None = None,
+                   first_seed: int | None = None) -> ExperimentConfig:
+    """The preset with `seeds` training seeds (from `first_seed`: a shard) and/or `episodes`
+    evaluation episodes on its headline split (the first); with `lstm` (a size of
+    `adjax.model.config.LSTM_SIZES`), AD and ED are LSTM-AD (`adjax.model.lstm_like` of the
+    preset's model)."""
     if lstm is not None:
         cfg = dataclasses.replace(cfg, model=lstm_like(cfg.model, lstm))
     if seeds is not None:
         cfg = dataclasses.replace(cfg, train_seeds=seeds)
+    if first_seed is not None:
+        cfg = dataclasses.replace(cfg, first_seed=first_seed)
     if episodes is not None:
         head = dataclasses.replace(cfg.eval.splits[0], num_episodes=episodes)
         cfg = dataclasses.replace(cfg, eval=dataclasses.replace(
@@ -293,6 +304,9 @@ class Args:
     preset: str = "quick"  # quick: 2-core CPU; a3c: the paper's source on a CPU; paper: accelerator
     out: Path | None = None  # the run directory (default runs/<experiment>)
     seeds: int | None = None  # training seeds (default: the preset's)
+    first_seed: int = 0
+    """the first training seed: a shard of a longer run (`--first-seed 1 --seeds 1` trains seed 1
+    alone; publish and merge shards with `python -m adjax.experiments.shards`)"""
     episodes: int | None = None  # evaluation episodes on the held-out split (default: preset's)
     model: Literal["transformer", "lstm"] = "transformer"
     """lstm: LSTM-AD sized for the preset's machine (default out runs/<experiment>-lstm)"""
@@ -309,11 +323,16 @@ def cli(name: str, presets: dict, argv=None) -> dict:
     for flag, v in (("--seeds", args.seeds), ("--episodes", args.episodes)):
         if v is not None and v < 1:
             raise SystemExit(f"{name}: {flag} must be >= 1, got {v}")
+    if args.first_seed < 0:
+        raise SystemExit(f"{name}: --first-seed must be >= 0, got {args.first_seed}")
     lstm = None
     if args.model == "lstm":
         lstm = args.preset if args.preset in ("paper", "tiny") else "cpu"
-    cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes, lstm)
-    out = args.out or Path("runs") / (name if lstm is None else f"{name}-lstm")
+    cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes, lstm,
+                         args.first_seed or None)
+    out = args.out or Path("runs") / "".join((
+        name, "" if lstm is None else "-lstm",
+        f"-seed{args.first_seed}" if args.first_seed else ""))
     with one_line_errors(f"python -m adjax.experiments.{name}", hard_exit=argv is None):
         results = run_experiment(cfg, out, preset=args.preset)
     print(json.dumps(results["summary"], indent=1))
