@@ -18,6 +18,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from adjax.initializers import orthogonal
 from adjax.sources.common import History, observer
 
 
@@ -57,8 +58,10 @@ class ActorCritic(nn.Module):
     def __call__(self, x):
         for h in self.hidden:
             x = nn.tanh(nn.Dense(h)(x))
-        logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))(x)
-        value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(x)[..., 0]
+        # flax's orthogonal initialiser without LAPACK: vmapped over tasks, LAPACK's batched QR
+        # can deadlock XLA:CPU's thread pool (adjax.initializers).
+        logits = nn.Dense(self.num_actions, kernel_init=orthogonal(0.01))(x)
+        value = nn.Dense(1, kernel_init=orthogonal(1.0))(x)[..., 0]
         return logits, value
 
 
