@@ -46,7 +46,9 @@ reproduce: $(STAMP)
 	$(PY) -m adjax.experiments.reproduce --preset $(PRESET) $(if $(SEEDS),--seeds $(SEEDS))
 
 # The paper's analyses (context size, masking, training tasks, model size, label smoothing), each
-# resuming its completed stages, published to experiments/ablations/, then the report.
+# resuming its completed stages, published to experiments/ablations/ value by value (a rerun
+# takes the values published there with the same configuration, even with runs/ gone), then the
+# report.
 ABLATIONS = context_size masking num_tasks model_size label_smoothing
 ablations: $(STAMP)
 	for a in $(ABLATIONS); do \

@@ -84,3 +84,36 @@ def test_report_says_which_values_are_still_to_run(tmp_path):
     text = "\n".join(ablation_lines(tmp_path))
     assert "Partial: 3 of 4 values measured; 0.4 still to run" in text
     assert "2 episodes at least 90% of 4 episodes' return: missed (0.80)" in text
+
+
+def test_a_sweep_continues_from_its_published_points(tmp_path, monkeypatch):
+    """Each value is published as it lands; a later sweep with runs/ gone takes the values
+    published with the same configuration and runs only the others."""
+    import dataclasses
+
+    import numpy as np
+
+    from adjax.atomic import read_json
+    from adjax.experiments import ablation, label_smoothing
+
+    ran = []
+
+    def fake_run(cfg, run_dir, **kw):
+        ran.append(cfg.train_ad.label_smoothing)
+        curve = np.full((2, 4), cfg.train_ad.label_smoothing).tolist()
+        return {"curves": {"test": {"AD": {"per_seed": curve, "num_tasks": 3}}},
+                "wall_time_s": {"train AD seed 0": 1.0}}
+
+    monkeypatch.setattr(ablation, "run_experiment", fake_run)
+    abl = label_smoothing.tiny()
+    pub = tmp_path / "published" / abl.name
+    ablation.run_ablation(abl, tmp_path / "runs", tmp_path / "nobase", published=pub)
+    assert ran == [0.0, 0.2] and read_json(pub / "results.json")["complete"]
+    first = read_json(pub / "results.json")["points"]
+
+    ran.clear()
+    more = dataclasses.replace(abl, values=(0.0, 0.1, 0.2))
+    res = ablation.run_ablation(more, tmp_path / "runs2", tmp_path / "nobase", published=pub)
+    assert ran == [0.1]  # 0 and 0.2 were published with the same configuration
+    assert res["points"][0] == first[0] and res["points"][2] == first[1]
+    assert [p["label"] for p in read_json(pub / "results.json")["points"]] == ["0", "0.1", "0.2"]

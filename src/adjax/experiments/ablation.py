@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import tyro
 
-from adjax.atomic import one_line_errors, write_json, write_text
+from adjax.atomic import one_line_errors, read_json, write_json, write_text
 from adjax.experiments.common import ExperimentConfig, SplitEval, command, machine
 from adjax.experiments.pipeline import _trained
 from adjax.experiments.reproduce import publish
@@ -134,17 +134,43 @@ def _point(value, x: float, res: dict) -> dict:
             "wall_time_s": res["wall_time_s"]}
 
 
+def config_digest(cfg: ExperimentConfig) -> str:
+    """A variant's configuration as a short digest: a published point made with it is its."""
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _published_points(published: Path | None) -> dict:
+    """{config digest: point} of a published results.json (points made before digests were
+    recorded have none and are not reused)."""
+    path = None if published is None else Path(published) / "results.json"
+    if path is None or not path.exists():
+        return {}
+    return {p["config"]: p for p in read_json(path)["points"] if "config" in p}
+
+
 def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
-                 base_dir: Path | None = None, progress: bool = True) -> dict:
+                 base_dir: Path | None = None, progress: bool = True,
+                 published: Path | None = None) -> dict:
     """Every axis value (configurations checked before any compute); results.json, the figure
     and summary.md under runs/<name> are rewritten after each value ("complete" false until the
-    last), so an interrupted sweep shows the values it has."""
+    last), so an interrupted sweep shows the values it has. published: the sweep's published
+    directory (PUBLISH/<name>); a value whose point there was made with the same configuration
+    is taken from it instead of being run again, so a sweep longer than a sitting continues
+    from what was committed even when runs/ is gone."""
     out = Path(runs) / abl.name
     base_dir = Path(base_dir) if base_dir is not None else Path("runs") / abl.base.name
     variants = [(v, abl.variant(v)) for v in abl.values]  # a bad value fails here, not midway
+    done = _published_points(published)
     points = []
     for value, cfg in variants:
-        run_dir = out / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{abl.name}={label(value)}")
+        digest = config_digest(cfg)
+        if digest in done and not (out / _dir_name(abl, value) / "results.json").exists():
+            print(f"[{abl.name}={label(value)}] published in {published}: reused", flush=True)
+            points.append(done[digest])
+            results = _write(abl, points, out, len(points) == len(variants), published)
+            continue
+        run_dir = out / _dir_name(abl, value)
         run_dir.mkdir(parents=True, exist_ok=True)
         if _link_base_ad(cfg, run_dir, base_dir):
             print(f"[{abl.name}={label(value)}] AD is the base run's: reusing {base_dir}/runs/ad",
@@ -152,13 +178,19 @@ def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
         res = run_experiment(cfg, run_dir, preset=abl.base_preset, progress=progress,
                              data_dir=_share(cfg, out, base_dir))
         x = float(value) if abl.x_of is None else float(abl.x_of(cfg, value))
-        points.append({**_point(value, x, res), "run": str(run_dir)})
-        results = _write(abl, points, out, complete=len(points) == len(variants))
+        points.append({**_point(value, x, res), "run": str(run_dir), "config": digest})
+        results = _write(abl, points, out, len(points) == len(variants), published)
     print("\n".join(ablation_table(results)))
     return results
 
 
-def _write(abl: Ablation, points: list, out: Path, complete: bool) -> dict:
+def _dir_name(abl: Ablation, value) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{abl.name}={label(value)}")
+
+
+def _write(abl: Ablation, points: list, out: Path, complete: bool,
+           published: Path | None = None) -> dict:
+    """results.json, the figure and summary.md in out, and copied to `published` (if given)."""
     results = {
         "ablation": abl.name, "title": abl.title, "experiment": abl.base.name,
         "env": abl.base.env, "base_preset": abl.base_preset, "axis": abl.axis,
@@ -177,6 +209,8 @@ def _write(abl: Ablation, points: list, out: Path, complete: bool) -> dict:
         f"# {abl.title}", "", f"Command: `{results['command']}`", "",
         f"Machine: {results['machine']}", "", *ablation_table(results), "",
         f"![{abl.name}](figures/{fig.name})", ""]))
+    if published is not None:  # after every value: a sweep stopped midway keeps what it made
+        publish(out, Path(published), names=("results.json", "summary.md"))
     return results
 
 
@@ -197,8 +231,7 @@ def cli(name: str, presets: dict, argv=None) -> dict:
     if args.preset not in presets:
         raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")
     with one_line_errors(f"python -m adjax.experiments.{name}", hard_exit=argv is None):
-        res = run_ablation(presets[args.preset](), args.runs, args.base_run)
-        if args.publish is not None:
-            publish(args.runs / name, args.publish / name, names=("results.json", "summary.md"))
+        res = run_ablation(presets[args.preset](), args.runs, args.base_run,
+                           published=None if args.publish is None else args.publish / name)
     return res
 
