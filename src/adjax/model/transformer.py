@@ -54,8 +54,9 @@ def attend(q_BxNxHxK, k, v, mask_BxNxS, dropout: nn.Module, train: bool, kv_layo
     s_BxHxNxS = jnp.where(mask_BxNxS[:, None], s_BxHxNxS, NEG_INF)
     w_BxHxNxS = jax.nn.softmax(s_BxHxNxS, axis=-1)
     p_BxHxNxS = dropout(w_BxHxNxS, deterministic=not train)
-    # [B, H, N, K] then a transpose: the same bits as contracting straight into [B, N, H, K], which
-    # XLA:CPU runs slower (2.4x at an evaluation refresh's shapes: bench_attention, BENCHMARKS.md).
+    # [B, H, N, K] then a transpose: XLA:CPU runs it 2-4x faster than contracting straight
+    # into [B, N, H, K] at an evaluation refresh's shapes (bench_attention, BENCHMARKS.md), with
+    # the same bits there; at training shapes some CPUs round differently (~1e-7, AVX-512).
     out = jnp.einsum(f"bhns,{kv_layout}->bhnk", p_BxHxNxS, v).transpose(0, 2, 1, 3)
     return (out, w_BxHxNxS) if return_weights else out
 
