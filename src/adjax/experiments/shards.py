@@ -88,7 +88,10 @@ def add(run_dir, dest) -> dict:
     tmp = shards / f".{shard_name(seeds)}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "figures").mkdir(parents=True)
-    for name in ("results.json", "experiment.json", "timings.json"):
+    # results.json without indentation (a third of the size: a shard is an archive, its merge
+    # the readable copy); checksummed as the run wrote it.
+    write_json(tmp / "results.json", results, indent=None, checksum=True)
+    for name in ("experiment.json", "timings.json"):
         if (run_dir / name).exists():
             shutil.copyfile(run_dir / name, tmp / name)
     for pattern in KEPT_FIGURES:
