@@ -212,6 +212,8 @@ def test_shards_are_the_seeds_of_one_run_and_merge_into_it(runs, tmp_path):
                 "shards/seed1/results.json"):
         assert (dest / rel).exists(), rel
     assert read_json(dest / "experiment.json")["train_seeds"] == 2
+    summary = (dest / "summary.md").read_text()
+    assert "Merged from the shards" in summary and one["command"] in summary
     assert shards.merge(dest)["curves"] == merged["curves"]  # again from the committed shards
 
     other = tmp_path / "other"

@@ -266,8 +266,12 @@ def _write_summary(results: dict, out: Path, source_curve: Path, times: dict,
     if "rl2" in results:
         table += f"\n{rl2_line(results['rl2'])}\n"
     images = "".join(f"![{f.stem}](figures/{f.name})\n" for f in figs)
+    shards = "".join(f"- training seeds {', '.join(map(str, s['seeds']))}: `{s['command']}` "
+                     f"({s['machine']})\n" for s in results.get("shards", []))
     write_text(out / "summary.md",
         f"# {name} ({preset} preset)\n\nCommand: `{results['command']}`\n\n"
+        + (f"Merged from the shards in `shards/` (`adjax.experiments.shards`):\n\n{shards}\n"
+           if shards else "") +
         f"Machine: {results['machine']}\n\nSource algorithm: {results['source_name']}; "
         f"training seeds: {results['train_seeds']}.\n\nWall time per stage (s): "
         f"{json.dumps(times)}\n\n{table}\n{images}"
