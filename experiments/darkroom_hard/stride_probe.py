@@ -1,0 +1,78 @@
+"""Probe: does the Hard quick preset's AD depend on contexts starting at episode starts?
+
+The held-out refresh check of training seed 0 gave 0.37 with the block refresh (contexts start at
+an episode start, as the preset's training windows do: window_stride 20) and 0.07 with the
+paper's queue (the last 160 steps before every action, starting anywhere). This probe trains the
+same AD with windows starting at any step (window_stride 1, the paper's) on the same data, and
+evaluates both models both ways on the validation goals only (nothing here touches test):
+
+    PYTHONPATH=src python experiments/darkroom_hard/stride_probe.py --base runs/darkroom_hard \
+        --out runs/hard_stride_probe --json experiments/darkroom_hard/stride_probe.json
+
+--base: a finished `python -m adjax.experiments.darkroom_hard --seeds 1` run (its data and its
+AD seed 0). Each stage is skipped when its output exists, so a rerun continues.
+"""
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from adjax.devices import use_cpu_cores
+
+use_cpu_cores()  # one CPU device per core, as the experiment commands; before JAX starts
+
+import numpy as np  # noqa: E402
+
+from adjax import data  # noqa: E402
+from adjax.atomic import read_json, write_json  # noqa: E402
+from adjax.evaluate.results import EvalSpec, evaluate_run  # noqa: E402
+from adjax.experiments import darkroom_hard  # noqa: E402
+from adjax.stats import mean_ci  # noqa: E402
+from adjax.train import fit  # noqa: E402
+
+
+def summary(path: Path) -> dict:
+    r = np.asarray(read_json(path)["splits"]["val"]["curves"]["agent"]["returns"], np.float64)
+    per_seed = r.mean(axis=0)  # [S, E]
+    out = {"pairs": int(r.shape[0] * r.shape[1])}
+    for name, sl in (("all", slice(None)), ("episodes_1_20", slice(0, 20)),
+                     ("episodes_181_200", slice(180, 200))):
+        mean, half = mean_ci(per_seed[:, sl].mean(axis=1))
+        out[name] = round(float(mean), 3)
+        out[f"{name}_ci95"] = round(float(half), 3)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--episodes", type=int, default=200)
+    args = ap.parse_args(argv)
+    cfg = darkroom_hard.quick()
+    stride1 = dataclasses.replace(cfg.train_ad, window_stride=1)
+    run1 = args.out / "ad_stride1"
+    fit(stride1, cfg.model, data.load(args.base / "data" / "learning", env=cfg.env, quiet=True),
+        run1)
+    runs = {"stride20": args.base / "runs" / "ad" / "seed0", "stride1": run1}
+    rows = {}
+    for name, run_dir in runs.items():
+        for mode, refresh in (("block", None), ("queue", 1)):
+            path = args.out / f"{name}_{mode}.json"
+            if not path.exists():
+                spec = EvalSpec(env=cfg.env, splits=("val",), num_episodes=args.episodes,
+                                num_seeds=args.seeds, refresh_every=refresh, baselines=())
+                evaluate_run(run_dir, path, spec, figure=False)
+            rows[f"{name} {mode}"] = summary(path)
+            print(name, mode, json.dumps(rows[f"{name} {mode}"]), flush=True)
+    write_json(args.json, {"command": "PYTHONPATH=src python experiments/darkroom_hard/"
+                           "stride_probe.py " + " ".join(argv or __import__("sys").argv[1:]),
+                           "split": "val", "temperature": 1.0, "num_seeds": args.seeds,
+                           "num_episodes": args.episodes, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
