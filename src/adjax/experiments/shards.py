@@ -83,13 +83,13 @@ def add(run_dir, dest) -> dict:
         if set(old) & set(seeds) and old != seeds:
             raise ValueError(f"{run_dir}: seeds {seeds} overlap {other}'s {old}; remove it first")
         if old != seeds:
-            kept.append((other, None, read_json(other / "experiment.json")))
-    _same_config([*kept, (run_dir, None, read_json(run_dir / "experiment.json"))])
+            kept.append((other, read_json(other / "experiment.json")))
+    _same_config([*kept, (run_dir, read_json(run_dir / "experiment.json"))])
     tmp = shards / f".{shard_name(seeds)}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "figures").mkdir(parents=True)
-    # results.json without indentation (a third of the size: a shard is an archive, its merge
-    # the readable copy); checksummed as the run wrote it.
+    # results.json without indentation (about half the size: a shard is an archive, its merge
+    # the readable copy), checksummed as the run's.
     write_json(tmp / "results.json", results, indent=None, checksum=True)
     for name in ("experiment.json", "timings.json"):
         if (run_dir / name).exists():
@@ -109,13 +109,13 @@ def _shard_dirs(dest: Path) -> list[Path]:
                   key=lambda d: seeds_of(read_json(d / "results.json"))[0]) if root.exists() else []
 
 
-def _same_config(shards: list[tuple[Path, dict, dict]]) -> dict:
-    """The shards' shared experiment.json (without first_seed / train_seeds); an error names the
-    first shard and field that differ."""
+def _same_config(shards: list[tuple[Path, dict]]) -> dict:
+    """The shards' shared experiment.json (without first_seed / train_seeds) from (directory,
+    experiment.json) pairs; an error names the first shard and field that differ."""
     def strip(cfg):
         return {k: v for k, v in cfg.items() if k not in ("first_seed", "train_seeds")}
-    (d0, _, cfg0), *rest = shards
-    for d, _, cfg in rest:
+    (d0, cfg0), *rest = shards
+    for d, cfg in rest:
         a, b = strip(cfg0), strip(cfg)
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
@@ -176,7 +176,7 @@ def merge(dest) -> dict:
                                 "`python -m adjax.experiments.shards add RUN_DIR DEST`)")
     shards = [(d, read_json(d / "results.json"), read_json(d / "experiment.json"))
               for d in dirs]
-    cfg = _same_config(shards)
+    cfg = _same_config([(d, c) for d, _, c in shards])
     seen: dict[int, Path] = {}
     for d, r, _ in shards:
         for k in seeds_of(r):
