@@ -208,8 +208,7 @@ def merge(dest) -> dict:
         "wall_time_s": times, "curves": curves,
         "shards": [{"dir": f"{SHARDS}/{d.name}", "seeds": seeds_of(r), "command": r["command"],
                     "machine": r["machine"]} for d, r, _ in shards]})
-    seed0 = next((d for d, r, _ in shards if 0 in seeds_of(r)), None)
-    r0 = read_json(seed0 / "results.json") if seed0 is not None else {}
+    seed0, r0 = next(((d, r) for d, r, _ in shards if 0 in seeds_of(r)), (None, {}))
     for key in ("refresh", "rl2"):
         if key in r0 or key in first:
             results[key] = r0.get(key, first.get(key))
