@@ -29,6 +29,12 @@ def test_apply_sets_each_assignment_keeping_float_fields_float():
     assert apply(cfg.train_ed, ["batch_size=3"]).batch_size == 3  # any dataclass, top-level field
     with pytest.raises(ValueError, match="has no field 'nope'"):
         apply(cfg, ["train_ad.nope=1"])
+    for bad, want in (("train_ad.peak_lr=abc", "expected float"),
+                      ("train_ad.num_steps=1.5", "expected int"),
+                      ("train_ad.num_steps=true", "expected int"),
+                      ("model.layout=3", "expected str")):
+        with pytest.raises(ValueError, match=f"--set {bad.split('=')[0]}=.*: {want}"):
+            apply(cfg, [bad])
 
 
 def test_validation_only_drops_every_other_split():

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from adjax.rl2.__main__ import main
+from adjax.rl2.__main__ import config_from, main, parse
 
 
 @pytest.mark.slow
@@ -24,3 +24,14 @@ def test_cli_trains_and_evaluates_darkroom(tmp_path):
     cfg = json.loads((tmp_path / "config.json").read_text())["rl2"]
     assert cfg["episodes_per_trial"] == 2 and cfg["env"] == "darkroom"
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_set_parses_as_the_experiments_sweeps_do():
+    cfg = config_from(parse(["--out", "x", "--set", "lr=1", "hidden=[32,32]", "network=transformer",
+                             "--updates", "3"]))
+    assert type(cfg.lr) is float and cfg.lr == 1.0 and cfg.hidden == (32, 32)
+    assert cfg.num_updates == 3 and cfg.tf_width == 64  # the quick preset's transformer size
+    for bad, want in ((["nope=1"], "unknown field 'nope'"), (["lr=abc"], "expected float"),
+                      (["hidden=3"], "expected tuple"), (["lr"], "expected FIELD.PATH=VALUE")):
+        with pytest.raises(SystemExit, match=want):
+            config_from(parse(["--out", "x", "--set", *bad]))

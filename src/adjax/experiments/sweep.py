@@ -24,17 +24,29 @@ from adjax.experiments.reproduce import presets
 from adjax.experiments.runner import run_experiment, with_overrides
 
 
-def override(cfg, path: str, value):
-    """cfg with the nested dataclass field `path` ("train_ad.peak_lr") set to value."""
+def override(cfg, path: str, value, _full: str | None = None):
+    """cfg with the nested dataclass field `path` ("train_ad.peak_lr") set to value (`checked`).
+    Errors name the whole path."""
+    full = _full or path
     head, _, rest = path.partition(".")
     if not dataclasses.is_dataclass(cfg) or head not in {f.name for f in dataclasses.fields(cfg)}:
-        raise ValueError(f"--set {path}: {type(cfg).__name__} has no field {head!r}")
+        raise ValueError(f"--set {full}: {type(cfg).__name__} has no field {head!r}")
     current = getattr(cfg, head)
-    if rest:
-        value = override(current, rest, value)
-    elif type(current) is float and type(value) is int:  # "lr=1" on a float field
-        value = float(value)
+    value = override(current, rest, value, full) if rest else checked(full, current, value)
     return dataclasses.replace(cfg, **{head: value})
+
+
+def checked(path: str, current, value):
+    """value for a field now holding current: an int where a float is (as a float), else of
+    current's type (any value where the field holds None). ValueError naming path otherwise, so
+    that "lr=abc" stops here and not deep inside a run."""
+    if type(current) is float and type(value) is int:  # "lr=1" on a float field
+        return float(value)
+    if current is None or value is None or isinstance(value, type(current)):
+        if not (type(value) is bool and type(current) in (int, float)):
+            return value
+    raise ValueError(f"--set {path}={value!r}: expected {type(current).__name__} (like the "
+                     f"current value {current!r})")
 
 
 def parse(assignment: str) -> tuple[str, object]:

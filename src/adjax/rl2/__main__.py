@@ -7,19 +7,11 @@ import dataclasses
 import json
 from pathlib import Path
 
+from adjax.experiments.sweep import checked
+from adjax.experiments.sweep import parse as parse_assignment
 from adjax.rl2.config import Config, preset
 from adjax.rl2.evaluate import evaluate
 from adjax.rl2.train import fit
-
-
-def _value(text: str, current):
-    if isinstance(current, tuple):
-        return tuple(int(v) for v in text.strip("()").split(",") if v.strip())
-    if current is None:
-        return None if text.lower() == "none" else int(text)
-    if isinstance(current, bool):
-        return text.lower() in ("1", "true", "yes")
-    return type(current)(text)
 
 
 def parse(argv=None):
@@ -30,7 +22,8 @@ def parse(argv=None):
     ap.add_argument("--updates", type=int, default=None, help="meta-training updates")
     ap.add_argument("--seed", type=int, default=None, help="training seed")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                    help="other rl2.Config fields, e.g. lr=0.001 hidden=128,128")
+                    help="other rl2.Config fields, values as JSON (else strings), as the "
+                         "experiments' --set: e.g. lr=0.001 hidden=[128,128] network=transformer")
     ap.add_argument("--eval-episodes", type=int, default=None,
                     help="episodes per evaluation trial (default: the training trial's)")
     ap.add_argument("--eval-seeds", type=int, default=20)
@@ -41,14 +34,22 @@ def parse(argv=None):
 
 
 def config_from(args):
+    """The preset with --set, --updates and --seed applied. Values parse as in the experiments'
+    sweeps (`sweep.parse`: JSON, lists as tuples); they go to `preset` as overrides, before the
+    preset's derived choices (network="transformer" brings its transformer sizes)."""
     overrides = {}
-    fields = {f.name: f for f in dataclasses.fields(Config)}
-    defaults = Config()
+    fields = {f.name for f in dataclasses.fields(Config)}
     for item in args.set:
-        name, _, text = item.partition("=")
+        try:
+            name, value = parse_assignment(item)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
         if name not in fields:
-            raise SystemExit(f"--set: unknown field {name!r}; known: {', '.join(fields)}")
-        overrides[name] = _value(text, getattr(defaults, name))
+            raise SystemExit(f"--set: unknown field {name!r}; known: {', '.join(sorted(fields))}")
+        try:
+            overrides[name] = checked(name, getattr(Config, name), value)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
     if args.updates is not None:
         overrides["num_updates"] = args.updates
     if args.seed is not None:
