@@ -143,6 +143,12 @@ def test_missing_run_is_refused_before_any_compute(toy, tmp_path):
     (half / "experiment.json").write_text((root / "run" / "experiment.json").read_text())
     with pytest.raises(FileNotFoundError, match="runs/ad/seed0/config.json is missing"):
         prompting.main(["--run", str(half), "--out", str(out), "--prompt-episodes", "1"])
+    shard = tmp_path / "shard"  # a shard's seeds start at its first_seed, not at 0
+    shard.mkdir()
+    exp = json.loads((root / "run" / "experiment.json").read_text())
+    (shard / "experiment.json").write_text(json.dumps({**exp, "first_seed": 1}))
+    with pytest.raises(FileNotFoundError, match="runs/ad/seed1/config.json is missing"):
+        prompting.read_run(shard)
     assert not out.exists()
     with pytest.raises(ValueError, match="--levels must be distinct fractions"):
         prompting.run_prompting(prompting.Args(run=root / "run", out=out, levels=(0.5, 1.5)))

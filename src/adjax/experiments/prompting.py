@@ -132,10 +132,12 @@ def read_run(run) -> RunSpec:
     if optimal_returns(env_name, split_tasks(env_name, SPLIT, 1)) is None:
         raise ValueError(f"{path}: env {env_name!r} has no closed-form optimal return, so "
                          "demonstrations cannot be chosen as fractions of it")
-    # The experiment's training seeds as its last invocation declared them (experiment.json);
-    # a further seed's directory, still training for a later invocation, is not one of them.
+    # The experiment's training seeds as its last invocation declared them (experiment.json:
+    # a shard of seeds first_seed .. first_seed + train_seeds - 1); a further seed's directory,
+    # still training for a later invocation, is not one of them.
+    first = int(exp.get("first_seed", 0))
     run_dirs, steps = {}, {}
-    for k in range(int(exp.get("train_seeds", 1))):
+    for k in range(first, first + int(exp.get("train_seeds", 1))):
         for m in METHODS:
             d = run / "runs" / m / f"seed{k}"
             if not (d / "config.json").exists():
