@@ -2,6 +2,7 @@
 checkout (no tests, data, runs, experiment outputs or notebooks); slow: a fresh virtualenv installs
 the wheel and runs an experiment end to end from another directory."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,6 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+import adjax
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "adjax"
@@ -115,5 +118,6 @@ def test_fresh_venv_runs_an_experiment_outside_the_checkout(wheel, tmp_path):
                            "--out", str(work / "out")], cwd=work, env=env, capture_output=True,
                           text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (work / "out" / "results.json").exists()
+    results = json.loads((work / "out" / "results.json").read_text())
+    assert results["code"] == f"adjax {adjax.__version__}"  # no checkout: the package's version
     assert (work / "out" / "figures" / "darkroom.png").exists()

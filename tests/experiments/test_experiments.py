@@ -13,6 +13,7 @@ import pytest
 
 from adjax.atomic import read_json, write_json
 from adjax.experiments import bandit, darkroom_hard, key_to_door, reproduce
+from adjax.experiments.common import code_version
 from adjax.experiments.runner import run_experiment
 from adjax.report import choices
 
@@ -161,7 +162,7 @@ def test_unknown_experiment_is_refused_before_any_compute(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_shards_are_the_seeds_of_one_run_and_merge_into_it(runs, tmp_path):
+def test_shards_are_the_seeds_of_one_run_and_merge_into_it(runs, tmp_path, capsys):
     """Seed 1 run alone (`first_seed` 1) trains and evaluates exactly what a run of seeds 0-1
     does for its seed 1 (same bits); seed 0's run and seed 1's, published as shards, merge into
     that run's curves (per training seed exactly, the mean over them to results.json's
@@ -215,6 +216,14 @@ def test_shards_are_the_seeds_of_one_run_and_merge_into_it(runs, tmp_path):
     summary = (dest / "summary.md").read_text()
     assert "Merged from the shards" in summary and one["command"] in summary
     assert shards.merge(dest)["curves"] == merged["curves"]  # again from the committed shards
+    assert [sh["code"] for sh in merged["shards"]] == [code_version()] * 2
+    assert code_version().startswith("git ")  # this checkout's commit
+    r1 = read_json(dest / "shards" / "seed1" / "results.json")
+    write_json(dest / "shards" / "seed1" / "results.json", {**r1, "code": "git 0123456789ab"},
+               indent=None, checksum=True)
+    capsys.readouterr()
+    assert shards.merge(dest)["shards"][1]["code"] == "git 0123456789ab"
+    assert "shards ran different code" in capsys.readouterr().out
 
     other = tmp_path / "other"
     shutil.copytree(tmp_path / "seed1", other)

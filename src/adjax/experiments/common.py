@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -187,6 +188,28 @@ def machine() -> str:
             f"{platform.python_version()}, "
             f"jax {jax.__version__} on {procs}{jax.local_device_count()} "
             f"{jax.default_backend()} device(s)")
+
+
+def code_version() -> str:
+    """The code a run ran: "git <commit>" of the checkout the package was imported from, with
+    "+local changes" when its files differ from that commit; "adjax <version>" for an installed
+    package (no checkout around it). Recorded in results.json, so that shards run at different
+    commits can be told apart (`adjax.experiments.shards`)."""
+    import adjax
+
+    here = Path(adjax.__file__).resolve().parent
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        if git("rev-parse", "--show-toplevel") and (here.parent.parent / ".git").exists():
+            dirty = git("status", "--porcelain", "--untracked-files=no", "--", str(here))
+            return f"git {git('rev-parse', '--short=12', 'HEAD')}" + (
+                " +local changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"adjax {adjax.__version__}"
 
 
 def command() -> str:

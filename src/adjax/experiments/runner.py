@@ -18,6 +18,7 @@ from adjax.atomic import one_line_errors, read_json, write_json, write_text
 from adjax.experiments.common import (
     ExperimentConfig,
     Stages,
+    code_version,
     command,
     machine,
     source_name,
@@ -189,7 +190,8 @@ def _results(run: Run, preset: str, made: dict, seconds: float) -> dict:
         "experiment": cfg.name, "preset": preset, "env": cfg.env,
         "source_name": source_name(cfg.source), "train_seeds": cfg.train_seeds,
         **({"first_seed": cfg.first_seed} if cfg.first_seed else {}),
-        "episode_len": made["episode_len"], "command": command(), "machine": machine(),
+        "episode_len": made["episode_len"], "command": command(), "code": code_version(),
+        "machine": machine(),
         "wall_time_s": {**run.stages.times, "this_invocation": round(seconds, 1)},
         "curves": curves,
         **({"refresh": made["refresh"]} if "refresh" in made else {}),

@@ -26,8 +26,10 @@ every shard under DEST/shards:
   a shard that disagrees is an error;
 - the refresh check and the pictures come from the shard that trained seed 0.
 The shards must share one configuration (experiment.json, apart from the seeds) and hold
-disjoint seeds; the report then reads DEST/results.json as any other. A later full run published
-over DEST (`reproduce`) replaces the shards with its own results.
+disjoint seeds. The code each ran (results.json "code": its commit) is listed in the merge, with
+a warning where shards differ: code is not configuration, so nothing refuses it. The report then
+reads DEST/results.json as any other. A later full run published over DEST (`reproduce`)
+replaces the shards with its own results.
 """
 
 import argparse
@@ -207,7 +209,14 @@ def merge(dest) -> dict:
                                            for _, r, _ in shards) else "several (see shards)",
         "wall_time_s": times, "curves": curves,
         "shards": [{"dir": f"{SHARDS}/{d.name}", "seeds": seeds_of(r), "command": r["command"],
-                    "machine": r["machine"]} for d, r, _ in shards]})
+                    "code": r.get("code", "not recorded"), "machine": r["machine"]}
+                   for d, r, _ in shards]})
+    codes = {sh["code"] for sh in results["shards"]}
+    if len(codes) > 1:  # the configuration check cannot see code; say so, do not refuse
+        print(f"warning: {dest}'s shards ran different code ("
+              + "; ".join(f"{sh['dir']}: {sh['code']}" for sh in results["shards"])
+              + "): they are one experiment only if nothing between them changes results",
+              flush=True)
     seed0, r0 = next(((d, r) for d, r, _ in shards if 0 in seeds_of(r)), (None, {}))
     for key in ("refresh", "rl2"):
         if key in r0 or key in first:
