@@ -193,3 +193,25 @@ def test_training_on_a_trivial_bandit_improves_return(bandit, runs):
     ret = np.asarray(fn(whole.params, jax.random.split(jax.random.key(0), 64),
                         env.with_task(env.default_params, pool[0])))
     assert ret.shape == (64, 6) and ret.mean() > 0.65, ret.mean()
+
+
+def test_norm_adv_is_recorded_only_when_on():
+    """config.json of runs before the option (norm_adv off) stays the same, so they resume."""
+    assert "norm_adv" not in CFG.to_dict()
+    on = dataclasses.replace(CFG, norm_adv=True)
+    assert on.to_dict()["norm_adv"] is True
+    assert rl2.Config.from_dict(on.to_dict()) == on
+    assert rl2.Config.from_dict(CFG.to_dict()) == CFG
+
+
+@pytest.mark.slow
+def test_norm_adv_scales_the_policy_gradient_only(bandit):
+    """One update from the same state and key: with normalised advantages the policy loss
+    changes, the value loss (its targets are the unnormalised returns) does not."""
+    env, tr, pool = bandit
+    tr_on = rl2.trainer(dataclasses.replace(CFG, norm_adv=True), env)
+    state = tr.init(pool)
+    _, off = jax.jit(tr.update)(state, pool)
+    _, on = jax.jit(tr_on.update)(state, pool)
+    assert float(off["vf_loss"]) == pytest.approx(float(on["vf_loss"]), rel=1e-6)
+    assert float(off["pg_loss"]) != pytest.approx(float(on["pg_loss"]), abs=1e-4)

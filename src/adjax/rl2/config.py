@@ -39,6 +39,10 @@ class Config:
     gae_lambda: float = 0.95
     ent_coef: float = 0.01
     vf_coef: float = 0.5
+    # Advantages normalised to mean 0, std 1 over each update's batch (as PPO trainers do), so
+    # that the policy gradient's scale does not follow the returns'. Off: plain A2C, as the
+    # runs before it (and written to config.json only when on, so their configs still resume).
+    norm_adv: bool = False
     max_grad_norm: float = 1.0
     adam_eps: float = 1e-6
     num_train_tasks: int | None = None  # grids: a prefix of the train set (None: all of it);
@@ -82,6 +86,8 @@ class Config:
         d = json.loads(json.dumps(dataclasses.asdict(self)))
         if self.network == "lstm":
             d = {k: v for k, v in d.items() if k not in TRANSFORMER_FIELDS}
+        if not self.norm_adv:
+            del d["norm_adv"]
         return d
 
     @classmethod

@@ -181,6 +181,8 @@ class Trainer:
         rs2, tr, last_value = self.rollout(rs, pool, key)
         adv, targets = advantages(tr.reward, tr.value, last_value, tr.done, cfg.gamma,
                                   cfg.gae_lambda)
+        if cfg.norm_adv:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         (loss, (pg, vf, ent)), grads = jax.value_and_grad(self.loss, has_aux=True)(
             rs.params, rs.carry, rs2.carry, rs.t, tr, adv, targets)
         updates, opt_state = self.tx.update(grads, rs.opt_state, rs.params)
