@@ -175,3 +175,23 @@ def test_report_only_rewrites_the_committed_report_without_running(tmp_path):
                                          publish=tmp_path / "experiments"))
     assert not (tmp_path / "none").exists()
     assert path.read_text() == (src / "REPORT.md").read_text()
+
+
+@pytest.mark.parametrize("diff_all, diff_last, verdict", [
+    (0.01, -0.02, "agree within the intervals"),
+    (0.04, 0.054, "queue scores higher beyond the interval: the table's numbers (block refresh) "
+                  "understate"),
+    (-0.30, -0.02, "queue scores lower beyond the interval: the table's numbers (block refresh) "
+                   "overstate"),
+    (0.04, -0.06, "opposite directions"),
+])
+def test_refresh_line_says_what_the_check_means_for_the_table(diff_all, diff_last, verdict):
+    from adjax.report.reproduction import refresh_line
+
+    def window(d):
+        return {"block": 0.3, "queue": 0.3 + d, "queue_minus_block": d, "ci95": 0.03,
+                "pairs": 290}
+    line = refresh_line({"split": "test", "episodes": 200, "all": window(diff_all),
+                         "last_10pct": window(diff_last)})
+    assert verdict in line and line.count("The ") == 1
+    assert "290 task × seed pairs, 200 episodes" in line and "episodes 181-200" in line

@@ -273,7 +273,22 @@ def refresh_line(r: dict) -> str:
             f"{a['block']:.2f}, the paper's queue {a['queue']:.2f} over all episodes, difference "
             f"(queue − block) {a['queue_minus_block']:+.2f} ± {a['ci95']:.2f}; over episodes "
             f"{n - tenth(n) + 1}-{n} {last['block']:.2f} vs {last['queue']:.2f}, "
-            f"{last['queue_minus_block']:+.2f} ± {last['ci95']:.2f} (95% interval over pairs).")
+            f"{last['queue_minus_block']:+.2f} ± {last['ci95']:.2f} (95% interval over pairs). "
+            + refresh_verdict(r))
+
+
+def refresh_verdict(r: dict) -> str:
+    """What the refresh check says of the table's numbers (made with the block refresh)."""
+    beyond = [w for w in (r["all"], r["last_10pct"]) if abs(w["queue_minus_block"]) > w["ci95"]]
+    if not beyond:
+        return "The two agree within the intervals."
+    if all(w["queue_minus_block"] > 0 for w in beyond):
+        return ("The paper's queue scores higher beyond the interval: the table's numbers (block "
+                "refresh) understate AD under the paper's evaluation.")
+    if all(w["queue_minus_block"] < 0 for w in beyond):
+        return ("The paper's queue scores lower beyond the interval: the table's numbers (block "
+                "refresh) overstate AD under the paper's evaluation.")
+    return "The two differ beyond the interval, in opposite directions over the two windows."
 
 
 def _wall_time(exp_dir: Path) -> float:
