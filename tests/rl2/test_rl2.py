@@ -215,3 +215,38 @@ def test_norm_adv_scales_the_policy_gradient_only(bandit):
     _, on = jax.jit(tr_on.update)(state, pool)
     assert float(off["vf_loss"]) == pytest.approx(float(on["vf_loss"]), rel=1e-6)
     assert float(off["pg_loss"]) != pytest.approx(float(on["pg_loss"]), abs=1e-4)
+
+
+def test_ppo_config_is_checked_and_recorded_only_when_on():
+    ppo = dataclasses.replace(CFG, algo="ppo", ppo_minibatches=2)
+    assert ppo.to_dict()["algo"] == "ppo" and ppo.to_dict()["ppo_minibatches"] == 2
+    assert "ppo_epochs" not in ppo.to_dict()  # at its default
+    assert rl2.Config.from_dict(ppo.to_dict()) == ppo
+    assert not {"algo", "ppo_epochs", "ppo_minibatches", "clip_eps"} & set(CFG.to_dict())
+    for bad, match in ((dict(ppo_minibatches=3), "num_trials 16 is not divisible"),
+                       (dict(network="transformer", tf_layers=1, tf_width=16, tf_heads=2),
+                        "needs network 'lstm'"),
+                       (dict(clip_eps=1.5), "clip_eps must be in"),
+                       (dict(ppo_epochs=0), "must be >= 1")):
+        with pytest.raises(ValueError, match=match):
+            dataclasses.replace(ppo, **bad)
+    with pytest.raises(ValueError, match="algo must be one of"):
+        dataclasses.replace(CFG, algo="trpo")
+
+
+def test_ppo_with_one_epoch_of_one_minibatch_is_the_a2c_update(bandit):
+    """At the acting policy the clipped surrogate's gradient is the policy gradient: one PPO
+    epoch over all trials at once takes A2C's step (to float rounding: the trials are permuted);
+    more epochs and minibatches take more steps from the same data."""
+    env, tr, pool = bandit
+    one = rl2.trainer(dataclasses.replace(CFG, algo="ppo", ppo_epochs=1, ppo_minibatches=1), env)
+    many = rl2.trainer(dataclasses.replace(CFG, algo="ppo", ppo_epochs=2, ppo_minibatches=4), env)
+    state = tr.init(pool)
+    a2c, m_a2c = jax.jit(tr.update)(state, pool)
+    ppo, m_ppo = jax.jit(one.update)(state, pool)
+    for a, b in zip(jax.tree.leaves(a2c.params), jax.tree.leaves(ppo.params), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    assert float(m_a2c["vf_loss"]) == pytest.approx(float(m_ppo["vf_loss"]), rel=1e-5)
+    more, m_more = jax.jit(many.update)(state, pool)
+    assert int(more.opt_state[1][0].count) == 8 and int(ppo.opt_state[1][0].count) == 1
+    assert np.isfinite(float(m_more["loss"]))

@@ -8,6 +8,11 @@ import json
 # Fields that may change when a run is resumed (they change no computed value).
 RESUMABLE_FIELDS = ("num_updates", "log_every", "ckpt_every", "max_to_keep")
 NETWORKS = ("lstm", "transformer")
+ALGOS = ("a2c", "ppo")
+# Fields written to config.json only when they differ from their defaults, so that the configs of
+# runs made before they existed stay the same (and those runs still resume).
+LATER_FIELDS = {"norm_adv": False, "algo": "a2c", "ppo_epochs": 4, "ppo_minibatches": 4,
+                "clip_eps": 0.2}
 # The transformer's fields, written by `to_dict` only for network "transformer": an LSTM run's
 # config.json is the one written before RL²-Transformer existed (it still resumes).
 TRANSFORMER_FIELDS = ("network", "tf_layers", "tf_width", "tf_heads")
@@ -43,6 +48,13 @@ class Config:
     # that the policy gradient's scale does not follow the returns'. Off: plain A2C, as the
     # runs before it (and written to config.json only when on, so their configs still resume).
     norm_adv: bool = False
+    # "a2c": one Adam step per unroll (the paper's A3C, synchronous). "ppo": the unroll's trials
+    # split into ppo_minibatches groups, ppo_epochs passes over them, one Adam step per group, on
+    # the clipped surrogate (clip_eps) of the policy that collected it; LSTM only.
+    algo: str = "a2c"
+    ppo_epochs: int = 4
+    ppo_minibatches: int = 4
+    clip_eps: float = 0.2
     max_grad_norm: float = 1.0
     adam_eps: float = 1e-6
     num_train_tasks: int | None = None  # grids: a prefix of the train set (None: all of it);
@@ -66,6 +78,20 @@ class Config:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.network not in NETWORKS:
             raise ValueError(f"rl2.Config.network must be one of {NETWORKS}, got {self.network!r}")
+        if self.algo not in ALGOS:
+            raise ValueError(f"rl2.Config.algo must be one of {ALGOS}, got {self.algo!r}")
+        if self.algo == "ppo":
+            if self.network != "lstm":
+                raise ValueError("rl2.Config.algo 'ppo' needs network 'lstm' (its minibatches "
+                                 f"replay subsets of trials), got {self.network!r}")
+            if self.ppo_epochs < 1 or self.ppo_minibatches < 1:
+                raise ValueError("rl2.Config.ppo_epochs and ppo_minibatches must be >= 1, got "
+                                 f"{self.ppo_epochs} and {self.ppo_minibatches}")
+            if self.num_trials % self.ppo_minibatches:
+                raise ValueError(f"rl2.Config.num_trials {self.num_trials} is not divisible by "
+                                 f"ppo_minibatches {self.ppo_minibatches}")
+            if not 0 < self.clip_eps < 1:
+                raise ValueError(f"rl2.Config.clip_eps must be in (0, 1), got {self.clip_eps}")
         if self.network == "transformer":
             for name in ("tf_layers", "tf_width", "tf_heads"):
                 if getattr(self, name) < 1:
@@ -82,13 +108,12 @@ class Config:
         return self.num_trials * self.unroll
 
     def to_dict(self) -> dict:
-        """All fields, except the transformer's for an LSTM (TRANSFORMER_FIELDS)."""
+        """All fields, except the transformer's for an LSTM (TRANSFORMER_FIELDS) and those
+        added later that hold their defaults (LATER_FIELDS)."""
         d = json.loads(json.dumps(dataclasses.asdict(self)))
         if self.network == "lstm":
             d = {k: v for k, v in d.items() if k not in TRANSFORMER_FIELDS}
-        if not self.norm_adv:
-            del d["norm_adv"]
-        return d
+        return {k: v for k, v in d.items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:

@@ -7,8 +7,10 @@ of all trials in a `lax.scan` (tasks are drawn from the pool, env, network state
 r_{t-1} reset at the first step of every trial), GAE over the unroll (the trial end is terminal,
 episode ends inside a trial are not), the loss replays the unroll (LSTM: from the state it started
 with, truncated BPTT over the unroll; transformer: one causal pass over the trial so far,
-`adjax.rl2.transformer`), one Adam step. `Trainer.chunk` scans `n` updates in one jit call; `fit`
-runs chunks between logs and checkpoints.
+`adjax.rl2.transformer`), one Adam step (`algo` "ppo": `ppo_epochs` passes over the unroll's
+trials in `ppo_minibatches` random groups, an Adam step on PPO's clipped surrogate per group,
+`Trainer.ppo`). `Trainer.chunk` scans `n` updates in one jit call; `fit` runs chunks between logs
+and checkpoints.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Transition:
     reward: jax.Array  # float32[N]
     done: jax.Array  # float32[N], last step of a trial
     value: jax.Array  # float32[N]
+    logp: jax.Array  # float32[N], log-probability of the action under the acting policy
     episode: jax.Array  # int32[], episode index within the trial
 
 
@@ -150,9 +153,10 @@ class Trainer:
             jax.random.split(k_env, N), env_state, action, env_params)
         reward = reward.astype(jnp.float32)
         t2 = (rs.t + 1) % self.T
+        logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=1)[:, 0]
         tr = Transition(x=x, reset=reset, action=action, reward=reward,
                         done=jnp.broadcast_to(t2 == 0, (N,)).astype(jnp.float32), value=value,
-                        episode=rs.t // self.L)
+                        logp=logp, episode=rs.t // self.L)
         rs = rs.replace(env_state=env_state, obs=obs2, prev_action=action, prev_reward=reward,
                         carry=carry, tasks=tasks, t=t2)
         return rs, tr
@@ -175,22 +179,67 @@ class Trainer:
         return a2c_loss(logits.reshape(-1, A), values.reshape(-1), tr.action.reshape(-1),
                         adv.reshape(-1), targets.reshape(-1), self.cfg.ent_coef, self.cfg.vf_coef)
 
+    def ppo_loss(self, params, carry0, t0, tr: Transition, adv, targets):
+        """PPO's clipped surrogate of a minibatch of trials replayed from the LSTM state their
+        unroll started with, plus the value and entropy terms of `a2c_loss`."""
+        cfg = self.cfg
+        logits, values = self.core.replay(params, carry0, None, tr.x, tr.reset, t0)
+        logp_all = jax.nn.log_softmax(logits)
+        logp = jnp.take_along_axis(logp_all, tr.action[..., None], axis=-1)[..., 0]
+        if cfg.norm_adv:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        ratio = jnp.exp(logp - tr.logp)
+        clipped = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps)
+        pg = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
+        vf = jnp.mean(jnp.square(values - targets))
+        ent = jnp.mean(-jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1))
+        return pg + cfg.vf_coef * vf - cfg.ent_coef * ent, (pg, vf, ent)
+
+    def ppo(self, rs: RL2State, tr: Transition, adv, targets, key):
+        """ppo_epochs passes over the unroll's trials in ppo_minibatches random groups, one Adam
+        step per group -> (params, opt_state, (loss, pg, vf, ent, grad norm) means)."""
+        cfg = self.cfg
+        N, M = cfg.num_trials, cfg.ppo_minibatches
+        trials = lambda a, idx: a[:, idx] if a.ndim >= 2 else a  # [U, N, ...]; episode is [U]
+
+        def minibatch(state, idx):
+            params, opt_state = state
+            carry0 = jax.tree.map(lambda a: a[idx], rs.carry)
+            sub = jax.tree.map(lambda a: trials(a, idx), tr)
+            (loss, (pg, vf, ent)), grads = jax.value_and_grad(self.ppo_loss, has_aux=True)(
+                params, carry0, rs.t, sub, adv[:, idx], targets[:, idx])
+            updates, opt_state = self.tx.update(grads, opt_state, params)
+            return ((optax.apply_updates(params, updates), opt_state),
+                    jnp.stack([loss, pg, vf, ent, optax.tree.norm(grads)]))
+
+        def epoch(state, k):
+            return jax.lax.scan(minibatch, state, jax.random.permutation(k, N).reshape(M, -1))
+
+        (params, opt_state), stats = jax.lax.scan(
+            epoch, (rs.params, rs.opt_state), jax.random.split(key, cfg.ppo_epochs))
+        return params, opt_state, stats.mean(axis=(0, 1))
+
     def update(self, rs: RL2State, pool):
         cfg = self.cfg
         key = jax.random.fold_in(jax.random.fold_in(jax.random.key(cfg.seed), 1), rs.update)
         rs2, tr, last_value = self.rollout(rs, pool, key)
         adv, targets = advantages(tr.reward, tr.value, last_value, tr.done, cfg.gamma,
                                   cfg.gae_lambda)
-        if cfg.norm_adv:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        (loss, (pg, vf, ent)), grads = jax.value_and_grad(self.loss, has_aux=True)(
-            rs.params, rs.carry, rs2.carry, rs.t, tr, adv, targets)
-        updates, opt_state = self.tx.update(grads, rs.opt_state, rs.params)
-        params = optax.apply_updates(rs.params, updates)
+        if cfg.algo == "ppo":  # minibatches are drawn with a key of their own
+            params, opt_state, (loss, pg, vf, ent, grad_norm) = self.ppo(
+                rs, tr, adv, targets, jax.random.fold_in(key, 1))
+        else:
+            if cfg.norm_adv:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            (loss, (pg, vf, ent)), grads = jax.value_and_grad(self.loss, has_aux=True)(
+                rs.params, rs.carry, rs2.carry, rs.t, tr, adv, targets)
+            updates, opt_state = self.tx.update(grads, rs.opt_state, rs.params)
+            params = optax.apply_updates(rs.params, updates)
+            grad_norm = optax.tree.norm(grads)
         E = cfg.episodes_per_trial
         r_mean = tr.reward.mean(axis=1)  # [U]
         metrics = {"loss": loss, "pg_loss": pg, "vf_loss": vf, "entropy": ent,
-                   "grad_norm": optax.tree.norm(grads), "reward": r_mean.mean(),
+                   "grad_norm": grad_norm, "reward": r_mean.mean(),
                    "ep_reward": jnp.zeros(E).at[tr.episode].add(r_mean),
                    "ep_steps": jnp.zeros(E).at[tr.episode].add(1.0)}
         rs2 = rs2.replace(params=params, opt_state=opt_state, update=rs.update + 1)
