@@ -28,20 +28,14 @@ from adjax import data  # noqa: E402
 from adjax.atomic import read_json, write_json  # noqa: E402
 from adjax.evaluate.results import EvalSpec, evaluate_run  # noqa: E402
 from adjax.experiments import darkroom_hard  # noqa: E402
-from adjax.stats import mean_ci  # noqa: E402
+from adjax.stats import window_means  # noqa: E402
 from adjax.train import fit  # noqa: E402
 
 
 def summary(path: Path) -> dict:
     r = np.asarray(read_json(path)["splits"]["val"]["curves"]["agent"]["returns"], np.float64)
-    per_seed = r.mean(axis=0)  # [S, E]
-    out = {"pairs": int(r.shape[0] * r.shape[1])}
-    for name, sl in (("all", slice(None)), ("episodes_1_20", slice(0, 20)),
-                     ("episodes_181_200", slice(180, 200))):
-        mean, half = mean_ci(per_seed[:, sl].mean(axis=1))
-        out[name] = round(float(mean), 3)
-        out[f"{name}_ci95"] = round(float(half), 3)
-    return out
+    return {"pairs": int(r.shape[0] * r.shape[1]), **window_means(r.mean(axis=0), {
+        "all": slice(None), "episodes_1_20": slice(0, 20), "episodes_181_200": slice(180, 200)})}
 
 
 def main(argv=None):

@@ -34,7 +34,7 @@ from adjax.evaluate.results import EvalSpec, evaluate_run  # noqa: E402
 from adjax.experiments import key_to_door  # noqa: E402
 from adjax.experiments.common import Stages  # noqa: E402
 from adjax.experiments.pipeline import Run, _collect, _trained  # noqa: E402
-from adjax.stats import mean_ci  # noqa: E402
+from adjax.stats import window_means  # noqa: E402
 from adjax.train import fit  # noqa: E402
 
 STRIDES = (50, 1)
@@ -42,15 +42,10 @@ STRIDES = (50, 1)
 
 def summary(path: Path, episodes: int) -> dict:
     r = np.asarray(read_json(path)["splits"]["val"]["curves"]["agent"]["returns"], np.float64)
-    per_seed = r.mean(axis=0)  # [S, E]: evaluation seeds, averaged over pairs
     tenth = max(1, episodes // 10)
-    out = {"pairs": int(r.shape[0] * r.shape[1])}
-    for name, sl in (("all", slice(None)), ("first_10pct", slice(0, tenth)),
-                     ("last_10pct", slice(episodes - tenth, episodes))):
-        mean, half = mean_ci(per_seed[:, sl].mean(axis=1))
-        out[name] = round(float(mean), 3)
-        out[f"{name}_ci95"] = round(float(half), 3)
-    return out
+    return {"pairs": int(r.shape[0] * r.shape[1]), **window_means(r.mean(axis=0), {
+        "all": slice(None), "first_10pct": slice(0, tenth),
+        "last_10pct": slice(episodes - tenth, episodes)})}
 
 
 def main(argv=None):

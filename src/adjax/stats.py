@@ -26,6 +26,18 @@ def tenth(num_episodes: int) -> int:
     return max(1, num_episodes // 10)
 
 
+def window_means(curves_SxE, windows: dict, decimals: int = 3) -> dict:
+    """Mean and 95% interval over the seeds (rows of curves_SxE) of each window of episodes:
+    windows {name: slice} -> {name: mean, f"{name}_ci95": half-width}, rounded."""
+    x = np.asarray(curves_SxE, np.float64)
+    out = {}
+    for name, part in windows.items():
+        mean, half = mean_ci(x[:, part].mean(axis=1))
+        out[name] = round(float(mean), decimals)
+        out[f"{name}_ci95"] = round(float(half), decimals)
+    return out
+
+
 def seed_curves(curve: dict) -> tuple[np.ndarray, str]:
     """The per-seed curves an interval is taken over, from a results curve entry: its training
     seeds' curves ("per_train_seed" [K][E], each averaged over evaluation seeds and tasks) when

@@ -15,7 +15,7 @@ from adjax.experiments.runner import _source_summary
 from adjax.report import plot_source_steps, source_steps_table
 from adjax.report.reproduction import _source_rows
 from adjax.sources import a2c, qlearning
-from adjax.stats import log_bins, step_bin
+from adjax.stats import log_bins, step_bin, window_means
 
 TINY = a2c.Config(num_actors=2, num_updates=1, unroll=10, hidden=(8,), lr=1e-2)
 
@@ -88,3 +88,12 @@ def test_reproduce_runs_the_a3c_presets_beside_quick():
         ("darkroom", "a3c", "a3c/darkroom")]
     assert len(reproduce.jobs(reproduce.Args(only=("darkroom",), beside=False))) == 1
     assert [p for _, p, _ in reproduce.jobs(reproduce.Args(preset="tiny"))] == ["tiny"] * 5
+
+
+def test_window_means_are_means_over_seeds_of_each_window():
+    x = np.array([[0.0, 1.0, 2.0, 3.0], [2.0, 3.0, 4.0, 5.0]])  # two seeds, four episodes
+    got = window_means(x, {"all": slice(None), "last": slice(2, 4)})
+    assert got["all"] == 2.5 and got["last"] == 3.5
+    # two seeds whose window means are 2.5 and 4.5: t(0.975, 1) x std / sqrt(2) = 12.706
+    assert got["last_ci95"] == pytest.approx(12.706, abs=1e-3)
+    assert window_means(x[:1], {"all": slice(None)}) == {"all": 1.5, "all_ci95": 0.0}
