@@ -203,7 +203,7 @@ def code_version() -> str:
         return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
     try:
-        if git("rev-parse", "--show-toplevel") and (here.parent.parent / ".git").exists():
+        if (here.parent.parent / ".git").exists():  # src/adjax of a checkout, not site-packages
             dirty = git("status", "--porcelain", "--untracked-files=no", "--", str(here))
             return f"git {git('rev-parse', '--short=12', 'HEAD')}" + (
                 " +local changes" if dirty else "")

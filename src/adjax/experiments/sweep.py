@@ -42,9 +42,10 @@ def checked(path: str, current, value):
     that "lr=abc" stops here and not deep inside a run."""
     if type(current) is float and type(value) is int:  # "lr=1" on a float field
         return float(value)
-    if current is None or value is None or isinstance(value, type(current)):
-        if not (type(value) is bool and type(current) in (int, float)):
-            return value
+    bool_for_number = type(value) is bool and type(current) in (int, float)
+    if current is None or value is None or (isinstance(value, type(current))
+                                             and not bool_for_number):
+        return value
     raise ValueError(f"--set {path}={value!r}: expected {type(current).__name__} (like the "
                      f"current value {current!r})")
 

@@ -11,8 +11,7 @@ NETWORKS = ("lstm", "transformer")
 ALGOS = ("a2c", "ppo")
 # Fields written to config.json only when they differ from their defaults, so that the configs of
 # runs made before they existed stay the same (and those runs still resume).
-LATER_FIELDS = {"norm_adv": False, "algo": "a2c", "ppo_epochs": 4, "ppo_minibatches": 4,
-                "clip_eps": 0.2}
+LATER_FIELDS = ("norm_adv", "algo", "ppo_epochs", "ppo_minibatches", "clip_eps")
 # The transformer's fields, written by `to_dict` only for network "transformer": an LSTM run's
 # config.json is the one written before RL²-Transformer existed (it still resumes).
 TRANSFORMER_FIELDS = ("network", "tf_layers", "tf_width", "tf_heads")
@@ -113,7 +112,8 @@ class Config:
         d = json.loads(json.dumps(dataclasses.asdict(self)))
         if self.network == "lstm":
             d = {k: v for k, v in d.items() if k not in TRANSFORMER_FIELDS}
-        return {k: v for k, v in d.items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+        defaults = {k: Config.__dataclass_fields__[k].default for k in LATER_FIELDS}
+        return {k: v for k, v in d.items() if k not in defaults or v != defaults[k]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:

@@ -89,6 +89,11 @@ def advantages(rewards_TxN, values_TxN, last_value_N, done_TxN, gamma: float, la
         rewards_TxN, values_TxN, next_values, done_TxN, done_TxN, gamma, lam)
 
 
+def normalised(adv):
+    """Advantages scaled to mean 0, standard deviation 1 over the batch (`Config.norm_adv`)."""
+    return (adv - adv.mean()) / (adv.std() + 1e-8)
+
+
 def task_pool(cfg: Config) -> np.ndarray:
     """The training tasks trials are drawn from: the grid's train set (or its first
     num_train_tasks), or num_train_tasks (default 10_000) bandit draws of the train split."""
@@ -186,8 +191,7 @@ class Trainer:
         logits, values = self.core.replay(params, carry0, None, tr.x, tr.reset, t0)
         logp_all = jax.nn.log_softmax(logits)
         logp = jnp.take_along_axis(logp_all, tr.action[..., None], axis=-1)[..., 0]
-        if cfg.norm_adv:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        adv = normalised(adv) if cfg.norm_adv else adv
         ratio = jnp.exp(logp - tr.logp)
         clipped = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps)
         pg = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
@@ -229,8 +233,7 @@ class Trainer:
             params, opt_state, (loss, pg, vf, ent, grad_norm) = self.ppo(
                 rs, tr, adv, targets, jax.random.fold_in(key, 1))
         else:
-            if cfg.norm_adv:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            adv = normalised(adv) if cfg.norm_adv else adv
             (loss, (pg, vf, ent)), grads = jax.value_and_grad(self.loss, has_aux=True)(
                 rs.params, rs.carry, rs2.carry, rs.t, tr, adv, targets)
             updates, opt_state = self.tx.update(grads, rs.opt_state, rs.params)
