@@ -37,6 +37,9 @@ def main(argv=None):
     ap.add_argument("--episode-len", type=int, default=6)
     ap.add_argument("--episodes", type=int, default=2, help="episodes per trial")
     ap.add_argument("--set", nargs="*", default=[], help="rl2.Config fields (FIELD=VALUE)")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the 1-episode trials (their return does not depend on --set "
+                         "much; half the cost)")
     args = ap.parse_args(argv)
     W, c = args.size, args.size // 2
     env, _ = envs.make("darkroom", size=W, episode_len=args.episode_len)
@@ -46,9 +49,11 @@ def main(argv=None):
                      num_updates=args.updates, lr=1e-3, log_every=25, ckpt_every=args.updates)
     cfg = apply(cfg, args.set)
     runs = {}
-    for name, one in ((f"{cfg.episodes_per_trial} episodes", cfg),
-                      ("1 episode (no memory to use)", dataclasses.replace(
-                          cfg, episodes_per_trial=1, unroll=args.episode_len))):
+    variants = [(f"{cfg.episodes_per_trial} episodes", cfg)]
+    if not args.no_baseline:
+        variants.append(("1 episode (no memory to use)", dataclasses.replace(
+            cfg, episodes_per_trial=1, unroll=args.episode_len)))
+    for name, one in variants:
         out = args.out / name.split(" ")[0]
         rl2.fit(one, out, env=env, pool=pool, progress=False)
         rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
