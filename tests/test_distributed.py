@@ -320,7 +320,7 @@ def test_killed_two_process_run_resumes_on_one_process_and_on_two(data, runs, tm
              "--out", str(killed), *TRAIN])
     assert r.returncode == 128 + 9, r.stdout[-2000:] + r.stderr[-2000:]
     assert "process 1 of 2" in r.stderr and "killed by signal 9" in r.stderr, r.stderr[-2000:]
-    from adjax.train.fit import checkpoint_manager
+    from adjax.checkpoints import checkpoint_manager
 
     mgr = checkpoint_manager(killed)
     assert mgr.latest_step() in (10, 20), mgr.all_steps()  # 20 unless killed while finalising

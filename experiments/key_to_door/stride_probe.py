@@ -11,7 +11,11 @@ training seed 0 and evaluates each model with both refreshes on the validation p
     PYTHONPATH=src python experiments/key_to_door/stride_probe.py --out runs/k2d_stride_probe \
         --json experiments/key_to_door/stride_probe.json
 
-Each model is trained exactly as the experiment trains AD seed 0 for that stride, so the chosen
+A third model (stride 1, `ModelConfig.episode_marker`: every episode's first step reads
+previous action "none" and reward 0, so the model knows where episodes start whatever the
+window's start) tests whether what the episode-start windows gave can be had under the queue.
+
+Each model is trained exactly as the experiment trains AD seed 0 for that variant, so the chosen
 one can be copied to runs/key_to_door/runs/ad/seed0 (with runs/k2d_stride_probe/data as
 runs/key_to_door/data) and the experiment reuses it. Every stage is skipped when its output
 exists (training resumes from its checkpoint), so a rerun continues.
@@ -37,7 +41,8 @@ from adjax.experiments.pipeline import Run, _collect, _trained  # noqa: E402
 from adjax.stats import window_means  # noqa: E402
 from adjax.train import fit  # noqa: E402
 
-STRIDES = (50, 1)
+# name: (window_stride, episode_marker); the names are the run directories' and rows' (ad_NAME)
+VARIANTS = {"stride50": (50, False), "stride1": (1, False), "stride1_marker": (1, True)}
 
 
 def summary(path: Path, episodes: int) -> dict:
@@ -61,22 +66,23 @@ def main(argv=None):
     _collect(run)
     learning = data.load(run.learn_dir, env=cfg.env, quiet=True)
     rows = {}
-    for stride in STRIDES:
+    for name, (stride, marker) in VARIANTS.items():
         tcfg = dataclasses.replace(cfg.train_ad, window_stride=stride)  # training seed 0
-        run_dir = args.out / f"ad_stride{stride}"
-        run.stages.run(f"train AD stride {stride}",
-                       lambda t=tcfg, r=run_dir: fit(t, cfg.model, learning, r),
+        model = dataclasses.replace(cfg.model, episode_marker=marker)
+        run_dir = args.out / f"ad_{name}"
+        run.stages.run(f"train AD {name}",
+                       lambda t=tcfg, m=model, r=run_dir: fit(t, m, learning, r),
                        done=_trained(run_dir, tcfg.num_steps))
         for mode, refresh in (("block", None), ("queue", 1)):
-            path = args.out / f"stride{stride}_{mode}.json"
+            path = args.out / f"{name}_{mode}.json"
             spec = EvalSpec(env=cfg.env, env_kwargs=cfg.env_kwargs, splits=("val",),
                             num_episodes=args.episodes, num_seeds=args.seeds,
                             num_tasks=args.tasks, refresh_every=refresh, baselines=())
-            run.stages.run(f"evaluate stride {stride} {mode}", lambda p=path, s=spec, r=run_dir:
+            run.stages.run(f"evaluate {name} {mode}", lambda p=path, s=spec, r=run_dir:
                            evaluate_run(r, p, s, batch_size=cfg.eval.batch_size, figure=False),
                            done=path.exists())
-            rows[f"stride{stride} {mode}"] = summary(path, args.episodes)
-            print(f"stride {stride} {mode}: {rows[f'stride{stride} {mode}']}", flush=True)
+            rows[f"{name} {mode}"] = summary(path, args.episodes)
+            print(f"{name} {mode}: {rows[f'{name} {mode}']}", flush=True)
     write_json(args.json, {"command": "PYTHONPATH=src python experiments/key_to_door/"
                            "stride_probe.py " + " ".join(argv or sys.argv[1:]),
                            "split": "val", "temperature": 1.0, "num_tasks": args.tasks,

@@ -1,5 +1,6 @@
 """Tests of adjax.evaluate: the loop with fake agents, windows, prompts, spaces, the cache."""
 
+import dataclasses
 import json
 
 import jax
@@ -174,6 +175,41 @@ def test_context_window(tiny, b, prompt_len):
         sl = slice(end - k, end)
         want = probe_summary(obs[sl], act[sl], rew[sl], np.ones(k, bool))
         np.testing.assert_allclose(tr.logits[t], want, rtol=1e-6, err_msg=f"t={t}")
+
+
+def test_episode_marker_in_the_loop(tiny):
+    """An agent with spec.episode_marker reads previous action "none" and reward 0 at the first
+    step of every episode (10 steps here), in its context as at the current step, prompt
+    included (whole episodes, starts marked); other steps carry the last action and reward."""
+    env, params = tiny
+    spec = dataclasses.replace(SPEC, episode_marker=True)
+    L, P, T, b, c = 10, 20, 40, 4, SPEC.context_len
+    rng = np.random.default_rng(1)
+    prompt = Prompt(jnp.asarray(rng.integers(0, 9, (P, 2)), jnp.int32),
+                    jnp.asarray(rng.integers(0, 5, P), jnp.int32),
+                    jnp.asarray(rng.integers(0, 2, P), jnp.float32))
+    tr = rollout(jax.random.key(0), Probe(spec), env, params, T, b, prompt=prompt, episode_len=L)
+    first = np.arange(T) % L == 0
+    assert (np.asarray(tr.prev_act)[first] == 5).all()
+    assert (np.asarray(tr.prev_rew)[first] == 0).all()
+    np.testing.assert_array_equal(np.asarray(tr.prev_act)[1:][~first[1:]],
+                                  np.asarray(tr.actions)[:-1][~first[1:]])
+    assert np.asarray(tr.done)[first[1:].nonzero()[0]].all()  # a done before every start
+    p_first = np.arange(P) % L == 0
+    p_act = np.where(p_first, 5, np.concatenate([[5], np.asarray(prompt.actions[:-1])]))
+    p_rew = np.where(p_first, 0.0, np.concatenate([[0.0], np.asarray(prompt.rewards[:-1])]))
+    obs = np.concatenate([np.asarray(prompt.obs), np.asarray(tr.obs)])
+    act = np.concatenate([p_act, np.asarray(tr.prev_act)])
+    rew = np.concatenate([p_rew, np.asarray(tr.prev_rew)])
+    for t in range(T):
+        k, end = min(P + t + 1, c - b + t % b + 1), P + t + 1
+        want = probe_summary(obs[end - k:end], act[end - k:end], rew[end - k:end], np.ones(k, bool))
+        np.testing.assert_allclose(tr.logits[t], want, rtol=1e-6, err_msg=f"t={t}")
+    plain = rollout(jax.random.key(0), Probe(SPEC), env, params, T, b)
+    assert (np.asarray(plain.prev_act)[first][1:] != 5).any()  # without it: the last action
+    with pytest.raises(ValueError, match="whole episodes"):
+        in_context(jax.random.key(0), Probe(spec), env, params, 2,
+                   prompt=jax.tree.map(lambda x: x[:15], prompt))
 
 
 def test_foreign_env_spaces_mismatch():
@@ -447,3 +483,34 @@ def test_cli_rerun_of_a_complete_evaluation_does_nothing_and_another_is_refused(
     out.write_text(out.read_text().replace('"seed": 0', '"seed": 1'))  # checksum no longer holds
     cli.main(args)
     assert len(calls) == 2 and "evaluating again" in capsys.readouterr().out
+
+
+def test_episode_marker_trains_loads_and_acts_on_episode_starts(tiny, tmp_path):
+    """End to end through the config alone: histories whose action is 0 at every episode's first
+    step and 2 elsewhere, observations random: only the episode-start marker tells the two
+    apart (training windows start anywhere). A transformer with `episode_marker` trained by `fit`,
+    loaded by `load_agent` (marker in its config and spec), then acting greedily in a 10-step
+    episode env, plays 0 exactly at each episode's first step."""
+    from adjax.evaluate import in_context_trace, load_agent
+    from adjax.model import ModelConfig
+    from adjax.train import Arrays, TrainConfig, fit
+
+    rng = np.random.default_rng(0)
+    H, T, L = 16, 60, 10
+    acts = np.where(np.arange(T)[None] % L == 0, 0, 2).repeat(H, 0).astype(np.uint8)
+    data = Arrays(rng.integers(0, 9, (H, T, 2)).astype(np.int8), acts,
+                  np.zeros((H, T), np.float16), episode_len=L, env_name="toy", obs_dims=(9, 9),
+                  num_actions=5)
+    cfg = ModelConfig(obs_dims=(9, 9), num_actions=5, context_len=12, d_model=16, num_layers=1,
+                      num_heads=2, ff_dim=32, dropout=0.0, attn_dropout=0.0, token_mask_prob=0.0,
+                      episode_marker=True)
+    fit(TrainConfig(batch_size=32, num_steps=150, warmup_steps=10, peak_lr=1e-2, log_every=50,
+                    ckpt_every=150, steps_per_call=25), cfg, data, tmp_path, progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["episode_marker"] is True
+    last = (tmp_path / "metrics.jsonl").read_text().splitlines()[-1]
+    assert json.loads(last)["accuracy"] > 0.99
+    agent = load_agent(tmp_path)
+    assert agent.spec.episode_marker
+    env, params = tiny
+    tr = in_context_trace(jax.random.key(0), agent, env, params, 3, refresh_every=5, greedy=True)
+    np.testing.assert_array_equal(tr.actions, np.where(np.arange(3 * L) % L == 0, 0, 2))

@@ -72,6 +72,37 @@ def test_window_stride_starts_windows_at_episode_starts():
         TrainConfig(window_stride=0)
 
 
+def test_episode_marker_marks_every_episode_start_in_training_windows():
+    """With ModelConfig.episode_marker, a window's steps at episode starts (history index t with
+    t % episode_len == 0) read previous action "none" and reward 0; every other input, and every
+    input of a model without the marker, is the plain window's."""
+    from adjax.train import train_windows
+
+    H, T, c, A, ep = 4, 40, 12, 3, 5
+    h_HxT, t_HxT = np.meshgrid(np.arange(H), np.arange(T), indexing="ij")
+    data = DeviceData(obs=jnp.asarray(np.stack([h_HxT, t_HxT], -1), jnp.int8),
+                      actions=jnp.asarray((h_HxT + t_HxT) % A, jnp.uint8),
+                      rewards=jnp.asarray(t_HxT + 1, jnp.float16), episode_len=ep)
+    model = dataclasses.replace(MODEL, num_actions=A, context_len=c)
+    train = dataclasses.replace(TRAIN, batch_size=64)
+    key = jax.random.key(2)
+    plain = train_windows(key, data, model, train)
+    marked = train_windows(key, data, dataclasses.replace(model, episode_marker=True), train)
+    t = np.asarray(plain.inputs.obs)[..., 1]
+    first = t % ep == 0
+    assert first.any() and (~first).any() and (t % ep != 0)[:, 0].any()  # windows start anywhere
+    np.testing.assert_array_equal(marked.inputs.prev_action,
+                                  np.where(first, A, plain.inputs.prev_action))
+    np.testing.assert_array_equal(marked.inputs.prev_reward,
+                                  np.where(first, 0, plain.inputs.prev_reward))
+    assert (np.asarray(plain.inputs.prev_action)[first & (t > 0)] != A).all()
+    np.testing.assert_array_equal(marked.inputs.obs, plain.inputs.obs)
+    np.testing.assert_array_equal(marked.targets, plain.targets)
+    with pytest.raises(ValueError, match="episode length"):
+        train_windows(key, data.replace(episode_len=None),
+                      dataclasses.replace(model, episode_marker=True), train)
+
+
 def test_smoothed_loss_by_hand():
     logits = jnp.array([[[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
     targets = jnp.array([[0, 2]])

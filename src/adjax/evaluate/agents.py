@@ -18,10 +18,12 @@ from adjax.model import ADLSTM, ADTransformer, Cache, ModelConfig, init_cache, i
 
 def model_spec(cfg: ModelConfig) -> AgentSpec:
     """The spaces a model was built for: int32[len(obs_dims)] observations (frames uint8[H, W, C]
-    for the image encoder), num_actions actions."""
+    for the image encoder), num_actions actions; its episode_marker."""
     if cfg.obs_encoder == "image":
-        return AgentSpec(cfg.obs_dims, "uint8", cfg.num_actions, cfg.context_len)
-    return AgentSpec((len(cfg.obs_dims),), "int32", cfg.num_actions, cfg.context_len)
+        return AgentSpec(cfg.obs_dims, "uint8", cfg.num_actions, cfg.context_len,
+                         cfg.episode_marker)
+    return AgentSpec((len(cfg.obs_dims),), "int32", cfg.num_actions, cfg.context_len,
+                     cfg.episode_marker)
 
 
 @functools.cache

@@ -9,6 +9,8 @@ re-encoded into a fresh agent state (transformer: one full `extend` pass into an
 then b steps are decoded one at a time, each appending one step to that state. The outer `lax.scan`
 runs over blocks of b steps, the inner over steps: no `lax.cond` (under vmap a cond runs both
 branches). b = 1 is the paper's queue of the last c transitions (a full pass every step).
+With `AgentSpec.episode_marker` (the model's `ModelConfig.episode_marker`) the step after every
+episode end reads previous action "none" and reward 0, as the model's training windows did.
 A ring buffer of keys/values would be cheaper but wrong: with more than one layer a cached key
 carries information from steps that have left the window. A prompt (Fig. 5) pre-fills the buffer.
 
@@ -29,17 +31,20 @@ import numpy as np
 from flax import struct
 
 from adjax.envs import stores_state
-from adjax.model import step_inputs
+from adjax.model import mark_episode_starts, step_inputs
 
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """Static interface of an agent: the spaces it was trained on, its context length c (steps)."""
+    """Static interface of an agent: the spaces it was trained on, its context length c (steps),
+    and whether each episode's first step reads previous action "none" and reward 0
+    (`ModelConfig.episode_marker`)."""
 
     obs_shape: tuple[int, ...]
     obs_dtype: str
     num_actions: int
     context_len: int
+    episode_marker: bool = False
 
 
 class Agent(struct.PyTreeNode):
@@ -102,12 +107,23 @@ class _Carry:
     buffer: PaddedSteps
 
 
-def prompt_inputs(prompt: Prompt, num_actions: int) -> tuple[PaddedSteps, jax.Array, jax.Array]:
-    """Step inputs of a prompt's P steps, and the previous action and reward of the step after."""
+def prompt_inputs(prompt: Prompt, num_actions: int, episode_len: int | None = None
+                  ) -> tuple[PaddedSteps, jax.Array, jax.Array]:
+    """Step inputs of a prompt's P steps, and the previous action and reward of the step after.
+    episode_len: mark episode starts (`ModelConfig.episode_marker`): the prompt is whole episodes
+    of that length, and the step after it, an episode's first, reads "none" and 0."""
     assert prompt.actions.ndim == 1, f"one prompt of P steps, got actions {prompt.actions.shape}"
     x = step_inputs(prompt.obs, prompt.actions, prompt.rewards, num_actions, 0.0)
+    prev_a, prev_r = prompt.actions[-1].astype(jnp.int32), prompt.rewards[-1].astype(jnp.float32)
+    if episode_len is not None:
+        P = prompt.actions.shape[0]
+        if P % episode_len:
+            raise ValueError(f"a prompt for an agent with episode_marker must be whole episodes: "
+                             f"{P} steps is not a multiple of the episode length {episode_len}")
+        x = mark_episode_starts(x, jnp.arange(P), episode_len, num_actions)
+        prev_a, prev_r = jnp.int32(num_actions), jnp.float32(0.0)
     steps = PaddedSteps(x.obs, x.prev_action, x.prev_reward, jnp.ones(prompt.actions.shape, bool))
-    return steps, prompt.actions[-1].astype(jnp.int32), prompt.rewards[-1].astype(jnp.float32)
+    return steps, prev_a, prev_r
 
 
 def _last_m(steps: PaddedSteps, m: int) -> PaddedSteps:
@@ -164,7 +180,7 @@ def _sample(key, logits_A, temperature, greedy: bool):
     return jax.random.categorical(key, logits_A / temperature).astype(jnp.int32)
 
 
-@partial(jax.jit, static_argnames=("env", "num_steps", "refresh_every", "greedy"))
+@partial(jax.jit, static_argnames=("env", "num_steps", "refresh_every", "greedy", "episode_len"))
 def rollout(
     key: jax.Array,
     agent: Agent,
@@ -175,8 +191,11 @@ def rollout(
     temperature: float | jax.Array = 1.0,
     greedy: bool = False,
     prompt: Prompt | None = None,
+    episode_len: int | None = None,
 ) -> Trace:
-    """Run the agent num_steps env steps on one task (unbatched) -> Trace with leading axis [T]."""
+    """Run the agent num_steps env steps on one task (unbatched) -> Trace with leading axis [T].
+    episode_len: needed only for a prompt to an agent with `spec.episode_marker` (whose episode
+    starts it marks); the episodes the agent plays are marked by the env's done flags."""
     check_spaces(agent, env, env_params)
     spec, b = agent.spec, refresh_every
     c, none = spec.context_len, spec.num_actions
@@ -194,7 +213,10 @@ def rollout(
     )
     prev_act, prev_rew = jnp.int32(none), jnp.float32(0.0)
     if prompt is not None:
-        empty, prev_act, prev_rew = prompt_inputs(prompt, none)
+        if spec.episode_marker and episode_len is None:
+            raise ValueError("a prompt to an agent with episode_marker needs episode_len")
+        empty, prev_act, prev_rew = prompt_inputs(
+            prompt, none, episode_len if spec.episode_marker else None)
         empty = empty.replace(obs=empty.obs.astype(obs_dtype))
     buffer = _last_m(empty, m)
 
@@ -218,14 +240,18 @@ def rollout(
             obs, env_state, rew, term, trunc, _ = env.step(
                 key_env, carry.env_state, action, env_params
             )
-            rew = jnp.asarray(rew, jnp.float32)
+            rew, done = jnp.asarray(rew, jnp.float32), jnp.logical_or(term, trunc)
             rec = Trace(
                 carry.obs, carry.prev_act, carry.prev_rew, logits.astype(jnp.float32), action,
-                rew, jnp.logical_or(term, trunc),
-                env.stored_obs(carry.env_state) if stores_state(env) else None,
+                rew, done, env.stored_obs(carry.env_state) if stores_state(env) else None,
             )
+            prev_act, prev_rew = action, rew
+            if spec.episode_marker:  # the next step starts an episode: "none", 0
+                prev_act = jnp.where(done, jnp.int32(none), action)
+                prev_rew = jnp.where(done, jnp.float32(0.0), rew)
             carry = carry.replace(
-                env_state=env_state, obs=obs.astype(obs_dtype), prev_act=action, prev_rew=rew
+                env_state=env_state, obs=obs.astype(obs_dtype), prev_act=prev_act,
+                prev_rew=prev_rew
             )
             return (carry, agent_state), rec
 
@@ -297,11 +323,11 @@ def in_context_trace(
     length = episode_length(env, env_params, episode_len)
     b = length if refresh_every is None else int(refresh_every)
     return rollout(key, agent, env, env_params, num_episodes * length, b, temperature, greedy,
-                   prompt)
+                   prompt, length)
 
 
 @partial(jax.jit, static_argnums=(2, 4, 5, 6, 8))
 def _in_context(key, agent, env, env_params, num_episodes, length, b, temperature, greedy, prompt):
     steps = num_episodes * length
-    trace = rollout(key, agent, env, env_params, steps, b, temperature, greedy, prompt)
+    trace = rollout(key, agent, env, env_params, steps, b, temperature, greedy, prompt, length)
     return episode_returns_by_done(trace.rewards, trace.done, num_episodes)

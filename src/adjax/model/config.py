@@ -53,6 +53,13 @@ class ModelConfig:
     activation is also the LSTM's policy MLP's.
     lstm_hidden, lstm_layers: the LSTM's state width and number of stacked layers.
     lstm_head: widths of the MLP policy head on [LSTM output, obs embedding] (the paper's 2 x 256).
+    episode_marker: the first step of every episode reads (o_t, "none", 0), as the first step of a
+      history does, instead of the previous episode's last action and reward: the model is told
+      where episodes start (any agent knows when its environment was reset; RL²'s input carries
+      the same flag) rather than having to infer it from the observations. Off: the paper's one
+      continuous stream. Training windows and the evaluation loop both apply it
+      (`adjax.model.tokens.mark_episode_starts`, `adjax.evaluate.loop`). Written to a run's
+      config only when on.
     """
 
     obs_dims: tuple[int, ...]
@@ -77,6 +84,7 @@ class ModelConfig:
     image_kernel: int = 5
     image_dense: int = 256
     image_dropout: float = 0.2
+    episode_marker: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "obs_dims", tuple(int(d) for d in self.obs_dims))
@@ -132,9 +140,12 @@ class ModelConfig:
         return math.prod(self.obs_dims)
 
     def to_dict(self) -> dict:
-        """All fields, except the LSTM's for a transformer (LSTM_FIELDS) and the image encoder's
-        for other encoders (IMAGE_FIELDS)."""
+        """All fields, except the LSTM's for a transformer (LSTM_FIELDS), the image encoder's
+        for other encoders (IMAGE_FIELDS) and episode_marker when off (configs written before it
+        existed compare equal)."""
         d = dataclasses.asdict(self)
+        if not self.episode_marker:
+            del d["episode_marker"]
         if self.sequence_model == "transformer":
             d = {k: v for k, v in d.items() if k not in LSTM_FIELDS}
         if self.obs_encoder != "image":

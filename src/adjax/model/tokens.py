@@ -1,9 +1,11 @@
 """Step inputs and their embedding: the one place transitions become model tokens.
 
 Step t of a context holds (o_t, a_{t-1}, r_{t-1}); a_{-1} is the extra "none" index `num_actions`
-and r_{-1} = 0. Each step has three input components [prev_action, prev_reward, obs], embedded as
-E_act[prev_a], W_rew * prev_r, enc(o). Layout "one" sums them into one token per step; layout
-"three" keeps them as three tokens [prev_a, prev_r, o] per step (logits are read at the o token).
+and r_{-1} = 0 (with `ModelConfig.episode_marker`, at every episode's first step:
+`mark_episode_starts`). Each step has three input components [prev_action, prev_reward, obs],
+embedded as E_act[prev_a], W_rew * prev_r, enc(o). Layout "one" sums them into one token per
+step; layout "three" keeps them as three tokens [prev_a, prev_r, o] per step (logits are read at
+the o token).
 
 Random input-token masking (training only, rate p = `token_mask_prob`): every component of every
 step (obs embedding, prev-action embedding, prev-reward embedding) is independently, with
@@ -49,6 +51,15 @@ def step_inputs(obs_TxO, actions_T, rewards_T, first_prev_action, first_prev_rew
     # Discrete components become int32 indices; frames stay uint8 (4x less memory per window).
     obs = obs_TxO.astype(jnp.int32) if obs_TxO.ndim == 2 else obs_TxO
     return StepInputs(obs=obs, prev_action=prev_a, prev_reward=prev_r)
+
+
+def mark_episode_starts(inputs: StepInputs, t, episode_len: int, num_actions: int) -> StepInputs:
+    """Step inputs whose steps at history index t (int[..., T], broadcast against the inputs) are
+    episode starts (t % episode_len == 0) -> those steps' previous action "none"
+    (`num_actions`) and previous reward 0: `ModelConfig.episode_marker`'s convention."""
+    first = jnp.asarray(t) % episode_len == 0
+    return inputs.replace(prev_action=jnp.where(first, num_actions, inputs.prev_action),
+                          prev_reward=jnp.where(first, 0.0, inputs.prev_reward))
 
 
 class DiscreteObsEncoder(nn.Module):

@@ -21,7 +21,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from adjax.devices import local_mesh
-from adjax.model import ModelConfig, init_params, make_model
+from adjax.model import ModelConfig, init_params, make_model, mark_episode_starts
 from adjax.train.config import TrainConfig, optimizer
 from adjax.train.windows import (
     Batch,
@@ -137,7 +137,8 @@ def to_device(arrays, mesh) -> DeviceData:
         return jax.make_array_from_callback((D * rows, *arr.shape[1:]), sharding, block)
 
     return DeviceData(obs=put(arrays.obs), actions=put(arrays.actions),
-                      rewards=put(arrays.rewards), num_histories=int(H), render=arrays.render)
+                      rewards=put(arrays.rewards), num_histories=int(H), render=arrays.render,
+                      episode_len=int(arrays.episode_len))
 
 
 def sharded_windows(mesh, data: DeviceData, h_B, s_B, context_len: int, num_actions: int):
@@ -163,6 +164,31 @@ def sharded_windows(mesh, data: DeviceData, h_B, s_B, context_len: int, num_acti
                          out_specs=rows_spec)(data.obs, data.actions, data.rewards, h_B, s_B)
 
 
+def train_windows(key, data: DeviceData, model_cfg: ModelConfig, train_cfg: TrainConfig,
+                  mesh=None) -> Batch:
+    """One step's batch of training windows (`sample_indices` of `key`), cut where the histories
+    are (rows split over mesh's "data" axis, or whole on every device); episode starts marked
+    for a model with `episode_marker`."""
+    c, A, B = model_cfg.context_len, model_cfg.num_actions, train_cfg.batch_size
+    rows, T = data.actions.shape
+    H = rows if data.num_histories is None else data.num_histories
+    h_B, s_B = sample_indices(key, H, T, B, c, train_cfg.window_stride)
+    if data.num_histories is not None:
+        batch = sharded_windows(mesh, data, h_B, s_B, c, A)
+    else:
+        batch = jax.vmap(sample_window, (None, 0, 0, None, None))(data, h_B, s_B, c, A)
+    if model_cfg.episode_marker:
+        if data.episode_len is None:
+            raise ValueError("ModelConfig.episode_marker needs the histories' episode length "
+                             "(DeviceData.episode_len is None)")
+        t_BxC = s_B[:, None] + jnp.arange(c)[None]
+        batch = batch.replace(inputs=mark_episode_starts(batch.inputs, t_BxC, data.episode_len,
+                                                         A))
+    if mesh is not None and data.num_histories is None:  # histories copied to every device
+        batch = jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, P("data")))
+    return batch
+
+
 def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
     """-> jitted f(state, data, num_steps: static) -> (state, metrics {name: float32[num_steps]}).
 
@@ -170,19 +196,6 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
     (GSPMD inserts the gradient all-reduce). The caller blocks on the loss after every call.
     """
     model, tx = make_model(model_cfg), optimizer(train_cfg)
-    c, A, B = model_cfg.context_len, model_cfg.num_actions, train_cfg.batch_size
-    batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
-
-    def windows(key, data: DeviceData) -> Batch:
-        rows, T = data.actions.shape
-        H = rows if data.num_histories is None else data.num_histories
-        h_B, s_B = sample_indices(key, H, T, B, c, train_cfg.window_stride)
-        if data.num_histories is not None:
-            return sharded_windows(mesh, data, h_B, s_B, c, A)
-        batch = jax.vmap(sample_window, (None, 0, 0, None, None))(data, h_B, s_B, c, A)
-        if batch_sharding is not None:  # histories copied to every device
-            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
-        return batch
 
     def loss_fn(params, stats, batch, key):
         """stats: the variables the forward pass updates ({} or {"batch_stats": ...})."""
@@ -195,7 +208,7 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
     def one_step(state: TrainState, data: DeviceData):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
         k_batch, k_drop = jax.random.split(key)
-        batch = windows(k_batch, data)
+        batch = train_windows(k_batch, data, model_cfg, train_cfg, mesh)
         params = trained(state.params)
         stats = {k: v for k, v in state.params.items() if k != "params"}
         (loss, (acc, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(

@@ -88,7 +88,8 @@ class DeviceData:
     the rows are split over a mesh's "data" axis (`adjax.train.step.to_device`): device d of D
     holds histories [d H // D, (d + 1) H // D) of H = num_histories, padded to rows / D rows.
     With `render` (static), obs is renderer state [rows, T, F] and windows are rendered to
-    frames when sampled.
+    frames when sampled. episode_len (static): steps per episode, every history starting at an
+    episode's start (what `ModelConfig.episode_marker` needs; None where unknown).
     """
 
     obs: jax.Array
@@ -96,12 +97,14 @@ class DeviceData:
     rewards: jax.Array
     num_histories: int | None = struct.field(pytree_node=False, default=None)
     render: Callable | None = struct.field(pytree_node=False, default=None)
+    episode_len: int | None = struct.field(pytree_node=False, default=None)
 
 
 def device_data(arrays: Arrays) -> DeviceData:
     """Host `Arrays` -> DeviceData of numpy arrays (the caller places them), renderer kept."""
     return DeviceData(obs=np.asarray(arrays.obs), actions=np.asarray(arrays.actions),
-                      rewards=np.asarray(arrays.rewards), render=arrays.render)
+                      rewards=np.asarray(arrays.rewards), render=arrays.render,
+                      episode_len=int(arrays.episode_len))
 
 
 @struct.dataclass
