@@ -507,6 +507,8 @@ def test_episode_marker_trains_loads_and_acts_on_episode_starts(tiny, tmp_path):
     fit(TrainConfig(batch_size=32, num_steps=150, warmup_steps=10, peak_lr=1e-2, log_every=50,
                     ckpt_every=150, steps_per_call=25), cfg, data, tmp_path, progress=False)
     assert json.loads((tmp_path / "config.json").read_text())["model"]["episode_marker"] is True
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg  # off: not written (older configs equal)
+    assert "episode_marker" not in dataclasses.replace(cfg, episode_marker=False).to_dict()
     last = (tmp_path / "metrics.jsonl").read_text().splitlines()[-1]
     assert json.loads(last)["accuracy"] > 0.99
     agent = load_agent(tmp_path)
