@@ -9,8 +9,15 @@ evaluates both models both ways on the validation goals only (nothing here touch
     PYTHONPATH=src python experiments/darkroom_hard/stride_probe.py --base runs/darkroom_hard \
         --out runs/hard_stride_probe --json experiments/darkroom_hard/stride_probe.json
 
---base: a finished `python -m adjax.experiments.darkroom_hard --seeds 1` run (its data and its
-AD seed 0). Each stage is skipped when its output exists, so a rerun continues.
+A third model (stride 1 with `ModelConfig.episode_marker`: every episode's first step reads
+previous action "none" and reward 0) tests whether marking episode starts gives a model trained
+on windows starting anywhere what the aligned windows gave, under either refresh.
+
+--base: a finished `python -m adjax.experiments.darkroom_hard --seeds 1` run (its data). Each
+model is the quick preset's AD seed 0 with that variant's window stride and marker, trained into
+OUT/ad_NAME unless its evaluations exist (the first run of this probe evaluated the stride-20
+preset's own AD, since replaced by the stride-1 preset's). Each stage is skipped when its output
+exists, so a rerun continues.
 """
 
 import argparse
@@ -38,6 +45,10 @@ def summary(path: Path) -> dict:
         "all": slice(None), "episodes_1_20": slice(0, 20), "episodes_181_200": slice(180, 200)})}
 
 
+# name: (window_stride, episode_marker); the names are the run directories' and rows' (ad_NAME)
+VARIANTS = {"stride20": (20, False), "stride1": (1, False), "stride1_marker": (1, True)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", type=Path, required=True)
@@ -47,20 +58,20 @@ def main(argv=None):
     ap.add_argument("--episodes", type=int, default=200)
     args = ap.parse_args(argv)
     cfg = darkroom_hard.quick()
-    stride1 = dataclasses.replace(cfg.train_ad, window_stride=1)
-    run1 = args.out / "ad_stride1"
-    fit(stride1, cfg.model, data.load(args.base / "data" / "learning", env=cfg.env, quiet=True),
-        run1)
-    runs = {"stride20": args.base / "runs" / "ad" / "seed0", "stride1": run1}
     rows = {}
-    for name, run_dir in runs.items():
+    for name, (stride, marker) in VARIANTS.items():
+        run_dir = args.out / f"ad_{name}"
+        paths = {mode: args.out / f"{name}_{mode}.json" for mode in ("block", "queue")}
+        if not all(p.exists() for p in paths.values()):
+            fit(dataclasses.replace(cfg.train_ad, window_stride=stride),
+                dataclasses.replace(cfg.model, episode_marker=marker),
+                data.load(args.base / "data" / "learning", env=cfg.env, quiet=True), run_dir)
         for mode, refresh in (("block", None), ("queue", 1)):
-            path = args.out / f"{name}_{mode}.json"
-            if not path.exists():
+            if not paths[mode].exists():
                 spec = EvalSpec(env=cfg.env, splits=("val",), num_episodes=args.episodes,
                                 num_seeds=args.seeds, refresh_every=refresh, baselines=())
-                evaluate_run(run_dir, path, spec, figure=False)
-            rows[f"{name} {mode}"] = summary(path)
+                evaluate_run(run_dir, paths[mode], spec, figure=False)
+            rows[f"{name} {mode}"] = summary(paths[mode])
             print(name, mode, json.dumps(rows[f"{name} {mode}"]), flush=True)
     write_json(args.json, {"command": "PYTHONPATH=src python experiments/darkroom_hard/"
                            "stride_probe.py " + " ".join(argv or __import__("sys").argv[1:]),
