@@ -29,14 +29,16 @@ def quick() -> ExperimentConfig:
     tasks of the training pool), a context of 200 steps (4 episodes, the paper's), training
     windows starting at any step (the paper's; chosen on validation pairs over windows at
     episode starts, with which the paper's queue evaluation fell to 0.57 from the block
-    refresh's 1.80: stride_probe.json), no token masking or attention dropout, peak learning
+    refresh's 1.80), episode starts marked in the inputs (`ModelConfig.episode_marker`; chosen
+    on validation pairs: 1.65 under the paper's queue against 0.89 without, the block refresh
+    agreeing at 1.70: stride_probe.json), no token masking or attention dropout, peak learning
     rate 1e-3, 3000 steps of 64 windows for AD and for ED; 200 evaluation episodes. What was
     tried: experiments/key_to_door/NOTES.md."""
     source = qlearning.Config(num_episodes=60, num_streams=4, lr=1.0, gamma=0.9,
                               eps_start=0.05, eps_end=0.05, q_init=1.0, backward_replay=True,
                               reward_levels=2, expert_eps=0.05)
     model = cpu_model((9, 9), 5, context_len=200, layout="one", attn_dropout=0.0,
-                      token_mask_prob=0.0, obs_encoder="factored")
+                      token_mask_prob=0.0, obs_encoder="factored", episode_marker=True)
     train = quick_train(num_steps=3000, batch_size=64, peak_lr=1e-3)
     return ExperimentConfig(
         train_seeds=3,
