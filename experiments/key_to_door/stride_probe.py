@@ -23,6 +23,7 @@ exists (training resumes from its checkpoint), so a rerun continues.
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def main(argv=None):
     run = Run(cfg, args.out, Stages(args.out), args.out / "data", True)
     _collect(run)
     learning = data.load(run.learn_dir, env=cfg.env, quiet=True)
-    rows = {}
+    rows, training = {}, {}
     for name, (stride, marker) in VARIANTS.items():
         tcfg = dataclasses.replace(cfg.train_ad, window_stride=stride)  # training seed 0
         model = dataclasses.replace(cfg.model, episode_marker=marker)
@@ -73,6 +74,8 @@ def main(argv=None):
         run.stages.run(f"train AD {name}",
                        lambda t=tcfg, m=model, r=run_dir: fit(t, m, learning, r),
                        done=_trained(run_dir, tcfg.num_steps))
+        last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+        training[name] = {k: round(last[k], 4) for k in ("step", "loss", "accuracy")}
         for mode, refresh in (("block", None), ("queue", 1)):
             path = args.out / f"{name}_{mode}.json"
             spec = EvalSpec(env=cfg.env, env_kwargs=cfg.env_kwargs, splits=("val",),
@@ -87,7 +90,8 @@ def main(argv=None):
                            "stride_probe.py " + " ".join(argv or sys.argv[1:]),
                            "split": "val", "temperature": 1.0, "num_tasks": args.tasks,
                            "num_seeds": args.seeds, "num_episodes": args.episodes,
-                           "train_steps": cfg.train_ad.num_steps, "rows": rows})
+                           "train_steps": cfg.train_ad.num_steps, "rows": rows,
+                           "training_last_log": training})
 
 
 if __name__ == "__main__":
