@@ -14,6 +14,7 @@ from PIL import Image
 from adjax import envs
 from adjax.evaluate import episode_returns_by_done, in_context, in_context_trace
 from adjax.evaluate.baselines import UniformAgent, env_spec
+from adjax.model import ModelConfig
 from adjax.report import trajectories as tj
 from adjax.report.pictures import PictureError
 
@@ -70,6 +71,21 @@ def _fake(num_episodes=60, L=6, size=5):
     rew = np.all(pos[:, 1:] == [3, 2], -1).astype(float)
     act = np.where(np.diff(pos[..., 0], axis=1) != 0, 2, 0)
     return tj.Paths("darkroom", size, np.array([3, 2]), 0, 0, pos, act, rew, optimal=float(L - 2))
+
+
+@pytest.mark.parametrize("marker", [False, True])
+def test_stream_inputs_are_what_the_model_read(marker):
+    """Step t reads o_t, a_{t-1}, r_{t-1}; the stream's first step reads "none" and 0, and with
+    `episode_marker` so does every episode's first step (as the evaluation loop feeds them)."""
+    paths, L = _fake(num_episodes=3), 6
+    cfg = ModelConfig(obs_dims=(5, 5), num_actions=5, context_len=2 * L, episode_marker=marker)
+    x = tj.stream_inputs(paths, cfg)
+    a, r = paths.actions.reshape(-1), paths.rewards.reshape(-1)
+    np.testing.assert_array_equal(x.obs, paths.positions[:, :-1].reshape(-1, 2))
+    starts = np.arange(3 * L) % L == 0 if marker else np.arange(3 * L) == 0
+    np.testing.assert_array_equal(x.prev_action, np.where(starts, 5, np.roll(a, 1)))
+    np.testing.assert_array_equal(x.prev_reward, np.where(starts, 0.0, np.roll(r, 1)))
+    assert (not marker) == bool(np.any(np.asarray(x.prev_action)[L::L] != 5))
 
 
 def test_paths_figure_has_a_panel_per_shown_episode(tmp_path):

@@ -34,6 +34,7 @@ from adjax.atomic import read_json, replacing, save_figure, write_json
 from adjax.envs import GRID_ENVS, optimal_return
 from adjax.evaluate import in_context_trace, load_agent
 from adjax.evaluate.results import pair_key
+from adjax.model import StepInputs, mark_episode_starts, step_inputs
 from adjax.report.pictures import (
     PictureError,
     ad_run_dir,
@@ -128,6 +129,19 @@ def record_paths(agent, env_name: str, task_id: int = 0, seed: int = 0, num_epis
     trace = in_context_trace(key, agent, env, env.with_task(params, task), num_episodes,
                              refresh_every=refresh_every, temperature=temperature)
     return paths_from_trace(trace, env, task, num_episodes, env_name, task_id, seed)
+
+
+def stream_inputs(paths: Paths, cfg) -> StepInputs:
+    """The agent's whole stream in `paths` as its model (`ModelConfig` cfg) read it: step t's
+    observation, previous action and previous reward, the first step's "none" (`num_actions`) and
+    0, and with `cfg.episode_marker` every episode's first step marked the same way, as the
+    evaluation loop does. For looking inside the model (attention over the context)."""
+    L = paths.actions.shape[1]
+    inputs = step_inputs(paths.positions[:, :-1].reshape(-1, 2), paths.actions.reshape(-1),
+                         paths.rewards.reshape(-1), cfg.num_actions, 0.0)
+    if cfg.episode_marker:
+        inputs = mark_episode_starts(inputs, np.arange(paths.num_episodes * L), L, cfg.num_actions)
+    return inputs
 
 
 # ---- drawing (numpy, matplotlib, pillow) ----
