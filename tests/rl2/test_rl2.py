@@ -11,7 +11,8 @@ import pytest
 
 from adjax import envs, rl2
 from adjax.checkpoints import RunConfigError
-from adjax.rl2.evaluate import trial_fn
+from adjax.evaluate import episode_returns_by_done, in_context_trace
+from adjax.rl2.evaluate import RL2Agent, trial_fn
 from adjax.rl2.network import input_dim, replay, step_input, zero_carry
 from adjax.sources.a2c import a2c_loss
 
@@ -250,3 +251,30 @@ def test_ppo_with_one_epoch_of_one_minibatch_is_the_a2c_update(bandit):
     more, m_more = jax.jit(many.update)(state, pool)
     assert int(more.opt_state[1][0].count) == 8 and int(ppo.opt_state[1][0].count) == 1
     assert np.isfinite(float(m_more["loss"]))
+
+
+def test_rl2_agent_acts_as_the_network_replays_its_trial():
+    """RL2Agent through the evaluation loop: each step's logits are the network's when it replays
+    the trial's inputs from a zero state (the previous action carried across episodes, "none"
+    only at the trial's start, the flag on each episode's first step), as training feeds it."""
+    env, params_env = envs.make("darkroom")
+    L, E, hidden = env.episode_len, 3, (8,)
+    dims = (env.size, env.size)
+    net = rl2.RL2Net(env.num_actions, hidden)
+    params = net.init(jax.random.key(1), zero_carry(hidden), jnp.zeros(input_dim(dims, 5)))
+    agent = RL2Agent.create(hidden, env, params, E)
+    p = env.with_task(params_env, jnp.array([2, 6]))
+    trace = in_context_trace(jax.random.key(3), agent, env, p, E, refresh_every=E * L)
+    starts = np.arange(E * L) % L == 0
+    x = jax.vmap(step_input, in_axes=(0, 0, 0, 0, None, None))(
+        trace.obs, trace.prev_act, trace.prev_rew, jnp.asarray(starts), dims, env.num_actions)
+    _, logits, _ = replay(net, params, zero_carry(hidden), x, jnp.zeros(E * L, bool))
+    np.testing.assert_allclose(np.asarray(trace.logits), np.asarray(logits), atol=1e-5)
+    prev = np.asarray(trace.prev_act)
+    assert prev[0] == env.num_actions and np.all(prev[L::L] < env.num_actions)
+    # trial_fn's returns are this rollout's
+    ret = trial_fn(hidden, env, E)(params, jax.random.key(3), p)
+    np.testing.assert_array_equal(np.asarray(ret),
+                                  episode_returns_by_done(trace.rewards, trace.done, E))
+    with pytest.raises(ValueError, match="takes no context"):
+        in_context_trace(jax.random.key(3), agent, env, p, E, refresh_every=L)

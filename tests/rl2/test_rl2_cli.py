@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from adjax.rl2 import trajectories
 from adjax.rl2.__main__ import config_from, main, parse
 
 
@@ -24,6 +25,20 @@ def test_cli_trains_and_evaluates_darkroom(tmp_path):
     cfg = json.loads((tmp_path / "config.json").read_text())["rl2"]
     assert cfg["episodes_per_trial"] == 2 and cfg["env"] == "darkroom"
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+    # its trajectory pictures replay the evaluation's trials (pairs where it found the goal)
+    rl2_returns = np.asarray(test["curves"]["rl2"]["returns"])
+    found = [tuple(p) for p in np.argwhere(rl2_returns.sum(-1) > 0)[:2]]
+    assert found, "no evaluation trial reached a goal: nothing to compare the replay with"
+    for task, seed in found:
+        files = trajectories.main([str(tmp_path), "--task", str(task), "--seed", str(seed)])
+        paths = json.loads(files["json"].read_text())
+        assert paths["returns"] == rl2_returns[task, seed].tolist(), (task, seed)
+    assert paths["episodes"] == 2 and paths["update"] == 4 and list(paths["shown"]) == ["1", "2"]
+    assert files["png"].stat().st_size > 0 and files["gif"].stat().st_size > 0
+    with pytest.raises(SystemExit, match="not in the held-out split"):
+        trajectories.main([str(tmp_path), "--task", "16", "--force"])
+    with pytest.raises(SystemExit, match="not a trained RL² run"):
+        trajectories.main([str(tmp_path / "eval")])
 
 
 def test_set_parses_as_the_experiments_sweeps_do():

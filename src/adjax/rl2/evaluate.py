@@ -8,15 +8,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 from tqdm.auto import tqdm
 
 from adjax import envs
 from adjax.atomic import write_json
-from adjax.evaluate import TransformerAgent, in_context
+from adjax.evaluate import Agent, AgentSpec, TransformerAgent, in_context
 from adjax.evaluate.results import (
     CURVE_KEYS,
     INTERVAL,
@@ -45,33 +47,54 @@ def default_splits(env_name: str) -> tuple[str, ...]:
     return ("val", "test") if envs.has_task_sets(env_name) else ("val", "odd", "even", "uniform")
 
 
+class RL2Agent(Agent):
+    """An RL² LSTM as an evaluation `Agent`: its state is the LSTM's and the step count, and each
+    step's input is the network's own (`step_input`: previous action and reward carried across
+    episodes, the episode-start flag every `episode_len` steps). A trial is one block of the
+    evaluation loop (`refresh_every` = the trial's steps): the state starts at zero and is never
+    rebuilt from a context, as in training. Unbatched; vmap at the call site."""
+
+    params: Any
+    hidden: tuple[int, ...] = struct.field(pytree_node=False)
+    dims: tuple[int, ...] = struct.field(pytree_node=False)
+    episode_len: int = struct.field(pytree_node=False)
+
+    @classmethod
+    def create(cls, hidden: tuple[int, ...], env, params, num_episodes: int) -> RL2Agent:
+        """The agent of an RL² network for trials of num_episodes episodes in `env`."""
+        space = env.observation_space(env.default_params)
+        spec = AgentSpec(tuple(space.shape), np.dtype(space.dtype).name, int(env.num_actions),
+                         num_episodes * int(env.episode_len))
+        return cls(spec=spec, params=params, hidden=tuple(hidden), dims=obs_dims(env),
+                   episode_len=int(env.episode_len))
+
+    def encode(self, obs_KxO, prev_act_K, prev_rew_K, valid_K):
+        if obs_KxO.shape[0]:
+            raise ValueError("an RL² agent's state is its trial so far: it takes no context "
+                             "(refresh_every must be the trial's steps, and no prompt)")
+        return zero_carry(self.hidden), jnp.int32(0)
+
+    def decode(self, state, obs_O, prev_act, prev_rew):
+        carry, t = state
+        x = step_input(obs_O, prev_act, prev_rew, t % self.episode_len == 0, self.dims,
+                       self.spec.num_actions)
+        net = RL2Net(self.spec.num_actions, self.hidden)
+        carry, logits, _ = step(net, self.params, carry, x, jnp.bool_(False))
+        return logits, (carry, t + 1)
+
+
 @functools.cache
 def trial_fn(hidden: tuple[int, ...], env, num_episodes: int, temperature: float = 1.0):
     """fn(params, key, env_params) -> float32[num_episodes]: the returns of one trial of
-    num_episodes episodes on one task, the LSTM state carried across them (memoised, so equal
-    settings share compiled code; vmap over keys and env params)."""
-    net = RL2Net(env.num_actions, hidden)
-    dims, L, A = obs_dims(env), env.episode_len, env.num_actions
+    num_episodes episodes on one task, the LSTM state carried across them: `RL2Agent` through
+    AD's evaluation loop (`adjax.evaluate.in_context`) as one block (memoised, so equal settings
+    share compiled code; vmap over keys and env params)."""
+    steps = num_episodes * int(env.episode_len)
 
     def fn(params, key, env_params):
-        k_reset, k_run = jax.random.split(key)
-        obs, env_state = env.reset(k_reset, env_params)
-
-        def body(c, inp):
-            carry, obs, env_state, prev_a, prev_r = c
-            t, k = inp
-            k_act, k_env = jax.random.split(k)
-            x = step_input(obs, prev_a, prev_r, t % L == 0, dims, A)
-            carry, logits, _ = step(net, params, carry, x, jnp.bool_(False))
-            action = jax.random.categorical(k_act, logits / temperature).astype(jnp.int32)
-            obs, env_state, reward, _, _, _ = env.step(k_env, env_state, action, env_params)
-            reward = reward.astype(jnp.float32)
-            return (carry, obs, env_state, action, reward), reward
-
-        init = (zero_carry(hidden), obs, env_state, jnp.int32(A), jnp.float32(0.0))
-        T = num_episodes * L
-        _, rewards = jax.lax.scan(body, init, (jnp.arange(T), jax.random.split(k_run, T)))
-        return rewards.reshape(num_episodes, L).sum(axis=1)
+        agent = RL2Agent.create(hidden, env, params, num_episodes)
+        return in_context(key, agent, env, env_params, num_episodes, refresh_every=steps,
+                          temperature=temperature)
 
     return fn
 
