@@ -91,12 +91,13 @@ def main(argv=None):
         obs, rew = traces(agent, env, tasks, keys, E)
         out[name] = behaviour(obs, rew, env.size, E)
         b = out[name]
+        found = b["found_by_episode"]
         print(f"{name:6s} trial mean {b['trial_return_mean']:.2f}; distinct cells per episode "
-              f"{b['distinct_cells_per_episode']:.1f}, per trial {b['distinct_cells_per_trial']:.1f}"
-              f"; found by episode 1/5/{E}: {b['found_by_episode'][0]:.2f}/"
-              f"{b['found_by_episode'][min(4, E - 1)]:.2f}/{b['found_by_episode'][-1]:.2f}; "
-              f"after the first find: reached again in {b['reach_again_share']:.2f} of "
-              f"{b['episodes_after_first_find']} episodes, return {b['return_after_first_find']:.2f}")
+              f"{b['distinct_cells_per_episode']:.1f}, per trial "
+              f"{b['distinct_cells_per_trial']:.1f}; found by episode 1/5/{E}: {found[0]:.2f}/"
+              f"{found[min(4, E - 1)]:.2f}/{found[-1]:.2f}; after the first find: reached "
+              f"again in {b['reach_again_share']:.2f} of {b['episodes_after_first_find']} "
+              f"episodes, return {b['return_after_first_find']:.2f}")
     if args.json:
         write_json(args.json, out, indent=1)
 
