@@ -254,7 +254,10 @@ def _target_rows(found: list, root: Path) -> list[str]:
             else:
                 mean, half = mean_ci(runs[:, -tenth(n):].mean(axis=1))
                 if quantity == "final":
-                    value, want = float(mean), f"held-out AD, last 10% of episodes ≥ {threshold:g}"
+                    k = len(res["curves"]["test"]["AD"].get("per_train_seed") or []) or 1
+                    value = float(mean)
+                    want = (f"held-out AD, last 10% of episodes ≥ {threshold:g} "
+                            f"({k} training seed{'s' * (k != 1)})")
                 else:
                     value = float(mean - half)
                     want = (f"lower end of its 95% interval over {len(runs)} {unit} seeds "
