@@ -11,7 +11,9 @@ evaluates both models both ways on the validation goals only (nothing here touch
 
 A third model (stride 1 with `ModelConfig.episode_marker`: every episode's first step reads
 previous action "none" and reward 0) tests whether marking episode starts gives a model trained
-on windows starting anywhere what the aligned windows gave, under either refresh.
+on windows starting anywhere what the aligned windows gave, under either refresh. A fourth
+(stride 1, 3000 training steps instead of the preset's 1500) tests whether windows starting
+anywhere, 20 phases of every aligned one, just need more training.
 
 --base: a finished `python -m adjax.experiments.darkroom_hard --seeds 1` run (its data). Each
 model is the quick preset's AD seed 0 with that variant's window stride and marker, trained into
@@ -45,8 +47,10 @@ def summary(path: Path) -> dict:
         "all": slice(None), "episodes_1_20": slice(0, 20), "episodes_181_200": slice(180, 200)})}
 
 
-# name: (window_stride, episode_marker); the names are the run directories' and rows' (ad_NAME)
-VARIANTS = {"stride20": (20, False), "stride1": (1, False), "stride1_marker": (1, True)}
+# name: (window_stride, episode_marker, training steps or None for the preset's); the names are
+# the run directories' and rows' (ad_NAME)
+VARIANTS = {"stride20": (20, False, None), "stride1": (1, False, None),
+            "stride1_marker": (1, True, None), "stride1_3000": (1, False, 3000)}
 
 
 def main(argv=None):
@@ -59,11 +63,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     cfg = darkroom_hard.quick()
     rows = {}
-    for name, (stride, marker) in VARIANTS.items():
+    for name, (stride, marker, steps) in VARIANTS.items():
         run_dir = args.out / f"ad_{name}"
         paths = {mode: args.out / f"{name}_{mode}.json" for mode in ("block", "queue")}
         if not all(p.exists() for p in paths.values()):
-            fit(dataclasses.replace(cfg.train_ad, window_stride=stride),
+            fit(dataclasses.replace(cfg.train_ad, window_stride=stride,
+                                    num_steps=steps or cfg.train_ad.num_steps),
                 dataclasses.replace(cfg.model, episode_marker=marker),
                 data.load(args.base / "data" / "learning", env=cfg.env, quiet=True), run_dir)
         for mode, refresh in (("block", None), ("queue", 1)):
