@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from adjax.data import load
-from adjax.experiments import darkroom, single_stream
+from adjax.experiments import darkroom, key_to_door, single_stream
 from adjax.experiments.runner import cli, run_experiment
 
 
@@ -45,3 +45,12 @@ def test_a_split_evaluates_at_most_its_own_tasks():
     assert _num_tasks("darkroom", SplitEval("train", num_tasks=16)) == 16
     assert _num_tasks("darkroom", SplitEval("test")) is None
     assert _num_tasks("bandit", SplitEval("odd", num_tasks=500)) == 500  # drawn, not a fixed set
+
+
+def test_quick_model_and_training_are_key_to_doors():
+    """The single-stream preset distils with the Key-to-Door quick preset's model and training,
+    chosen there on validation pairs (episode starts marked, windows starting anywhere): only the
+    source and what follows from it differ."""
+    ss, k2d = single_stream.quick(), key_to_door.quick()
+    assert ss.model == k2d.model and ss.model.episode_marker
+    assert ss.train_ad == k2d.train_ad and ss.train_ed == k2d.train_ed
