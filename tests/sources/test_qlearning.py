@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adjax import envs
 from adjax.sources import qlearning
 
 CFG = qlearning.Config(num_episodes=60, eps_decay_frac=0.5)
@@ -157,3 +158,38 @@ def test_reward_levels_is_checked(darkroom3):
     env, _ = darkroom3
     with pytest.raises(ValueError, match="reward_levels"):
         qlearning.make_train(replace(CFG, reward_levels=0), env)
+
+
+def test_watermaze_cells_by_hand():
+    """Position squares of 0.2 across [-0.9, 0.9] (9 per axis, the edge one clipped in) and 16
+    heading sectors of pi/8: cell = (y_bin * 9 + x_bin) * 16 + heading sector."""
+    env, _ = envs.make("watermaze", height=4, width=4)
+    assert env.source_bins == 9 and env.num_source_cells == 9 * 9 * 16
+    cell = jax.jit(env.source_cell)
+    for (x, y, h), want in [((0.0, 0.0, 0.0), (4 * 9 + 4) * 16),
+                            ((-0.9, -0.9, 0.01), 0),
+                            ((0.9, 0.9, 2 * np.pi - 0.01), 9 * 9 * 16 - 1),
+                            ((0.25, -0.55, np.pi / 8 * 3 + 0.01), (1 * 9 + 5) * 16 + 3)]:
+        assert int(cell(jnp.array([x, y, h], jnp.float32))) == want, (x, y, h)
+
+
+def test_watermaze_streams_record_state_and_learn():
+    """On Watermaze the learner's histories hold the stored state (x, y, heading) the action was
+    chosen in, replaying in the env, and its success on one platform rises."""
+    env, params = envs.make("watermaze", height=4, width=4)
+    cfg = qlearning.Config(num_episodes=120, num_streams=8, lr=0.5, gamma=0.9, eps_start=0.05,
+                           eps_end=0.05, q_init=0.0, backward_replay=True, reward_levels=2)
+    p = env.with_task(params, jnp.array([-0.5, 0.1], jnp.float32))
+    _, hist = jax.jit(qlearning.make_train(cfg, env))(jax.random.key(1), p)
+    L = env.episode_len
+    assert hist.obs.shape == (8, 120 * L, 3) and hist.obs.dtype == jnp.float32
+    obs, actions, rewards = (np.asarray(x[0]) for x in (hist.obs, hist.actions, hist.rewards))
+    _, s = env.reset(jax.random.key(0), p)
+    s = s.replace(pos=jnp.asarray(obs[0, :2]), heading=jnp.asarray(obs[0, 2]))
+    step = jax.jit(env.step)
+    for t in range(L):
+        np.testing.assert_array_equal(np.asarray(env.stored_obs(s)), obs[t])
+        _, s, r, *_ = step(jax.random.key(t), s, jnp.int32(actions[t]), p)
+        assert float(r) == rewards[t]
+    hit = np.asarray(hist.rewards).reshape(8, 120, L).any(-1).mean(0)
+    assert hit[-30:].mean() > hit[:30].mean() + 0.2, (hit[:30].mean(), hit[-30:].mean())

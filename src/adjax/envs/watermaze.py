@@ -15,6 +15,10 @@ TURN = np.float32(np.pi / 8)
 STEP_LEN = np.float32(0.1)
 MAX_RADIUS = np.float32(0.9)  # positions beyond it are scaled back onto it
 PLATFORM_RADIUS = np.float32(0.15)
+# A tabular source's position square (`Watermaze.source_cell`): 0.2, twice a move, chosen with
+# experiments/watermaze/qlearning_probe.py on training platforms (0.1 learnt far slower).
+SOURCE_CELL = np.float32(0.2)
+HEADING_BINS = 16  # a tabular source's heading sectors: one per turn of pi/8
 TASK_RADIUS = 0.7  # platform centres lie within it
 # Per action 0..7 (forward, backward, strafe left, strafe right, turn left, turn right,
 # turn left then forward, turn right then forward): turn sign, then move along heading (forward
@@ -201,6 +205,21 @@ class Watermaze(ConfiguredEnv):
         the heading as a point on the circle, without the jump at 2 pi)."""
         x, y, heading = stored_3[..., 0], stored_3[..., 1], stored_3[..., 2]
         return jnp.stack([x, y, jnp.cos(heading), jnp.sin(heading)], -1).astype(jnp.float32)
+
+    # A tabular source's view of the state (`adjax.sources.common.tabular_view`): position in
+    # squares of SOURCE_CELL across the disc the agent moves in, heading in sectors of one turn.
+    source_cell_size = SOURCE_CELL
+    source_bins = int(np.ceil(2 * MAX_RADIUS / SOURCE_CELL - 1e-6))
+    num_source_cells = source_bins * source_bins * HEADING_BINS
+
+    def source_cell(self, stored_3: jax.Array) -> jax.Array:
+        """float32[3] from `stored_obs` -> int32 in [0, num_source_cells): the (x, y) square of
+        side `source_cell_size` and the heading's sector of width pi/8 (unbatched)."""
+        n = self.source_bins
+        xy = jnp.clip(jnp.floor((stored_3[:2] + MAX_RADIUS) / self.source_cell_size)
+                      .astype(jnp.int32), 0, n - 1)
+        h = jnp.floor(stored_3[2] / TURN).astype(jnp.int32) % HEADING_BINS
+        return (xy[1] * n + xy[0]) * HEADING_BINS + h
 
     def step_env(self, key, state, action, params):
         new, reward = self._transition(state, action, params)

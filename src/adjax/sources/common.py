@@ -77,6 +77,36 @@ def observer(env) -> Observer:
     return Observer(sum(dims), lambda obs, state: obs, lambda o: obs_one_hot(o, dims))
 
 
+@dataclass(frozen=True)
+class TabularView:
+    """What a tabular source records for each step and which row of its table a step is.
+
+    `record(obs, env_state)` (unbatched) is the step's History.obs, as `Observer.record`: the
+    observation, or the stored renderer state where datasets store state (Watermaze), so frames
+    are never rendered for the source. `cell(recorded)` is the step's row, in
+    [0, num_cells): the mixed-radix index of a discrete observation, or the env's
+    `source_cell` of its stored state (Watermaze: position and heading in bins).
+    """
+
+    num_cells: int
+    record: Callable[[jax.Array, struct.PyTreeNode], jax.Array]
+    cell: Callable[[jax.Array], jax.Array]
+
+
+def tabular_view(env) -> TabularView:
+    """The `TabularView` of an env: discrete observations as they are; envs whose datasets
+    store renderer state through their `source_cell` / `num_source_cells` discretisation."""
+    if stores_state(env):
+        if not (hasattr(env, "source_cell") and hasattr(env, "num_source_cells")):
+            raise ValueError(f"{env.name}: stores renderer state but defines no source_cell / "
+                             "num_source_cells for a tabular source")
+        return TabularView(int(env.num_source_cells),
+                           lambda obs, state: env.stored_obs(state), env.source_cell)
+    dims = obs_dims(env)
+    return TabularView(int(np.prod(dims)), lambda obs, state: obs,
+                       lambda o: obs_index(o, dims))
+
+
 def stack_episodes(hist_EL: History) -> History:
     """[E, L, S, ...] scan output -> History [S, E * L, ...]."""
 

@@ -5,10 +5,9 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
-from adjax.sources.common import History, obs_dims, obs_index, stack_episodes
+from adjax.sources.common import History, stack_episodes, tabular_view
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Config:
 class QState:
     q: jax.Array  # float32[S, num_states, A]
     env_state: struct.PyTreeNode  # batched over S
-    obs: jax.Array  # int32[S, obs_dim]
+    obs: jax.Array  # [S, ...]: the current step's recorded observation (`TabularView.record`)
     episode: jax.Array  # int32 scalar, episodes completed
     ep_rewards: jax.Array  # int32[S], rewarding steps so far in the current episode
 
@@ -109,15 +108,16 @@ def make_expert(cfg: Config, env, num_episodes: int):
 
 
 def _make_run(cfg: Config, env):
-    dims = obs_dims(env)
+    view = tabular_view(env)
     levels = cfg.reward_levels
-    num_states = int(np.prod(dims)) * levels
+    num_states = view.num_cells * levels
     ep_len, S = env.episode_len, cfg.num_streams
     v_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-    v_obs_index = jax.vmap(obs_index, in_axes=(0, None))
+    v_cell = jax.vmap(view.cell)
+    v_record = jax.vmap(view.record)
 
-    def v_index(obs_SO, ep_rewards_S):
-        return v_obs_index(obs_SO, dims) * levels + jnp.minimum(ep_rewards_S, levels - 1)
+    def v_index(rec_S, ep_rewards_S):
+        return v_cell(rec_S) * levels + jnp.minimum(ep_rewards_S, levels - 1)
 
     v_select = jax.vmap(select_action, in_axes=(0, 0, None))
     v_target = jax.vmap(td_target, in_axes=(0, 0, 0, None))
@@ -131,9 +131,10 @@ def _make_run(cfg: Config, env):
         obs, env_state, reward, term, trunc, info = v_step(
             jax.random.split(key, S), state.env_state, action, env_params
         )
-        # Bootstrap through truncation: the next state is the pre-reset observation.
+        # Bootstrap through truncation: the next state is the pre-reset one.
         ep_rewards = state.ep_rewards + (reward > 0).astype(jnp.int32)
-        next_idx = v_index(info["final_observation"], ep_rewards)
+        next_idx = v_index(v_record(info["final_observation"], info.get("final_state")),
+                           ep_rewards)
         next_q_SA = state.q[streams, next_idx]
         target = v_target(reward, next_q_SA, term.astype(jnp.float32), cfg.gamma)
         td = target - state.q[streams, s_idx, action]
@@ -141,7 +142,7 @@ def _make_run(cfg: Config, env):
         rec = History(obs=state.obs, actions=action, rewards=reward.astype(jnp.float32))
         transition = (s_idx, action, reward.astype(jnp.float32), next_idx, term)
         done = term | trunc
-        state = state.replace(q=q, env_state=env_state, obs=obs,
+        state = state.replace(q=q, env_state=env_state, obs=v_record(obs, env_state),
                               ep_rewards=jnp.where(done, 0, ep_rewards))
         return (state, eps, env_params), (rec, transition)
 
@@ -171,7 +172,8 @@ def _make_run(cfg: Config, env):
         obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
             jax.random.split(k_reset, S), env_params
         )
-        state = QState(q=q0_SxNxA, env_state=env_state, obs=obs, episode=jnp.int32(0),
+        state = QState(q=q0_SxNxA, env_state=env_state, obs=v_record(obs, env_state),
+                       episode=jnp.int32(0),
                        ep_rewards=jnp.zeros(S, jnp.int32))
         (state, _), hist = jax.lax.scan(
             episode, (state, env_params), jax.random.split(k_run, cfg.num_episodes)
