@@ -2,6 +2,7 @@
 frames, evaluation in the run's own arena, the source from scratch; tables at the paper's
 Watermaze episodes. Slow (about 2 min on 2 cores: the image models compile)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from adjax.data import load
 from adjax.experiments import watermaze
 from adjax.experiments.runner import run_experiment
+from adjax.sources import qlearning
 
 pytestmark = pytest.mark.slow
 
@@ -47,3 +49,21 @@ def test_summary_uses_the_papers_watermaze_episodes_and_no_grid_pictures(toy):
     assert "| ep 1 | ep 3 |" in summary and "ep 200" not in summary
     assert "DQN, paper" not in summary  # our source is A2C on the state: no paper row beside it
     assert not list((out / "figures").glob("*_paths.png"))
+
+
+def test_tabular_source_end_to_end(tmp_path):
+    """The `tabular` preset's pipeline at toy size: Q-learning streams on the agent's state make
+    a state dataset, AD reads frames, and the held-out split gets the source-from-scratch curve
+    (one independent stream per platform and seed)."""
+    tab = watermaze.tabular()
+    source = dataclasses.replace(tab.source, num_episodes=4, num_streams=2)
+    cfg = dataclasses.replace(watermaze.tiny(), source=source, source_curves=(),
+                              eval=dataclasses.replace(watermaze.tiny().eval, splits=(
+                                  dataclasses.replace(watermaze.tiny().eval.splits[0],
+                                                      baselines=("random", "source")),)))
+    assert isinstance(tab.source, qlearning.Config) and tab.source.q_init == 0.0
+    results = run_experiment(cfg, tmp_path, preset="tiny", progress=False)
+    ds = load(tmp_path / "data" / "learning")
+    assert ds.stores_state and ds.manifest["source"] == "qlearning"
+    assert ds.num_histories == 4 * 2 and ds.obs.shape[-1] == 3
+    assert {"AD", "ED", "source", "random"} <= set(results["curves"]["test"])

@@ -11,6 +11,8 @@ so the baselines are the random policy and the source learning the held-out plat
 scratch on the env-step axis.
 """
 
+import dataclasses
+
 from adjax.envs import Watermaze
 from adjax.experiments.common import (
     ExperimentConfig,
@@ -22,7 +24,7 @@ from adjax.experiments.common import (
 )
 from adjax.experiments.runner import cli
 from adjax.model import cpu_model, paper_model, with_image_encoder
-from adjax.sources import a2c, dqn
+from adjax.sources import a2c, dqn, qlearning
 
 NUM_ACTIONS = Watermaze.num_actions
 EPISODES = 160  # evaluation episodes on the held-out platforms (the paper's Fig. 4)
@@ -61,6 +63,25 @@ def quick() -> ExperimentConfig:
     )
 
 
+def tabular() -> ExperimentConfig:
+    """The quick preset with a tabular source whose streams learn each on its own (candidate for
+    quick, to be chosen on validation platforms): Q-learning on the agent's state
+    (`Watermaze.source_cell`: position in squares of 0.2, heading in 16 sectors; whether the
+    platform was found this episode), lr 0.5, the paper's discount 0.9, epsilon 0.05, q_init 0,
+    backward replay, 16 streams x 100 episodes on each of 200 training platforms (the quick
+    preset's 3200 histories of 100 episodes). Model, training and evaluation as quick's; its
+    source baseline is the same learner from scratch on each held-out platform, one stream.
+    experiments/watermaze/NOTES.md has the source probe behind it."""
+    base = quick()
+    source = qlearning.Config(num_episodes=100, num_streams=16, lr=0.5, gamma=0.9,
+                              eps_start=0.05, eps_end=0.05, q_init=0.0, backward_replay=True,
+                              reward_levels=2, expert_eps=0.05)
+    ev = base.eval
+    test = dataclasses.replace(ev.splits[0], baselines=("random", "source"))
+    return dataclasses.replace(base, source=source, source_curves=(),
+                               eval=dataclasses.replace(ev, splits=(test, *ev.splits[1:])))
+
+
 def paper() -> ExperimentConfig:
     """The paper's setting at 72x96: the pixel DQN source (16 actors, Q(lambda), replay 1e5) on
     its 4000 histories' platforms, the paper's transformer and image encoder; meant for an
@@ -96,7 +117,7 @@ def tiny() -> ExperimentConfig:
     )
 
 
-PRESETS = {"quick": quick, "paper": paper, "tiny": tiny}
+PRESETS = {"quick": quick, "tabular": tabular, "paper": paper, "tiny": tiny}
 
 
 if __name__ == "__main__":
