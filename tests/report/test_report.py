@@ -195,3 +195,22 @@ def test_refresh_line_says_what_the_check_means_for_the_table(diff_all, diff_las
                          "last_10pct": window(diff_last)})
     assert verdict in line and line.count("The ") == 1
     assert "290 task × seed pairs, 200 episodes" in line and "episodes 181-200" in line
+
+
+def test_target_rows_say_seeds_and_check_that_ed_stays_flat(tmp_path):
+    """The final-return row names its training seeds; the ED row compares ED's last 10% with its
+    first 10%'s interval (over evaluation seeds with one training seed): 20 episodes, tenths of
+    2 episodes."""
+    from adjax.report.reproduction import _target_rows
+
+    flat = [[0.3, 0.5] + [0.4] * 18, [0.5, 0.3] + [0.4] * 18]  # first 10% 0.4 ± 0, last 0.4
+    rising = [[0.3, 0.3] + [0.4] * 18, [0.3, 0.3] + [0.4] * 18]  # 0.3 ± 0 -> 0.4
+    for ed, met in ((flat, "yes"), (rising, "**no**")):
+        res = {"preset": "quick", "curves": {"test": {
+            "AD": {"per_seed": [[1.0] * 20, [2.0] * 20], "per_train_seed": [[1.5] * 20]},
+            "ED": {"per_seed": ed}}}}
+        rows = _target_rows([("key_to_door", res)], tmp_path)
+        assert rows[2] == ("| key_to_door | held-out AD, last 10% of episodes ≥ 1.6 "
+                           "(1 training seed) | 1.50 | **no** |")
+        assert rows[3].startswith("| key_to_door | held-out ED does not improve in context")
+        assert rows[3].endswith(f"| {met} |"), rows[3]

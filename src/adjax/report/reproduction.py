@@ -205,12 +205,14 @@ def _score_rows(name: str, results: dict) -> list[list[str]]:
 # The CPU targets of the quick presets (held-out tasks, temperature 1): (experiment, quantity,
 # threshold). Quantities: "score <split>" (normalised AD score), "final" (held-out AD return over
 # the last 10% of episodes), "final_lo" (the lower end of its interval over training seeds),
-# "minutes" (sum of the stages' wall times per training seed).
+# "minutes" (sum of the stages' wall times per training seed), "ed_flat" (held-out ED does not
+# improve in context: its last 10% of episodes within or below its first 10%'s interval).
 TARGETS = (
     ("bandit", "score odd", 0.9), ("bandit", "score even", 0.8),
     ("bandit", "score uniform", 0.8),
-    ("darkroom", "final", 12.0), ("darkroom", "final_lo", 11.0),
-    ("darkroom_hard", "final", 0.6), ("key_to_door", "final", 1.6),
+    ("darkroom", "final", 12.0), ("darkroom", "final_lo", 11.0), ("darkroom", "ed_flat", None),
+    ("darkroom_hard", "final", 0.6), ("darkroom_hard", "ed_flat", None),
+    ("key_to_door", "final", 1.6), ("key_to_door", "ed_flat", None),
     # the A3C-source presets (the paper: 9.6 at episode 200, 14.1 at 1000)
     ("a3c/darkroom", "episode 200", 9.6), ("a3c/darkroom", "episodes 901-1000", 13.0),
     ("a3c/darkroom", "above 1 actor", None),
@@ -229,6 +231,20 @@ def _target_rows(found: list, root: Path) -> list[str]:
             split = quantity.split()[1]
             value = res.get("scores", {}).get(split, {}).get("AD", {}).get("mean", float("nan"))
             want, ok = f"AD score on {split} ≥ {threshold:g}", value >= threshold
+        elif quantity == "ed_flat":
+            ed = res.get("curves", {}).get("test", {}).get("ED")
+            if ed is None:
+                continue
+            runs, unit = seed_curves(ed)
+            k = tenth(runs.shape[1])
+            first, half = mean_ci(runs[:, :k].mean(axis=1))
+            last = float(runs[:, -k:].mean())
+            ok = last <= first + half
+            rows.append(f"| {name} | held-out ED does not improve in context: last 10% of "
+                        f"episodes within or below the first 10%'s 95% interval (over "
+                        f"{len(runs)} {unit} seeds) | {float(first):.2f} ± {float(half):.2f} -> "
+                        f"{last:.2f} | {'yes' if ok else '**no**'} |")
+            continue
         elif quantity.startswith("above"):  # AD above the source from scratch, same env step
             label = quantity.removeprefix("above ")
             summ = res.get("summary", {}).get(f"source {label} test")
