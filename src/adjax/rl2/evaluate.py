@@ -71,7 +71,7 @@ class RL2Agent(Agent):
     def encode(self, obs_KxO, prev_act_K, prev_rew_K, valid_K):
         if obs_KxO.shape[0]:
             raise ValueError("an RL² agent's state is its trial so far: it takes no context "
-                             "(refresh_every must be the trial's steps, and no prompt)")
+                             "(refresh_every must be the trial's steps)")
         return zero_carry(self.hidden), jnp.int32(0)
 
     def decode(self, state, obs_O, prev_act, prev_rew):
