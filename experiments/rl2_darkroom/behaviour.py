@@ -20,7 +20,7 @@ from adjax.atomic import write_json
 from adjax.evaluate import in_context_trace
 from adjax.evaluate.baselines import UniformAgent, env_spec
 from adjax.evaluate.results import CURVE_KEYS, pair_keys, split_tasks
-from adjax.rl2.evaluate import RL2_CURVE_KEY, RL2Agent
+from adjax.rl2.evaluate import RL2Agent
 from adjax.rl2.train import load_run
 
 
@@ -83,7 +83,7 @@ def main(argv=None):
     out = {"run_dir": str(args.run_dir), "update": config["update"], "split": args.split,
            "num_tasks": int(tasks.shape[0]), "num_seeds": args.seeds, "num_episodes": E,
            "env": cfg.env}
-    agents = {"rl2": (RL2Agent.create(cfg.hidden, env, params, E), RL2_CURVE_KEY),
+    agents = {"rl2": (RL2Agent.create(cfg.hidden, env, params, E), CURVE_KEYS["rl2"]),
               "random": (UniformAgent(env_spec(env, env.default_params, E * env.episode_len)),
                          CURVE_KEYS["random"])}
     for name, (agent, stream) in agents.items():

@@ -34,10 +34,7 @@ def coarser(env, cell: float):
     """The env with the tabular view's position squares of side `cell`."""
     if cell is None:
         return env
-    bins = int(np.ceil(2 * 0.9 / cell - 1e-6))
-    cls = type("WatermazeCells", (type(env),), {
-        "source_cell_size": np.float32(cell), "source_bins": bins,
-        "num_source_cells": bins * bins * 16})
+    cls = type("WatermazeCells", (type(env),), {"source_cell_size": np.float32(cell)})
     return cls(**{k: getattr(env, k) for k in ("height", "width")})
 
 

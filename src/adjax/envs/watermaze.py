@@ -209,8 +209,15 @@ class Watermaze(ConfiguredEnv):
     # A tabular source's view of the state (`adjax.sources.common.tabular_view`): position in
     # squares of SOURCE_CELL across the disc the agent moves in, heading in sectors of one turn.
     source_cell_size = SOURCE_CELL
-    source_bins = int(np.ceil(2 * MAX_RADIUS / SOURCE_CELL - 1e-6))
-    num_source_cells = source_bins * source_bins * HEADING_BINS
+
+    @property
+    def source_bins(self) -> int:
+        """Squares per axis across [-MAX_RADIUS, MAX_RADIUS] (the last one clipped in)."""
+        return int(np.ceil(2 * MAX_RADIUS / self.source_cell_size - 1e-6))
+
+    @property
+    def num_source_cells(self) -> int:
+        return self.source_bins * self.source_bins * HEADING_BINS
 
     def source_cell(self, stored_3: jax.Array) -> jax.Array:
         """float32[3] from `stored_obs` -> int32 in [0, num_source_cells): the (x, y) square of

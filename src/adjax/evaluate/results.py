@@ -198,8 +198,8 @@ def policy_fn(kind: str, env, num_episodes: int, refresh_every: int | None = Non
 
 
 # Each curve's evaluation keys come from fold_in(root, CURVE_KEYS[name]): fixed per name, so adding
-# or dropping a baseline changes no other curve.
-CURVE_KEYS = {"agent": 100, "ed": 101, "random": 102, "source": 103}
+# or dropping a baseline changes no other curve. "rl2": `adjax.rl2.evaluate`'s curve, beside AD's.
+CURVE_KEYS = {"agent": 100, "ed": 101, "random": 102, "source": 103, "rl2": 104}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -113,18 +113,20 @@ def paths_from_trace(trace, env, task, num_episodes: int, env_name: str, task_id
 
 def record_paths(agent, env_name: str, task_id: int = 0, seed: int = 0, num_episodes: int = 200,
                  refresh_every: int | None = None, temperature: float = 1.0,
-                 eval_seed: int = 0) -> Paths:
+                 eval_seed: int = 0, *, curve: str = "agent", env=None) -> Paths:
     """`agent` in context on task `task_id` of the held-out split, with the key the evaluation
-    (`adjax.evaluate.evaluate_run`, root seed `eval_seed`) gives that task and evaluation seed
-    `seed`, for num_episodes episodes -> `Paths`."""
+    (`adjax.evaluate.evaluate_run`, root seed `eval_seed`) gives curve `curve` on that task and
+    evaluation seed `seed`, for num_episodes episodes -> `Paths`. env: the run's environment
+    (default `envs.make(env_name)`)."""
 
     check_grid(env_name)
-    env, params = envs.make(env_name)
+    env = envs.make(env_name)[0] if env is None else env
+    params = env.default_params
     tasks, _ = envs.tasks_for(env_name, SPLIT, None)
     if not 0 <= task_id < len(tasks):
         raise PictureError(f"{env_name}: task {task_id} is not in the held-out split "
                            f"(tasks 0..{len(tasks) - 1})")
-    key = pair_key("agent", task_id, seed, eval_seed)
+    key = pair_key(curve, task_id, seed, eval_seed)
     task = tasks[task_id]
     trace = in_context_trace(key, agent, env, env.with_task(params, task), num_episodes,
                              refresh_every=refresh_every, temperature=temperature)

@@ -34,9 +34,6 @@ from adjax.rl2.train import load_run
 from adjax.rl2.transformer import model_config
 from adjax.sources.common import obs_dims
 
-# The RL² curve's evaluation keys: fold_in(root, RL2_CURVE_KEY), beside adjax.evaluate's
-# CURVE_KEYS (agent 100, ed 101, random 102, source 103), so its random baseline is AD's.
-RL2_CURVE_KEY = 104
 # Task x seed pairs per compiled call: an LSTM's state is small, so larger chunks pay on a CPU.
 DEFAULT_BATCH = 320
 
@@ -144,7 +141,8 @@ def evaluate(run_dir, out, *, splits: Sequence[str] | None = None, num_episodes:
     splits = tuple(splits or default_splits(env_name))
     num_episodes = num_episodes or cfg.episodes_per_trial
     env_params = env.default_params
-    fns = {"rl2": (*network_trial_fn(cfg, env, params, num_episodes), RL2_CURVE_KEY)}
+    # keys fold_in(root, CURVE_KEYS[curve]) as AD's evaluation, so its random curve is AD's
+    fns = {"rl2": (*network_trial_fn(cfg, env, params, num_episodes), CURVE_KEYS["rl2"])}
     if "random" in baselines:
         fns["random"] = (policy_fn("random", env, num_episodes), None, CURVE_KEYS["random"])
     root = jax.random.key(seed)

@@ -17,12 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax
-
-from adjax import envs
 from adjax.atomic import read_json, write_json
 from adjax.checkpoints import RunConfigError
-from adjax.evaluate import in_context_trace
 from adjax.report import trajectories as tj
 from adjax.report.pictures import (
     PictureError,
@@ -31,38 +27,23 @@ from adjax.report.pictures import (
     print_files,
     unchanged,
 )
-from adjax.rl2.evaluate import RL2_CURVE_KEY, RL2Agent
+from adjax.rl2.evaluate import RL2Agent
 from adjax.rl2.train import load_run
 
 NAME = "rl2"
 
 
-def rl2_pair_key(task_id: int, seed: int, root_seed: int = 0) -> jax.Array:
-    """The key `adjax.rl2.evaluate.evaluate` (root seed `root_seed`) gives the RL² curve on task
-    row `task_id` of a split and evaluation seed `seed`."""
-    key = jax.random.fold_in(jax.random.key(root_seed), RL2_CURVE_KEY)
-    return jax.random.fold_in(jax.random.fold_in(key, task_id), seed)
-
-
 def record_rl2_paths(cfg, env, params, task_id: int = 0, seed: int = 0,
                      num_episodes: int | None = None) -> tj.Paths:
     """One evaluation trial of an RL² network (`load_run`'s cfg, env, params) on held-out task
-    `task_id` -> `adjax.report.trajectories.Paths`."""
+    `task_id`, with the RL² curve's evaluation key -> `adjax.report.trajectories.Paths`."""
     if cfg.network != "lstm":
         raise PictureError(f"trajectory pictures are drawn for RL²'s LSTM network; this run's "
                            f"is {cfg.network!r}")
-    tj.check_grid(cfg.env)
-    num_episodes = num_episodes or cfg.episodes_per_trial
-    tasks, _ = envs.tasks_for(cfg.env, tj.SPLIT, None)
-    if not 0 <= task_id < len(tasks):
-        raise PictureError(f"{cfg.env}: task {task_id} is not in the held-out split "
-                           f"(tasks 0..{len(tasks) - 1})")
-    agent = RL2Agent.create(cfg.hidden, env, params, num_episodes)
-    task = tasks[task_id]
-    trace = in_context_trace(rl2_pair_key(task_id, seed), agent, env,
-                             env.with_task(env.default_params, task), num_episodes,
-                             refresh_every=agent.spec.context_len)
-    return tj.paths_from_trace(trace, env, task, num_episodes, cfg.env, task_id, seed)
+    E = num_episodes or cfg.episodes_per_trial
+    agent = RL2Agent.create(cfg.hidden, env, params, E)
+    return tj.record_paths(agent, cfg.env, task_id, seed, E,
+                           refresh_every=agent.spec.context_len, curve="rl2", env=env)
 
 
 def write_rl2_trajectories(run_dir, out_dir=None, num_episodes: int | None = None,
