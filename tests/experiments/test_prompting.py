@@ -125,10 +125,31 @@ def test_same_keys_give_the_same_bits(toy):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(stored[li][i][s]))
 
 
+def test_paths_are_the_evaluated_pair(toy):
+    """The paths picture's rows are held-out task 0, evaluation seed 0 of the evaluation: its
+    agent returns equal the stored ones for that pair, and its prompt's are the stored
+    demonstration's; the rows are AD and ED from the lowest and highest level."""
+    _, _, args, _ = toy
+    out = args.out
+    assert (out / "figures" / "prompting_paths.png").stat().st_size > 0
+    pic = read_json(out / "prompting_paths.json")
+    d = json.loads((out / "demonstrations.json").read_text())
+    assert [(r["method"], r["level"]) for r in pic["rows"]] == [
+        (m, lv) for m in ("AD", "ED") for lv in LEVELS]
+    assert pic["task"] == np.asarray(split_tasks("darkroom", "test")[0]).tolist()
+    for r in pic["rows"]:
+        li = LEVELS.index(r["level"])
+        stored = read_json(out / f"eval/{r['method'].lower()}/seed0.json")["returns"]
+        np.testing.assert_allclose(r["returns"], stored[li][0][0], atol=1e-4)
+        assert r["prompt_returns"] == d["returns"][li][0][0]
+        first = np.asarray(r["shown"]["1"])
+        assert first.shape == (21, 2) and np.all(first[0] == 4)  # starts at the centre
+
+
 def test_rerun_reuses_every_stage(toy, capsys):
     _, _, args, res = toy
     again = prompting.run_prompting(args, progress=False)
-    assert capsys.readouterr().out.count("already complete, reused") == 3
+    assert capsys.readouterr().out.count("already complete, reused") == 4
     assert again["curves"] == res["curves"]
     assert again["demonstrations"] == res["demonstrations"]
 

@@ -29,8 +29,11 @@ AD's and ED's rollouts (every level, every training seed) from `pair_keys(fold_i
 KEYS["act"]))`: the same keys for both methods and all levels. Sampling at temperature 1.
 
 Stages, each reused when its file holds the same settings: demonstrations.json, then
-eval/{ad,ed}/seed{k}.json (returns [levels][N][S][E]), then results.json, figures/prompting.png
-and summary.md. Toy size: tests/experiments/test_prompting.py.
+eval/{ad,ed}/seed{k}.json (returns [levels][N][S][E]), then (grid envs) the paths of training
+seed 0's AD and ED from the lowest and highest level on held-out task 0, evaluation seed 0
+(figures/prompting_paths.png, prompting_paths.json: the evaluation's own prompt and key for that
+pair), then results.json, figures/prompting.png and summary.md. Toy size:
+tests/experiments/test_prompting.py.
 """
 
 from __future__ import annotations
@@ -48,11 +51,12 @@ import tyro
 from tqdm.auto import tqdm
 
 from adjax import envs, sources
-from adjax.atomic import read_json, write_json, write_text
+from adjax.atomic import read_json, save_figure, write_json, write_text
 from adjax.checkpoints import RunConfigError, load_run
-from adjax.evaluate import Prompt, in_context, load_agent, optimal_returns
+from adjax.evaluate import Prompt, in_context, in_context_trace, load_agent, optimal_returns
 from adjax.evaluate.results import DEFAULT_BATCH, over_tasks_and_seeds, pair_keys, split_tasks
 from adjax.experiments.common import Stages, command, machine, source_name, stage_file
+from adjax.report import trajectories as tj
 from adjax.report.prompting import label, plot, summary_md
 from adjax.stats import curve_summary
 
@@ -293,6 +297,74 @@ def evaluate_prompted(agent, demos: dict, env, params, tasks, num_seeds: int, nu
 
 
 # ---------------------------------------------------------------------------------------------
+# Paths: what one prompted agent does on one held-out task (grid envs)
+
+
+def record_prompted(agent, demos: dict, env, params, tasks, level_index: int, num_seeds: int,
+                    num_episodes: int, refresh_every: int | None, env_name: str,
+                    task_id: int = 0, seed: int = 0):
+    """-> (the prompt's episodes, the agent's num_episodes after it) as
+    `adjax.report.trajectories.Paths`, on held-out task `task_id` with evaluation seed `seed`:
+    that pair's prompt of level `level_index` and its rollout key, so the agent's returns are
+    the evaluation's for the pair (`evaluate_prompted`)."""
+    N = int(tasks.shape[0])
+    key = pair_keys(jax.random.fold_in(jax.random.key(0), KEYS["act"]), N, num_seeds)[
+        task_id, seed]
+    _, prompts = prompt_table(demos, level_index, key, N, num_seeds)
+    prompt = jax.tree.map(lambda x: x[task_id * num_seeds + seed], prompts)
+    task = np.asarray(tasks[task_id])
+    trace = in_context_trace(key, agent, env, env.with_task(params, task), num_episodes,
+                             refresh_every=refresh_every, temperature=TEMPERATURE,
+                             prompt=prompt)
+    demo = tj.paths_from_steps(prompt.obs, prompt.actions, prompt.rewards, env, task, env_name,
+                               task_id, seed)
+    return demo, tj.paths_from_trace(trace, env, task, num_episodes, env_name, task_id, seed)
+
+
+def paths_rows(recorded: dict) -> list:
+    """{(method name, level): (demo Paths, agent Paths)} -> `tj.panels_figure` rows: per level
+    and method, the prompt's last episode, then the agent's episodes 1, 2, 5, 10, 50 after it
+    (those run, and the last)."""
+    rows = []
+    for (name, lv), (demo, paths) in recorded.items():
+        panels = [(demo, demo.num_episodes, f"prompt's last episode: {demo.returns[-1]:g}")]
+        panels += [(paths, e, f"episode {e} after: {paths.returns[e - 1]:g}")
+                   for e in tj.shown_episodes(paths.num_episodes)[:5]]
+        rows.append((f"{name}, {lv:.0%} demonstrations", panels))
+    return rows
+
+
+def write_paths(spec: RunSpec, demos: dict, env, params, tasks, levels, num_seeds: int,
+                num_episodes: int, refresh_every: int, out: Path, settings: dict) -> None:
+    """figures/prompting_paths.png and prompting_paths.json: training seed 0's AD and ED on
+    held-out task 0, evaluation seed 0, from the lowest and the highest demonstration level."""
+    drawn = sorted({min(levels), max(levels)})
+    recorded = {}
+    for m in METHODS:
+        run_dir = spec.run_dirs.get((m, 0))
+        if run_dir is None:
+            continue
+        agent = load_agent(run_dir)
+        for lv in drawn:
+            recorded[METHODS[m], lv] = record_prompted(
+                agent, demos, env, params, tasks, levels.index(lv), num_seeds, num_episodes,
+                refresh_every, spec.env)
+    task = np.asarray(tasks[0]).tolist()
+    fig = tj.panels_figure(paths_rows(recorded), (
+        f"{spec.experiment['name']}: training seed 0 prompted on held-out task 0 {task}, "
+        f"evaluation seed 0 (weights frozen)"))
+    save_figure(fig, out / "figures" / "prompting_paths.png", dpi=90)
+    write_json(out / "prompting_paths.json", {
+        "settings": settings, "task": task, "levels": drawn,
+        "rows": [{"method": name, "level": lv, "prompt_returns": demo.returns.tolist(),
+                  "returns": paths.returns.round(4).tolist(),
+                  "shown": {str(e): paths.positions[e - 1].tolist()
+                            for e in tj.shown_episodes(paths.num_episodes)[:5]}}
+                 for (name, lv), (demo, paths) in recorded.items()]}, indent=None,
+        checksum=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # Results (the figure and summary: adjax.report.prompting)
 
 
@@ -372,6 +444,15 @@ def run_prompting(args: Args, progress: bool = True) -> dict:
 
         stages.run(f"prompted {m.upper()} seed {k}", evaluate, done=_same(path, s))
         evals[m, k] = np.asarray(read_json(path)["returns"], np.float64)
+
+    if spec.env in envs.GRID_ENVS:
+        paths_file = out / "prompting_paths.json"
+        paths_settings = {**eval_settings, "steps": {f"{m}{k}": v for (m, k), v in
+                                                     sorted(spec.steps.items())}}
+        stages.run("paths", lambda: write_paths(spec, demos, env, params, tasks, levels,
+                                                num_seeds, args.episodes, b, out,
+                                                paths_settings),
+                   done=_same(paths_file, paths_settings))
 
     opt = np.asarray(demos["optimal"], np.float64)
     demo_ret = np.asarray(demos["returns"], np.float64)  # [levels, N, S, P]

@@ -90,16 +90,26 @@ def check_grid(env_name: str) -> None:
 
 def paths_from_trace(trace, env, task, num_episodes: int, env_name: str, task_id: int = 0,
                      seed: int = 0) -> Paths:
-    """A grid env's `Trace` of num_episodes whole episodes -> `Paths`. The cell after each
-    episode's last step (not in the trace: the env resets) is its last cell moved by its last
-    action, as the grid envs move (walls stop)."""
+    """A grid env's `Trace` of num_episodes whole episodes -> `Paths` (`paths_from_steps`)."""
     L = int(env.episode_len)
-    obs = np.asarray(trace.obs).reshape(num_episodes, L, 2)
-    actions = np.asarray(trace.actions).reshape(num_episodes, L)
-    rewards = np.asarray(trace.rewards, np.float64).reshape(num_episodes, L)
     done = np.asarray(trace.done).reshape(num_episodes, L)
     if not (done[:, -1].all() and not done[:, :-1].any()):
         raise PictureError("the trace's episodes do not end every episode_len steps")
+    return paths_from_steps(trace.obs, trace.actions, trace.rewards, env, task, env_name,
+                            task_id, seed)
+
+
+def paths_from_steps(obs, actions, rewards, env, task, env_name: str, task_id: int = 0,
+                     seed: int = 0) -> Paths:
+    """Whole episodes of a grid env, steps in order (obs [E*L, 2] cells, actions [E*L],
+    rewards [E*L]: a trace's or a stored history's) -> `Paths`. The cell after each episode's
+    last step (not observed: the env resets) is its last cell moved by its last action, as the
+    grid envs move (walls stop)."""
+    L = int(env.episode_len)
+    actions = np.asarray(actions).reshape(-1, L)
+    E = actions.shape[0]
+    obs = np.asarray(obs).reshape(E, L, 2)
+    rewards = np.asarray(rewards, np.float64).reshape(E, L)
     a = np.where((actions >= 0) & (actions < len(MOVES)), actions, 0)
     last = np.clip(obs[:, -1] + MOVES[a[:, -1]], 0, env.size - 1)
     positions = np.concatenate([obs, last[:, None]], axis=1)
@@ -155,7 +165,10 @@ def _marks(paths: Paths) -> list[tuple[str, np.ndarray, str]]:
     return [("goal", paths.task, "gold")]
 
 
-def _draw_panel(ax, paths: Paths, e: int, cmap="viridis") -> None:
+def draw_panel(ax, paths: Paths, e: int, title: str | None = None, cmap="viridis") -> None:
+    """Episode e (1-based) of `paths` on `ax`: the grid, the task's cells, the path coloured from
+    the first step to the last, the time spent per cell, the rewarded steps; titled `title`
+    (default the episode and its return)."""
     n = paths.size
     ax.set_xlim(-0.5, n - 0.5)
     ax.set_ylim(n - 0.5, -0.5)  # y grows downwards: action 1 (y - 1) is up
@@ -187,7 +200,26 @@ def _draw_panel(ax, paths: Paths, e: int, cmap="viridis") -> None:
     paid = pos[1:][paths.rewards[e - 1] > 0]
     if paid.size:
         ax.plot(paid[:, 0], paid[:, 1], "*", color="tab:red", ms=8, zorder=6)
-    ax.set_title(f"episode {e}: return {paths.returns[e - 1]:g}", fontsize=8)
+    ax.set_title(title or f"episode {e}: return {paths.returns[e - 1]:g}", fontsize=8)
+
+
+def panels_figure(rows, title: str) -> Figure:
+    """rows: [(row label, [(paths, episode (1-based), panel title)])] -> one row of panels per
+    entry (`draw_panel`), its label on the left; the colour key under them."""
+    cols = max(len(panels) for _, panels in rows)
+    fig = Figure(figsize=(2.1 * cols + 0.6, 2.3 * len(rows) + 0.9))
+    axes = fig.subplots(len(rows), cols, squeeze=False)
+    for (row_label, panels), row in zip(rows, axes, strict=True):
+        for ax, (paths, e, panel_title) in zip(row, panels, strict=False):
+            draw_panel(ax, paths, e, panel_title)
+        for ax in row[len(panels):]:
+            ax.set_axis_off()
+        row[0].set_ylabel(row_label, fontsize=8)
+    fig.suptitle(title, fontsize=8.5)
+    fig.text(0.5, 0.005, "path from dark (first step) to yellow (last step); red stars: rewarded "
+             "steps; blue discs: time spent in a cell", ha="center", va="bottom", fontsize=6.5)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return fig
 
 
 def _square(x, y, colour):
@@ -210,7 +242,7 @@ def paths_figure(paths: Paths, title: str | None = None) -> Figure:
     fig = Figure(figsize=(max(2.1 * cols, 5.0), 2.35 * rows + 2.0))
     grid = fig.add_gridspec(rows + 1, cols, height_ratios=[1] * rows + [0.62])
     for i, e in enumerate(eps):
-        _draw_panel(fig.add_subplot(grid[i // cols, i % cols]), paths, e)
+        draw_panel(fig.add_subplot(grid[i // cols, i % cols]), paths, e)
     ax = fig.add_subplot(grid[rows, :])
     x = np.arange(1, paths.num_episodes + 1)
     ax.plot(x, paths.returns, color="tab:red", lw=0.8)
