@@ -67,3 +67,15 @@ def test_tabular_source_end_to_end(tmp_path):
     assert ds.stores_state and ds.manifest["source"] == "qlearning"
     assert ds.num_histories == 4 * 2 and ds.obs.shape[-1] == 3
     assert {"AD", "ED", "source", "random"} <= set(results["curves"]["test"])
+
+
+def test_subsampled_preset_keeps_quicks_history_length():
+    """The `subsampled` candidate spreads the source's improvement over each history: a 5x longer
+    run with every 5th episode kept, so a history keeps quick's 100 episodes; only the source,
+    the subsampling and the context differ from quick."""
+    q, s = watermaze.quick(), watermaze.subsampled()
+    episodes = lambda c: c.source.num_updates * c.source.unroll // 50 // c.subsample_every  # noqa: E731
+    assert episodes(s) == episodes(q) == 100 and s.subsample_every == 5
+    assert s.source.lr == q.source.lr / 20 and s.model.context_len == 5 * 50
+    assert dataclasses.replace(s, source=q.source, subsample_every=1,
+                               model=q.model) == q
