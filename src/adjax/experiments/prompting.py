@@ -307,11 +307,11 @@ def record_prompted(agent, demos: dict, env, params, tasks, level_index: int, nu
     `adjax.report.trajectories.Paths`, on held-out task `task_id` with evaluation seed `seed`:
     that pair's prompt of level `level_index` and its rollout key, so the agent's returns are
     the evaluation's for the pair (`evaluate_prompted`)."""
-    N = int(tasks.shape[0])
-    key = pair_keys(jax.random.fold_in(jax.random.key(0), KEYS["act"]), N, num_seeds)[
-        task_id, seed]
-    _, prompts = prompt_table(demos, level_index, key, N, num_seeds)
-    prompt = jax.tree.map(lambda x: x[task_id * num_seeds + seed], prompts)
+    key = pair_keys(jax.random.fold_in(jax.random.key(0), KEYS["act"]), int(tasks.shape[0]),
+                    num_seeds)[task_id, seed]
+    row = lambda name: np.asarray(demos[name][level_index][task_id][seed])  # noqa: E731
+    prompt = Prompt(jnp.asarray(row("obs"), jnp.int32), jnp.asarray(row("actions"), jnp.int32),
+                    jnp.asarray(row("rewards"), jnp.float32))
     task = np.asarray(tasks[task_id])
     trace = in_context_trace(key, agent, env, env.with_task(params, task), num_episodes,
                              refresh_every=refresh_every, temperature=TEMPERATURE,
@@ -321,15 +321,20 @@ def record_prompted(agent, demos: dict, env, params, tasks, level_index: int, nu
     return demo, tj.paths_from_trace(trace, env, task, num_episodes, env_name, task_id, seed)
 
 
+def drawn_after(num_episodes: int) -> list[int]:
+    """The episodes after the prompt that are drawn: 1, 2, 5, 10, 50 (those run, and the last;
+    at most five)."""
+    return tj.shown_episodes(num_episodes)[:5]
+
+
 def paths_rows(recorded: dict) -> list:
     """{(method name, level): (demo Paths, agent Paths)} -> `tj.panels_figure` rows: per level
-    and method, the prompt's last episode, then the agent's episodes 1, 2, 5, 10, 50 after it
-    (those run, and the last)."""
+    and method, the prompt's last episode, then the agent's `drawn_after` episodes."""
     rows = []
     for (name, lv), (demo, paths) in recorded.items():
         panels = [(demo, demo.num_episodes, f"prompt's last episode: {demo.returns[-1]:g}")]
         panels += [(paths, e, f"episode {e} after: {paths.returns[e - 1]:g}")
-                   for e in tj.shown_episodes(paths.num_episodes)[:5]]
+                   for e in drawn_after(paths.num_episodes)]
         rows.append((f"{name}, {lv:.0%} demonstrations", panels))
     return rows
 
@@ -359,7 +364,7 @@ def write_paths(spec: RunSpec, demos: dict, env, params, tasks, levels, num_seed
         "rows": [{"method": name, "level": lv, "prompt_returns": demo.returns.tolist(),
                   "returns": paths.returns.round(4).tolist(),
                   "shown": {str(e): paths.positions[e - 1].tolist()
-                            for e in tj.shown_episodes(paths.num_episodes)[:5]}}
+                            for e in drawn_after(paths.num_episodes)}}
                  for (name, lv), (demo, paths) in recorded.items()]}, indent=None,
         checksum=True)
 

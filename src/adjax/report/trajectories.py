@@ -50,6 +50,8 @@ PANEL_EPISODES = (1, 2, 5, 10, 50, 200)
 SPLIT = "test"  # the held-out tasks
 VERSION = 1  # of the pictures: a change redraws every run's
 MOVES = np.array([[0, 0], [0, -1], [1, 0], [0, 1], [-1, 0]])  # the grid envs' actions (x, y)
+COLOUR_KEY = ("path from dark (first step) to yellow (last step);\nred stars: rewarded steps; "
+              "blue discs: time spent in a cell")
 
 
 @dataclass
@@ -216,8 +218,7 @@ def panels_figure(rows, title: str) -> Figure:
             ax.set_axis_off()
         row[0].set_ylabel(row_label, fontsize=8)
     fig.suptitle(title, fontsize=8.5)
-    fig.text(0.5, 0.005, "path from dark (first step) to yellow (last step); red stars: rewarded "
-             "steps; blue discs: time spent in a cell", ha="center", va="bottom", fontsize=6.5)
+    fig.text(0.5, 0.005, COLOUR_KEY.replace("\n", " "), ha="center", va="bottom", fontsize=6.5)
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     return fig
 
@@ -258,9 +259,8 @@ def paths_figure(paths: Paths, title: str | None = None) -> Figure:
     start = "a random cell" if paths.env == "key-to-door" else "the centre"
     fig.suptitle(title or f"{paths.env}: held-out task {paths.task_id}, evaluation seed "
                  f"{paths.seed}", fontsize=8.5)
-    fig.text(0.5, 0.005, f"start: {start} (black dot); path from dark (first step) to yellow "
-             "(last step);\nred stars: rewarded steps; blue discs: time spent in a cell",
-             ha="center", va="bottom", fontsize=6.5)
+    fig.text(0.5, 0.005, f"start: {start} (black dot); {COLOUR_KEY}", ha="center", va="bottom",
+             fontsize=6.5)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
