@@ -145,7 +145,8 @@ def test_mixing_configs_in_one_directory_is_refused(toy_run):
 
 def test_refresh_check_by_hand():
     """Paired differences over task x seed pairs: pair means 1, 3 (block) and 2, 6 (queue) ->
-    differences 1 and 3: mean 2, sd 1.414, sem 1, t(0.975, 1) = 12.706."""
+    differences 1 and 3: mean 2, sd 1.414, sem 1, t(0.975, 1) = 12.706; the block's own interval
+    the same, the queue's (2, 6: sem 2) twice that."""
     def run(returns, b):
         return {"refresh_every": b,
                 "splits": {"test": {"curves": {"agent": {"returns": returns}}}}}
@@ -154,7 +155,7 @@ def test_refresh_check_by_hand():
     queue = run([[[2.0, 2.0]], [[6.0, 6.0]]], 1)
     r = refresh_check(block, queue, "test")
     assert r["all"] == {"block": 2.0, "queue": 4.0, "queue_minus_block": 2.0, "ci95": 12.706,
-                        "pairs": 2}
+                        "pairs": 2, "block_ci95": 12.706, "queue_ci95": 25.412}
     assert r["last_10pct"]["block"] == 3.0 and r["last_10pct"]["queue"] == 4.0
 
 

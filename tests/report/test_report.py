@@ -197,6 +197,30 @@ def test_refresh_line_says_what_the_check_means_for_the_table(diff_all, diff_las
     assert "290 task × seed pairs, 200 episodes" in line and "episodes 181-200" in line
 
 
+def test_refresh_rows_set_both_refreshes_beside_the_paper_at_the_same_episode():
+    """The check's last 10% under each refresh, with its own interval over the pairs where the
+    check has one, after the check's split; the paper's AD at the check's last episode."""
+    from adjax.report.reproduction import _curve_rows
+
+    def window(b, q):
+        return {"block": b, "queue": q, "block_ci95": 0.02, "queue_ci95": 0.03,
+                "queue_minus_block": q - b, "ci95": 0.01, "pairs": 290}
+    refresh = {"split": "test", "episodes": 1000, "all": window(0.5, 0.52),
+               "last_10pct": window(0.57, 0.61)}
+    curve = {"per_seed": [[0.1] * 1000, [0.2] * 1000]}
+    res = {"env": "darkroom-hard", "refresh": refresh,
+           "curves": {"test": {"AD": curve}, "val": {"AD": curve}}}
+    rows = _curve_rows("darkroom_hard", res)
+    queue, block = (next(i for i, r in enumerate(rows) if r[2].startswith(f"AD, {m}"))
+                    for m in ("paper's queue", "block"))
+    assert rows[queue][3:] == ["return, episodes 901-1000", "0.61 ± 0.03", "task × seed pairs",
+                               "0.68 (episode 1000)"]
+    assert rows[block][4] == "0.57 ± 0.02" and rows[queue][1] == "held-out: 290 task × seed pairs"
+    assert queue < block < next(i for i, r in enumerate(rows) if r[1].startswith("validation"))
+    del refresh["last_10pct"]["queue_ci95"]  # a check written before the intervals were kept
+    assert _curve_rows("darkroom_hard", res)[queue][4] == "0.61"
+
+
 def test_target_rows_say_seeds_and_check_that_ed_stays_flat(tmp_path):
     """The final-return row names its training seeds; the ED row compares ED's last 10% with its
     first 10%'s interval (over evaluation seeds with one training seed): 20 episodes, tenths of

@@ -66,8 +66,9 @@ def _evaluated(path: Path, se: SplitEval, curves, refresh_every, temperature,
 
 def refresh_check(block: dict, queue: dict, split: str) -> dict:
     """The same AD, tasks and keys evaluated with the block refresh and with the paper's queue
-    (refresh every step) -> per-pair mean returns of each (all episodes, last 10%) and their
-    paired difference (queue - block) with a 95% t-interval over the task x seed pairs."""
+    (refresh every step) -> per-pair mean returns of each (all episodes, last 10%) with a 95%
+    t-interval over the task x seed pairs (`block_ci95`, `queue_ci95`), and their paired
+    difference (queue - block) with its interval (`ci95`)."""
     out = {"split": split}
     runs = {name: np.asarray(e["splits"][split]["curves"]["agent"]["returns"], np.float64)
             for name, e in (("block", block), ("queue", queue))}  # [N, S, E]
@@ -76,6 +77,7 @@ def refresh_check(block: dict, queue: dict, split: str) -> dict:
         pair = {k: r[..., sl].mean(-1).reshape(-1) for k, r in runs.items()}
         diff, half = mean_ci(pair["queue"] - pair["block"])
         out[part] = {**{k: round(float(v.mean()), 3) for k, v in pair.items()},
+                     **{f"{k}_ci95": round(float(mean_ci(v)[1]), 3) for k, v in pair.items()},
                      "queue_minus_block": round(float(diff), 3),
                      "ci95": round(float(half), 3), "pairs": int(pair["block"].size)}
     out["episodes"] = n

@@ -29,7 +29,7 @@ def _curve_rows(name: str, results: dict) -> list[list[str]]:
     """Rows (experiment, tasks, method, quantity, ours, over, paper) for return-per-episode
     curves: episode 1, every episode the paper reports that was evaluated (the paper's value at
     the same episode), and the last 10% of episodes (the paper's value at the last episode when
-    it reports one there)."""
+    it reports one there); after the refresh check's split, that check's rows."""
     rows = []
     for split, methods in results["curves"].items():
         for method in (*TRAINED_METHODS, "source", "random"):
@@ -55,6 +55,30 @@ def _curve_rows(name: str, results: dict) -> list[list[str]]:
         if "optimal" in methods:
             rows.append([name, SPLIT_NAMES.get(split, split), "optimal", "return",
                          f"{methods['optimal']:.2f}", "", "–"])
+        if split == results.get("refresh", {}).get("split"):
+            rows += _refresh_rows(name, results)
+    return rows
+
+
+def _refresh_rows(name: str, results: dict) -> list[list[str]]:
+    """AD (training seed 0) under the paper's queue and under the block refresh on the refresh
+    check's pairs (results["refresh"]), last 10% of its episodes, each with its interval over
+    the pairs: the number to set beside the paper's where the two refreshes differ. Checks
+    written before the per-mode intervals were kept show the means alone."""
+    r = results.get("refresh")
+    if not r:
+        return []
+    n, last = r["episodes"], r["last_10pct"]
+    ref_name = paper_method(results, "AD") if r["split"] == "test" else None
+    ref = PAPER_CURVES.get(results["env"], {}).get(ref_name, {}) if ref_name else {}
+    tasks = f"{SPLIT_NAMES.get(r['split'], r['split'])}: {last['pairs']} task × seed pairs"
+    rows = []
+    for mode, label in (("queue", "AD, paper's queue refresh"), ("block", "AD, block refresh")):
+        half = last.get(f"{mode}_ci95")
+        ours = f"{last[mode]:.2f}" if half is None else _fmt(last[mode], half)
+        rows.append([name, tasks, f"{label} (training seed 0)",
+                     f"return, episodes {n - tenth(n) + 1}-{n}", ours, "task × seed pairs",
+                     f"{ref[n]:g} (episode {n})" if n in ref else "–"])
     return rows
 
 
