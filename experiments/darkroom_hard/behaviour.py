@@ -42,7 +42,8 @@ def behaviour(success: np.ndarray, goals: np.ndarray, window: int, after: int = 
     for lo, hi, label in DISTANCE_BINS:
         sel = (dist >= lo) & (dist <= hi)
         if sel.any():
-            by_distance[label] = {"goals": int(sel.sum()), "success": round(float(last[sel].mean()), 3)}
+            by_distance[label] = {"goals": int(sel.sum()),
+                                  "success": round(float(last[sel].mean()), 3)}
     found = np.maximum.accumulate(success, axis=-1)
     ever = {f"by episode {e}": round(float(found[..., e - 1].mean()), 3)
             for e in sorted({20, 200, n}) if e <= n}
