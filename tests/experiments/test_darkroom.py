@@ -10,7 +10,7 @@ from test_notebook import PRODUCTS, cell_outputs, printed_text, run_notebook
 
 from adjax.atomic import read_json
 from adjax.experiments import darkroom
-from adjax.experiments.pipeline import refresh_check
+from adjax.experiments.pipeline import refresh_check, refresh_checks, refresh_summary
 from adjax.experiments.runner import run_experiment
 
 
@@ -78,10 +78,14 @@ def test_results_are_well_formed(toy_run):
     assert train["AD"]["num_tasks"] == 57 and val["AD"]["num_tasks"] == 8
     assert 0 < test["optimal"] <= 20
     assert results["source_name"] == "Q-learning"
-    check = results["refresh"]
-    assert check["all"]["pairs"] == 16 and check["episodes"] == 2
-    for mode, b in (("block", None), ("queue", 1)):
-        assert json.loads((out / f"eval/refresh/{mode}.json").read_text())["refresh_every"] == b
+    check = results["refresh"]  # each training seed's AD, summarised over both
+    assert check["train_seeds"] == [0, 1] and check["over"] == "training seeds"
+    assert check["all"]["pairs"] == 2 * 16 and check["episodes"] == 2
+    for k in (0, 1):
+        assert check["per_train_seed"][str(k)]["all"]["pairs"] == 16
+        for mode, b in (("block", None), ("queue", 1)):
+            e = json.loads((out / f"eval/refresh/seed{k}/{mode}.json").read_text())
+            assert e["refresh_every"] == b and e["run_dir"].endswith(f"seed{k}")
     assert "| test | source (Q-learning) |" in (out / "summary.md").read_text()
 
 
@@ -100,7 +104,8 @@ def test_rerun_reuses_every_stage(toy_run, capsys):
     assert again["curves"] == results["curves"]
     printed = capsys.readouterr().out
     # 2 collections, 2 x 2 trainings, 3 splits x (2 seeds + baselines) evaluations
-    assert printed.count("already complete, reused") == 2 + 4 + 9 + 2  # + the refresh check
+    # + the refresh check: block and queue for each seed
+    assert printed.count("already complete, reused") == 2 + 4 + 9 + 4
 
 
 def test_a_damaged_evaluation_is_evaluated_again(toy_run, capsys):
@@ -157,6 +162,33 @@ def test_refresh_check_by_hand():
     assert r["all"] == {"block": 2.0, "queue": 4.0, "queue_minus_block": 2.0, "ci95": 12.706,
                         "pairs": 2, "block_ci95": 12.706, "queue_ci95": 25.412}
     assert r["last_10pct"]["block"] == 3.0 and r["last_10pct"]["queue"] == 4.0
+
+
+def test_refresh_summary_over_training_seeds_by_hand():
+    """One seed: its own check (intervals over pairs). Two: each window's block, queue and
+    difference are means of the seeds' values with t-intervals over the seeds (values 0.5, 0.7:
+    mean 0.6, sd 0.1414, sem 0.1, x 12.706 = 1.271), pairs summed; a check written before every
+    seed had one is training seed 0's, so old and new shards merge."""
+    def check(b, q, episodes=1000):
+        w = {"block": b, "queue": q, "queue_minus_block": round(q - b, 3), "ci95": 0.01,
+             "block_ci95": 0.02, "queue_ci95": 0.03, "pairs": 290}
+        return {"split": "test", "all": w, "last_10pct": w, "episodes": episodes,
+                "refresh_every_block": 140}
+
+    one = refresh_summary({0: check(0.5, 0.6)})
+    assert one["all"] == check(0.5, 0.6)["all"] and one["over"] == "task × seed pairs"
+    two = refresh_summary({1: check(0.7, 0.9), 0: check(0.5, 0.6)})
+    assert two["train_seeds"] == [0, 1] and two["over"] == "training seeds"
+    assert two["last_10pct"] == {"block": 0.6, "block_ci95": 1.271, "queue": 0.75,
+                                 "queue_ci95": 1.906, "queue_minus_block": 0.15,
+                                 "ci95": 0.635, "pairs": 580}
+    assert two["per_train_seed"]["1"] == check(0.7, 0.9)
+    old = {"refresh": check(0.5, 0.6)}  # seed 0's shard, before per-seed checks
+    new = {"refresh": refresh_summary({1: check(0.7, 0.9)})}
+    merged = {k: c for r in (old, new, {}) for k, c in refresh_checks(r).items()}
+    assert refresh_summary(merged) == two
+    with pytest.raises(ValueError, match="training seed 1: episodes 200, seed 0's 1000"):
+        refresh_summary({0: check(0.5, 0.6), 1: check(0.7, 0.9, episodes=200)})
 
 
 def test_ablation_reuses_the_base_run(toy_run, tmp_path):

@@ -195,6 +195,7 @@ def test_refresh_line_says_what_the_check_means_for_the_table(diff_all, diff_las
                          "last_10pct": window(diff_last)})
     assert verdict in line and line.count("The ") == 1
     assert "290 task × seed pairs, 200 episodes" in line and "episodes 181-200" in line
+    assert "AD, training seed 0," in line and "interval over task × seed pairs" in line
 
 
 def test_refresh_rows_set_both_refreshes_beside_the_paper_at_the_same_episode():
@@ -219,6 +220,10 @@ def test_refresh_rows_set_both_refreshes_beside_the_paper_at_the_same_episode():
     assert queue < block < next(i for i, r in enumerate(rows) if r[1].startswith("validation"))
     del refresh["last_10pct"]["queue_ci95"]  # a check written before the intervals were kept
     assert _curve_rows("darkroom_hard", res)[queue][4] == "0.61"
+    refresh.update(train_seeds=[0, 1, 2], over="training seeds")  # every seed checked
+    row = _curve_rows("darkroom_hard", res)[queue]
+    assert row[2] == "AD, paper's queue refresh (training seeds 0, 1, 2)"
+    assert row[5] == "training seeds"
 
 
 def test_target_rows_say_seeds_and_check_that_ed_stays_flat(tmp_path):

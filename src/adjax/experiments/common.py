@@ -59,8 +59,9 @@ class SplitEval:
 class EvalConfig:
     """In-context evaluation: the splits (the first is the headline), context refresh (None: an
     episode; 1: the paper's queue), sampling temperature, task x seed pairs per compiled call.
-    refresh_check: a split on which AD (training seed 0) is evaluated again with the paper's queue
-    (refresh every step) and with this refresh, same tasks and keys (`pipeline.refresh_check`)."""
+    refresh_check: a split on which each training seed's AD is evaluated again with the paper's
+    queue (refresh every step) and with this refresh, same tasks and keys
+    (`pipeline.refresh_check`, `pipeline.refresh_summary`)."""
 
     splits: tuple[SplitEval, ...] = (SplitEval("test"),)
     refresh_every: int | None = None

@@ -3,7 +3,8 @@ data (one dataset each, shared by every training seed) -> train AD and ED for ea
 k (runs/ad/seed{k}, runs/ed/seed{k}) -> evaluate each split: every seed's AD and ED
 (eval/{split}/seed{k}.json) and the untrained baselines once (eval/{split}/baselines.json), all
 with the same evaluation keys -> the source from scratch on the env-step axis
-(eval/{split}/source_{n}actors.json) -> the block-vs-queue refresh check (eval/refresh/) -> RL²,
+(eval/{split}/source_{n}actors.json) -> the block-vs-queue refresh check of each training seed's
+AD (eval/refresh/seed{k}/) -> RL²,
 when the experiment has it: meta-trained for each training seed (runs/rl2/seed{k}) and evaluated
 on every split with the same tasks and evaluation seeds (eval/{split}/rl2_seed{k}.json).
 
@@ -83,6 +84,54 @@ def refresh_check(block: dict, queue: dict, split: str) -> dict:
     out["episodes"] = n
     out["refresh_every_block"] = block["refresh_every"]
     return out
+
+
+REFRESH_WINDOWS = ("all", "last_10pct")
+
+
+def refresh_summary(checks: dict[int, dict]) -> dict:
+    """Training seed -> its `refresh_check` (same split and episodes) -> the experiment's check:
+    {"split", "episodes", "refresh_every_block", "train_seeds", "per_train_seed" {str(k): check},
+    "over", and per window ("all", "last_10pct") block, queue, queue_minus_block with 95%
+    intervals and the pairs counted}. One seed: its own windows, intervals over its task x seed
+    pairs (`over` "task × seed pairs"); several: the mean over training seeds of each seed's pair
+    mean (and of its paired difference), t-intervals over the training seeds (`over` "training
+    seeds"), as the report's other AD numbers."""
+    if not checks:
+        raise ValueError("refresh_summary needs at least one training seed's check")
+    seeds = sorted(checks)
+    first = checks[seeds[0]]
+    for k in seeds[1:]:
+        for key in ("split", "episodes", "refresh_every_block"):
+            if checks[k][key] != first[key]:
+                raise ValueError(f"refresh check of training seed {k}: {key} {checks[k][key]!r}, "
+                                 f"seed {seeds[0]}'s {first[key]!r}")
+    out = {key: first[key] for key in ("split", "episodes", "refresh_every_block")}
+    out.update(train_seeds=seeds, per_train_seed={str(k): checks[k] for k in seeds})
+    if len(seeds) == 1:
+        return {**out, "over": "task × seed pairs",
+                **{w: first[w] for w in REFRESH_WINDOWS}}
+    out["over"] = "training seeds"
+    for w in REFRESH_WINDOWS:
+        win = {}
+        for key, ci in (("block", "block_ci95"), ("queue", "queue_ci95"),
+                        ("queue_minus_block", "ci95")):
+            mean, half = mean_ci([checks[k][w][key] for k in seeds])
+            win[key], win[ci] = round(float(mean), 3), round(float(half), 3)
+        win["pairs"] = int(sum(checks[k][w]["pairs"] for k in seeds))
+        out[w] = win
+    return out
+
+
+def refresh_checks(results: dict) -> dict[int, dict]:
+    """Training seed -> its refresh check, from results.json's "refresh" (results written before
+    every seed had one hold training seed 0's check alone, without "per_train_seed")."""
+    r = results.get("refresh")
+    if not r:
+        return {}
+    if "per_train_seed" not in r:
+        return {0: r}
+    return {int(k): c for k, c in r["per_train_seed"].items()}
 
 
 def _source_curve_done(path: Path, sc: SourceCurve) -> bool:
@@ -262,22 +311,26 @@ def _source_curves(run: Run) -> dict:
 
 
 def _refresh(run: Run) -> dict:
-    """The paper's queue against the block refresh, AD seed 0 (cfg.eval.refresh_check; in the
-    shard that trains seed 0)."""
+    """The paper's queue against the block refresh (cfg.eval.refresh_check), each training seed's
+    AD on the same tasks and keys (eval/refresh/seed{k}/{block,queue}.json) -> {"refresh":
+    `refresh_summary` of the seeds' checks}."""
     ev = run.cfg.eval
-    if ev.refresh_check is None or 0 not in run.cfg.seeds:
+    if ev.refresh_check is None:
         return {}
     se, checks = ev.refresh_check, {}
-    for mode, b in (("block", ev.refresh_every), ("queue", 1)):
-        path = run.out / "eval" / "refresh" / f"{mode}.json"
-        run.stages.run(f"evaluate {se.split} tasks, AD seed 0, {mode} refresh",
-                       lambda p=path, b=b: evaluate_run(
-                           run.run_dirs["ad", 0], p, _eval_spec(run, se, refresh_every=b),
-                           **_eval_opts(run)),
-                       done=_evaluated(path, se, ("agent",), b, ev.temperature,
-                                       {"run": run.run_dirs["ad", 0]}))
-        checks[mode] = read_json(path)
-    return {"refresh": refresh_check(checks["block"], checks["queue"], se.split)}
+    for k in run.cfg.seeds:
+        found = {}
+        for mode, b in (("block", ev.refresh_every), ("queue", 1)):
+            path = run.out / "eval" / "refresh" / f"seed{k}" / f"{mode}.json"
+            run.stages.run(f"evaluate {se.split} tasks, AD seed {k}, {mode} refresh",
+                           lambda p=path, b=b, k=k: evaluate_run(
+                               run.run_dirs["ad", k], p, _eval_spec(run, se, refresh_every=b),
+                               **_eval_opts(run)),
+                           done=_evaluated(path, se, ("agent",), b, ev.temperature,
+                                           {"run": run.run_dirs["ad", k]}))
+            found[mode] = read_json(path)
+        checks[k] = refresh_check(found["block"], found["queue"], se.split)
+    return {"refresh": refresh_summary(checks)}
 
 
 def _rl2_evaluated(path: Path, se: SplitEval, run_dir: Path) -> bool:

@@ -24,7 +24,9 @@ every shard under DEST/shards:
 - what does not depend on the training seed (the baselines, the optimal return, the source's
   env-step curves) is the same in every shard (same tasks and keys): taken from the first, and
   a shard that disagrees is an error;
-- the refresh check and the pictures come from the shard that trained seed 0.
+- the refresh check: every shard's training seeds' checks, summarised again over all of them
+  (`pipeline.refresh_summary`); RL²'s configuration and the pictures come from the shard that
+  trained seed 0.
 The shards must share one configuration (experiment.json, apart from the seeds) and hold
 disjoint seeds. The code each ran (results.json "code": its commit) is listed in the merge, with
 a warning where shards differ: code is not configuration, so nothing refuses it. The report then
@@ -40,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from adjax.atomic import one_line_errors, read_json, write_json
+from adjax.experiments.pipeline import refresh_checks, refresh_summary
 from adjax.experiments.runner import (
     _source_summary,
     _summary,
@@ -218,9 +221,11 @@ def merge(dest) -> dict:
               + "): they are one experiment only if nothing between them changes results",
               flush=True)
     seed0, r0 = next(((d, r) for d, r, _ in shards if 0 in seeds_of(r)), (None, {}))
-    for key in ("refresh", "rl2"):
-        if key in r0 or key in first:
-            results[key] = r0.get(key, first.get(key))
+    checks = {k: c for _, r, _ in shards for k, c in refresh_checks(r).items()}
+    if checks:
+        results["refresh"] = refresh_summary(checks)
+    if "rl2" in r0 or "rl2" in first:
+        results["rl2"] = r0.get("rl2", first.get("rl2"))
     results["summary"] = {f"{m} {s}": _summary(curves, s, m) for s in curves
                           for m in (*TRAINED_METHODS, "source", "random")
                           if _summary(curves, s, m)}

@@ -60,11 +60,19 @@ def _curve_rows(name: str, results: dict) -> list[list[str]]:
     return rows
 
 
+def _refresh_seeds(r: dict) -> str:
+    """"training seed 0" / "training seeds 0, 1" of a refresh check (checks made before every
+    seed had one are training seed 0's)."""
+    seeds = r.get("train_seeds", [0])
+    return f"training seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}"
+
+
 def _refresh_rows(name: str, results: dict) -> list[list[str]]:
-    """AD (training seed 0) under the paper's queue and under the block refresh on the refresh
-    check's pairs (results["refresh"]), last 10% of its episodes, each with its interval over
-    the pairs: the number to set beside the paper's where the two refreshes differ. Checks
-    written before the per-mode intervals were kept show the means alone."""
+    """AD under the paper's queue and under the block refresh on the refresh check's pairs
+    (results["refresh"], `adjax.experiments.pipeline.refresh_summary`), last 10% of its
+    episodes, each with its interval (over training seeds when several were checked, else over
+    the task × seed pairs): the number to set beside the paper's where the two refreshes differ.
+    Checks written before the per-mode intervals were kept show the means alone."""
     r = results.get("refresh")
     if not r:
         return []
@@ -76,8 +84,9 @@ def _refresh_rows(name: str, results: dict) -> list[list[str]]:
     for mode, label in (("queue", "AD, paper's queue refresh"), ("block", "AD, block refresh")):
         half = last.get(f"{mode}_ci95")
         ours = f"{last[mode]:.2f}" if half is None else _fmt(last[mode], half)
-        rows.append([name, tasks, f"{label} (training seed 0)",
-                     f"return, episodes {n - tenth(n) + 1}-{n}", ours, "task × seed pairs",
+        rows.append([name, tasks, f"{label} ({_refresh_seeds(r)})",
+                     f"return, episodes {n - tenth(n) + 1}-{n}", ours,
+                     r.get("over", "task × seed pairs"),
                      f"{ref[n]:g} (episode {n})" if n in ref else "–"])
     return rows
 
@@ -311,12 +320,13 @@ def refresh_line(r: dict) -> str:
     """One sentence on the refresh check (`adjax.experiments.pipeline.refresh_check`)."""
     a, last = r["all"], r["last_10pct"]
     n = r["episodes"]
-    return (f"Context refresh (AD, training seed 0, {SPLIT_NAMES.get(r['split'], r['split'])} "
+    return (f"Context refresh (AD, {_refresh_seeds(r)}, {SPLIT_NAMES.get(r['split'], r['split'])} "
             f"tasks, {a['pairs']} task × seed pairs, {n} episodes, same keys): block refresh "
             f"{a['block']:.2f}, the paper's queue {a['queue']:.2f} over all episodes, difference "
             f"(queue − block) {a['queue_minus_block']:+.2f} ± {a['ci95']:.2f}; over episodes "
             f"{n - tenth(n) + 1}-{n} {last['block']:.2f} vs {last['queue']:.2f}, "
-            f"{last['queue_minus_block']:+.2f} ± {last['ci95']:.2f} (95% interval over pairs). "
+            f"{last['queue_minus_block']:+.2f} ± {last['ci95']:.2f} (95% interval over "
+            f"{r.get('over', 'task × seed pairs')}). "
             + refresh_verdict(r))
 
 
