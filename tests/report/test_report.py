@@ -226,6 +226,23 @@ def test_refresh_rows_set_both_refreshes_beside_the_paper_at_the_same_episode():
     assert row[5] == "training seeds"
 
 
+def test_target_row_under_the_queue_only_where_the_check_covers_the_target_episodes(tmp_path):
+    """Dark Room Hard's target read again under the paper's queue (the refresh check's last 10%,
+    its seeds named) when the check ran the held-out evaluation's episodes; a shorter check gives
+    no such row."""
+    from adjax.report.reproduction import _target_rows
+
+    window = {"block": 0.56, "queue": 0.65, "pairs": 290}
+    res = {"preset": "quick", "curves": {"test": {"AD": {"per_seed": [[0.5] * 1000] * 2}}},
+           "refresh": {"split": "test", "episodes": 1000, "all": window, "last_10pct": window,
+                       "train_seeds": [0, 1]}}
+    rows = _target_rows([("darkroom_hard", res)], tmp_path)
+    assert ("| darkroom_hard | held-out AD under the paper's queue refresh, last 10% of episodes "
+            "≥ 0.6 (training seeds 0, 1, 290 task × seed pairs) | 0.65 | yes |") in rows
+    res["refresh"]["episodes"] = 200
+    assert not any("queue" in r for r in _target_rows([("darkroom_hard", res)], tmp_path))
+
+
 def test_target_rows_say_seeds_and_check_that_ed_stays_flat(tmp_path):
     """The final-return row names its training seeds; the ED row compares ED's last 10% with its
     first 10%'s interval (over evaluation seeds with one training seed): 20 episodes, tenths of
