@@ -34,7 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
-# SIGKILL at random moments, a full disk, corruption, two writers, hostile inputs (about 20 min on
+# SIGKILL at random moments, a full disk, corruption, two writers, hostile inputs (about 12 min on
 # a 2-core CPU): writes docs/reliability.md and docs/reliability.json.
 faults: $(STAMP)
 	$(PY) -m adjax.faults --work runs/faults
