@@ -279,3 +279,16 @@ def test_env_settings_are_recorded_only_where_set():
     wm = dataclasses.replace(cfg, env_config={"width": 32, "height": 24})
     assert wm.env_config == (("height", 24), ("width", 32)) and hash(wm)
     assert wm.to_dict()["env_config"] == {"height": 24, "width": 32}
+
+
+def test_code_version_is_the_checkout_a_run_started_from(monkeypatch):
+    """Read once per process (run_experiment reads it first): a commit made while a long run
+    trains is not recorded as the code it ran."""
+    import subprocess
+
+    first = code_version()
+
+    def no_git(*args, **kwargs):
+        raise AssertionError("the checkout was read again")
+    monkeypatch.setattr(subprocess, "run", no_git)
+    assert code_version() == first

@@ -1,6 +1,7 @@
 """The stages every experiment shares: collect -> train AD, ED -> evaluate in-context -> report."""
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -191,11 +192,14 @@ def machine() -> str:
             f"{jax.default_backend()} device(s)")
 
 
+@functools.cache
 def code_version() -> str:
     """The code a run ran: "git <commit>" of the checkout the package was imported from, with
     "+local changes" when its files differ from that commit; "adjax <version>" for an installed
     package (no checkout around it). Recorded in results.json, so that shards run at different
-    commits can be told apart (`adjax.experiments.shards`)."""
+    commits can be told apart (`adjax.experiments.shards`). Read once per process, when
+    `runner.run_experiment` starts: a run of hours records the checkout it started from, not
+    the one it ends in (commits made meanwhile are not the code it imported)."""
     import adjax
 
     here = Path(adjax.__file__).resolve().parent

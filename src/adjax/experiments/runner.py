@@ -167,6 +167,7 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
     One process at a time per directory (a second one is refused at once: adjax.lock). In a
     multi-process job (adjax.distributed) every process runs it, and process 0 holds the lock
     and writes the experiment's own files (the stages write theirs the same way)."""
+    code_version()  # the checkout this run starts from (cached for its results.json)
     lock = (DirLock(Path(out) / ".lock", "experiment directory") if distributed.is_main()
             else contextlib.nullcontext())
     with lock:
