@@ -75,6 +75,8 @@ def behaviour(success: np.ndarray, goals: np.ndarray, window: int, after: int = 
         if not len(first):
             continue
         rest = row[first[0] + 1:]
+        if len(rest) < window:  # found too late to be lost within the evaluation
+            continue
         # a run of `window` misses after the first find
         runs = np.convolve(~rest, np.ones(window, np.int64), "valid") == window
         if runs.any():
