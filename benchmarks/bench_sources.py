@@ -10,6 +10,8 @@ from adjax import devices
 from adjax.data.collect import _chunk_fn
 from adjax.sources import a2c, qlearning
 
+# Learners at a time per device (the presets' ExperimentConfig.task_batch) by actors per task
+TASK_BATCH = {100: 1, 1: 4}
 MOVES = np.array([[0, 0], [0, -1], [1, 0], [0, 1], [-1, 0]], np.int32)
 
 
@@ -99,9 +101,9 @@ def matmul_gflops(n=2048, repeats=5):
     return 2 * n**3 / dt / 1e9
 
 
-def bench_a2c(env, params, goals, num_tasks, num_updates, num_actors=100):
+def bench_a2c(env, params, goals, num_tasks, num_updates, num_actors=100, task_batch=None):
     cfg = a2c.Config(num_updates=num_updates, num_actors=num_actors)
-    fn = _chunk_fn(cfg, env, 1, None, ("learning",), 0)
+    fn = _chunk_fn(cfg, env, 1, None, ("learning",), 0, task_batch)
     peak_before = matmul_gflops()
     tasks = jnp.asarray(_tasks(goals, num_tasks))
     ps = jax.vmap(lambda g: env.with_task(params, g))(tasks)
@@ -111,7 +113,8 @@ def bench_a2c(env, params, goals, num_tasks, num_updates, num_actors=100):
     steps = num_tasks * num_updates * cfg.unroll * cfg.num_actors
     gflops = a2c_flops_per_update(cfg, 18, env.num_actions) * num_tasks * num_updates / dt / 1e9
     peak = max(peak_before, matmul_gflops())  # best of two: the CPU may be shared
-    return {"tasks": num_tasks, "actors": cfg.num_actors, "steps_per_s": steps / dt,
+    return {"tasks": num_tasks, "actors": cfg.num_actors, "task_batch": task_batch,
+            "steps_per_s": steps / dt,
             "gflops": gflops, "matmul_peak_gflops": peak, "share_of_peak": gflops / peak}
 
 
@@ -120,10 +123,14 @@ def run(quick: bool = False) -> dict:
     sizes = (64, 256) if quick else (64, 1024, 8192)
     q = bench_qlearning(env, params, goals, sizes, 20 if quick else 100)
     # The two shapes of the A3C-source experiments: 100 actors on each of 64 tasks (Dark Room's
-    # a3c preset), one actor on each of 2048 tasks (the single-stream study).
-    a2cs = [bench_a2c(env, params, goals, 4 if quick else 64, 5 if quick else 20),
-            bench_a2c(env, params, goals, 256 if quick else 2048, 5 if quick else 20,
-                      num_actors=1)]
+    # a3c preset), one actor on each of 2048 tasks (the single-stream study); each with every
+    # chunk's tasks vmapped at once (the reference) and with the presets' learners at a time.
+    a2cs = [bench_a2c(env, params, goals, tasks, 5 if quick else 20, num_actors=actors,
+                      task_batch=tb)
+            for actors, tasks in ((100, 4 if quick else 64), (1, 256 if quick else 2048))
+            for tb in (None, TASK_BATCH[actors])]
+    for ref, grouped in zip(a2cs[::2], a2cs[1::2], strict=True):
+        grouped["speedup_vs_vmap"] = grouped["steps_per_s"] / ref["steps_per_s"]
     lines = ["Dark Room, histories recorded and copied to host in the dataset's dtypes "
              f"(the `collect` chunk function, tasks split across {jax.local_device_count()} "
              "CPU device(s) as `collect` splits them). numpy: the same Q-learner vectorised "
@@ -134,16 +141,24 @@ def run(quick: bool = False) -> dict:
         lines.append(f"| Q-learning | {r['tasks']} | {r['steps_per_s'] / 1e6:.1f} M | "
                      f"{r['numpy_steps_per_s'] / 1e6:.2f} M | {r['ratio_vs_numpy']:.1f}x |")
     for a in a2cs:
-        lines.append(f"| A2C, {a['actors']} actor(s)/task | {a['tasks']} | "
+        how = ("all at once" if a["task_batch"] is None
+               else f"{a['task_batch']} at a time: {a['speedup_vs_vmap']:.2f}x")
+        lines.append(f"| A2C, {a['actors']} actor(s)/task, {how} | {a['tasks']} | "
                      f"{a['steps_per_s'] / 1e3:.0f} k | | |")
     scale = q[-1]["steps_per_s"] / q[-2]["steps_per_s"]
     lines += ["", f"Q-learning throughput {sizes[-1]} vs {sizes[-2]} tasks: {scale:.2f}x."]
-    lines += [f"A2C, {a['actors']} actor(s) x {a['tasks']} tasks: {a['gflops']:.1f} GFLOP/s of "
+    lines += ["", "A2C learners per device: all of a chunk vmapped at once, or a few at a time "
+              "(`devices.map_tasks`, the presets' `task_batch`; the same bits), ratio against "
+              "the first in the same command."]
+    lines += [f"A2C, {a['actors']} actor(s) x {a['tasks']} tasks, "
+              f"{'all at once' if a['task_batch'] is None else str(a['task_batch']) + ' at a time'}"
+              f": {a['gflops']:.1f} GFLOP/s of "
               f"matmul work = {100 * a['share_of_peak']:.0f}% of the measured float32 matmul "
               f"peak ({a['matmul_peak_gflops']:.0f} GFLOP/s, jitted 2048² jnp.dot)."
               for a in a2cs]
     return {"title": "Source learners (history collection)", "markdown": "\n".join(lines),
-            "results": {"qlearning": q, "a2c": a2cs[0], "a2c_one_actor": a2cs[1],
+            "results": {"qlearning": q, "a2c": a2cs[0], "a2c_grouped": a2cs[1],
+                        "a2c_one_actor": a2cs[2], "a2c_one_actor_grouped": a2cs[3],
                         "scaling_last_vs_prev": scale}}
 
 

@@ -16,10 +16,11 @@ from adjax import devices, envs
 from adjax.data import CollectSpec, collect, load
 from adjax.evaluate.baselines import random_policy
 from adjax.evaluate.results import over_tasks_and_seeds
-from adjax.sources import qlearning
+from adjax.sources import a2c, qlearning
 
 HERE = os.path.dirname(__file__)
 CFG = qlearning.Config(num_episodes=6, num_streams=2, eps_decay_frac=0.5)
+A2C = a2c.Config(num_actors=2, num_updates=3, hidden=(8,))
 TASKS = np.array([[2, 2], [0, 0], [1, 2], [8, 0], [0, 8]], np.int32)
 
 TWO_DEVICES = textwrap.dedent("""
@@ -43,20 +44,26 @@ TWO_DEVICES = textwrap.dedent("""
 """)
 
 
-def collect_and_evaluate(out_dir):
-    """Q-learning histories of 5 tasks in chunks of 3 (padded to the devices), and the random
-    policy's returns on 5 tasks x 3 seeds in chunks of 5 -> (dataset path, returns)."""
+def collect_and_evaluate(out_dir, task_batch=2):
+    """Q-learning histories of 5 tasks in chunks of 3 (padded to the devices); A2C histories of
+    the same tasks run task_batch learners at a time on each device (`devices.map_tasks`); the
+    random policy's returns on 5 tasks x 3 seeds in chunks of 5, all at once and task_batch at a
+    time -> returns [2, 5, 3, E] (the datasets in out_dir/data, out_dir/a2c)."""
     collect(CollectSpec(CFG, "darkroom", tasks=TASKS), f"{out_dir}/data", chunk_size=3,
             progress=False, plot=False)
+    collect(CollectSpec(A2C, "darkroom", tasks=TASKS), f"{out_dir}/a2c", chunk_size=3,
+            task_batch=task_batch, progress=False, plot=False)
     env, params = envs.make("darkroom")
     fn = lambda a, k, p: random_policy(k, env, p, 2)
-    return over_tasks_and_seeds(fn, jax.random.key(0), env, params, jnp.asarray(TASKS), 3,
-                                batch_size=5)
+    return np.stack([over_tasks_and_seeds(fn, jax.random.key(0), env, params,
+                                          jnp.asarray(TASKS), 3, batch_size=5, task_batch=tb)
+                     for tb in (None, task_batch)])
 
 
 def test_two_devices_give_single_device_bits(tmp_path):
     """Collection and evaluation split their chunks across 2 CPU devices (ADJAX_CPU_DEVICES=2 in
-    a fresh process) and reproduce this process's single-device bits."""
+    a fresh process) and reproduce this process's single-device bits, also where the tasks run a
+    few at a time on each device (task_batch), whose bits are those of all tasks at once."""
     assert jax.local_device_count() == 1
     env = {**os.environ, "ADJAX_CPU_DEVICES": "2", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": os.pathsep.join([HERE, os.path.join(HERE, "train")])}
@@ -67,9 +74,15 @@ def test_two_devices_give_single_device_bits(tmp_path):
     assert r.returncode == 0 and "TWO_DEVICES_OK" in r.stdout, r.stdout + r.stderr[-3000:]
     one = collect_and_evaluate(tmp_path / "one")
     np.testing.assert_array_equal(np.load(tmp_path / "two.npy"), one)
-    a, b = load(tmp_path / "one" / "data"), load(tmp_path / "two" / "data")
-    for name in ("obs", "actions", "rewards"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    np.testing.assert_array_equal(one[0], one[1])  # task_batch: the bits of all at once
+    collect(CollectSpec(A2C, "darkroom", tasks=TASKS), tmp_path / "a2c_vmap", chunk_size=3,
+            progress=False, plot=False)
+    for kind, other in (("data", tmp_path / "two" / "data"), ("a2c", tmp_path / "two" / "a2c"),
+                        ("a2c", tmp_path / "a2c_vmap")):
+        a, b = load(tmp_path / "one" / kind), load(other)
+        assert a.num_histories == len(TASKS) * 2  # 2 streams (Q-learning), 2 actors (A2C)
+        for name in ("obs", "actions", "rewards"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=other)
 
 
 def test_device_count_setting(monkeypatch):
@@ -95,6 +108,11 @@ def test_single_device_helpers():
     assert devices.local_mesh("tasks") is None and devices.round_up(7) == 7
     tree = (jnp.arange(3), {"x": jnp.ones((3, 2))})
     assert devices.shard_tasks(tree) is tree
+    with pytest.raises(ValueError, match="task_batch must be >= 1"):
+        devices.map_tasks(jnp.sum, 0)
+    with pytest.raises(ValueError, match="task_batch must be >= 1"):
+        collect(CollectSpec(CFG, "darkroom", tasks=TASKS), "never-written", task_batch=0)
+    assert not os.path.exists("never-written")
 
 
 def test_commands_use_the_cores_despite_gymnax():

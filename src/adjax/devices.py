@@ -114,6 +114,36 @@ def shard_tasks(tree):
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec("tasks")))
 
 
+def map_tasks(fn, task_batch: int | None = None):
+    """fn(*args) mapped over the leading (task) axis of every argument, to be called inside
+    jit: vmapped over all the tasks at once (task_batch None, what an accelerator wants), or
+    run task_batch tasks at a time, one group after another, on each device's share of the
+    tasks (`jax.lax.map`, split across the local devices by `shard_map`; the leading axis must
+    then divide by the device count, as `round_up` makes it). Grouping keeps a group's learners
+    (parameters, optimiser state) in the CPU's cache for a whole run instead of streaming every
+    task's through memory at each step: one-actor A2C histories ~2.8x faster at 4 tasks a time,
+    100-actor ~1.7x at 1 (BENCHMARKS.md). The results are the same bits either way."""
+    import jax
+    from jax.sharding import PartitionSpec
+
+    if task_batch is None:
+        return jax.vmap(fn)
+    if task_batch < 1:
+        raise ValueError(f"map_tasks: task_batch must be >= 1 or None, got {task_batch}")
+
+    def grouped(*args):
+        return jax.lax.map(lambda a: fn(*a), args, batch_size=task_batch)
+
+    mesh = local_mesh("tasks")
+    if mesh is None:
+        return grouped
+    # Each device's tasks are independent: no collective, so the check of which values vary
+    # across devices (which would need the learners' constant initial carries marked) is off.
+    spec = PartitionSpec("tasks")
+    return lambda *args: jax.shard_map(grouped, mesh=mesh, in_specs=(spec,) * len(args),
+                                       out_specs=spec, check_vma=False)(*args)
+
+
 def replicate(tree):
     """A copy of `tree` on every local device (as is with one device): the shared operands
     (parameters, env params) of a call whose other inputs `shard_tasks` split. An array

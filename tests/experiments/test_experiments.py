@@ -257,6 +257,11 @@ def test_changed_evaluation_reruns_only_evaluation(runs, capsys):
     assert "evaluate odd tasks, AD and ED seed 0" in out
     ad = np.asarray(res["curves"]["odd"]["AD"]["per_seed"])
     assert ad.shape[1] == splits[0].num_episodes
+    # how the learners run (task_batch) is not what they compute: everything is reused
+    grouped = run_experiment(dataclasses.replace(longer, task_batch=2), root / "bandit",
+                             preset="tiny", progress=False)
+    assert "[evaluate odd tasks, AD and ED seed 0] already complete" in capsys.readouterr().out
+    assert grouped["curves"] == res["curves"]
     wider = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_model=32))
     with pytest.raises(ValueError, match="field 'model' differs"):
         run_experiment(wider, root / "bandit", preset="tiny", progress=False)
@@ -279,6 +284,14 @@ def test_env_settings_are_recorded_only_where_set():
     wm = dataclasses.replace(cfg, env_config={"width": 32, "height": 24})
     assert wm.env_config == (("height", 24), ("width", 32)) and hash(wm)
     assert wm.to_dict()["env_config"] == {"height": 24, "width": 32}
+
+
+def test_task_batch_is_recorded_only_where_set():
+    cfg = key_to_door.tiny()
+    assert "task_batch" not in cfg.to_dict()
+    assert dataclasses.replace(cfg, task_batch=4).to_dict()["task_batch"] == 4
+    with pytest.raises(ValueError, match="task_batch must be >= 1 or None, got 0"):
+        dataclasses.replace(cfg, task_batch=0)
 
 
 def test_code_version_is_the_checkout_a_run_started_from(monkeypatch):

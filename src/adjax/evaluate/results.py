@@ -74,17 +74,26 @@ def chunks(total: int, batch_size: int = DEFAULT_BATCH) -> list[tuple[jax.Array,
 
 
 @functools.cache
-def _batched(fn: Callable, env) -> Callable:
-    """jit(vmap(fn)) over (key, task) pairs, the agent shared; memoised per (fn, env), so a
-    second agent of the same shapes (another training seed, ED) reuses the compiled code."""
-    return jax.jit(jax.vmap(lambda agent, k, params, t: fn(agent, k, env.with_task(params, t)),
-                            in_axes=(None, 0, None, 0)))
+def _batched(fn: Callable, env, task_batch: int | None = None) -> Callable:
+    """jit(vmap(fn)) over (key, task) pairs, the agent shared (or task_batch pairs at a time on
+    each device: `devices.map_tasks`); memoised per (fn, env, task_batch), so a second agent of
+    the same shapes (another training seed, ED) reuses the compiled code."""
+    if task_batch is None:
+        return jax.jit(jax.vmap(lambda agent, k, params, t: fn(agent, k, env.with_task(params, t)),
+                                in_axes=(None, 0, None, 0)))
+
+    def run(agent, k, params, t):
+        return devices.map_tasks(lambda k, t: fn(agent, k, env.with_task(params, t)),
+                                 task_batch)(k, t)
+
+    return jax.jit(run)
 
 
 def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
                          batch_size: int = DEFAULT_BATCH,
                          on_chunk: Callable[[int], Any] | None = None, agent=None,
-                         save_dir: Path | None = None) -> np.ndarray:
+                         save_dir: Path | None = None,
+                         task_batch: int | None = None) -> np.ndarray:
     """fn(agent, key, env_params) -> float32[E], for every task x seed -> float32[N, S, E].
 
     Pairs run in the jitted vmapped `chunks(pairs, batch_size)`; pass the same `fn` object
@@ -95,12 +104,13 @@ def over_tasks_and_seeds(fn: Callable, key, env, params, tasks, num_seeds: int,
     save_dir: each chunk's returns are saved there as it completes (`adjax.evaluate.partial`),
     and a chunk already saved is read instead of run again, so an interrupted evaluation resumes
     where it stopped with the same bits. The caller keeps the directory to one set of settings
-    (`evaluate_run` does).
+    (`evaluate_run` does). task_batch: pairs run at a time on each device within a chunk
+    (`devices.map_tasks`; None: the whole chunk vmapped): the same bits.
     """
     n = tasks.shape[0]
     keys = pair_keys(key, n, num_seeds).reshape(-1)
     task_idx = jnp.repeat(jnp.arange(n), num_seeds)
-    run = _batched(fn, env)
+    run = _batched(fn, env, task_batch)
     agent, params = devices.replicate((agent, params))
     total = n * num_seeds
     outs, todo = [], chunks(total, batch_size)
@@ -324,7 +334,8 @@ def evaluate_run(run_dir, out, spec: EvalSpec | None = None, *, ed_run_dir=None,
 def evaluate_source_curve(source_cfg, env_name: str, out, *, num_actors: int, num_steps: int,
                           split: str = "test", num_seeds: int = 5, num_tasks: int | None = None,
                           seed: int = 0, num_bins: int = 60, batch_size: int = 16,
-                          progress: bool = True, env_kwargs: dict | None = None) -> dict:
+                          progress: bool = True, env_kwargs: dict | None = None,
+                          task_batch: int | None = None) -> dict:
     """The source learning each split task from scratch with num_actors actors, on the env-step
     axis (`baselines.source_step_curve`), binned by `stats.log_bins`; writes `out` (JSON).
 
@@ -332,7 +343,8 @@ def evaluate_source_curve(source_cfg, env_name: str, out, *, num_actors: int, nu
     "steps_consumed" (per task and seed, all actors), "num_seeds", "steps" [B] (steps consumed when
     each bin's last episode completes), "per_seed" [S][B] (averaged over tasks)}. Keys: those of
     the "source" curve of `evaluate_run`, so the same seed reruns the same learners. env_kwargs:
-    the env's make kwargs (recorded where given).
+    the env's make kwargs (recorded where given). task_batch: learners run at a time on each
+    device (`devices.map_tasks`; the same bits).
     """
     env, params = envs.make(env_name, **(env_kwargs or {}))
     tasks = split_tasks(env_name, split, num_tasks)
@@ -341,7 +353,7 @@ def evaluate_source_curve(source_cfg, env_name: str, out, *, num_actors: int, nu
                unit="pair", disable=not progress)
     key = jax.random.fold_in(jax.random.key(seed), CURVE_KEYS["source"])
     ret = over_tasks_and_seeds(fn, key, env, params, tasks, num_seeds, batch_size,
-                               on_chunk=bar.update)  # [N, S, E]
+                               on_chunk=bar.update, task_batch=task_batch)  # [N, S, E]
     bar.close()
     per_ep = env.episode_len * num_actors
     steps, per_seed = log_bins(ret.mean(axis=0), per_ep, num_bins)

@@ -129,6 +129,11 @@ class ExperimentConfig:
     subsample_every: int = 1
     expert_episodes: int = 100
     chunk_size: int = 64
+    # Learners run at a time on each device in collection and in the source curves
+    # (`devices.map_tasks`): None, a whole chunk at once (for accelerators); a few, on a CPU,
+    # keeps network learners' state in cache (the same bits, A2C ~2-3x faster). How, not what:
+    # recorded in experiment.json only where set.
+    task_batch: int | None = None
     source_curves: tuple[SourceCurve, ...] = ()  # the source on the env-step axis (A2C)
     # the env's make kwargs as sorted (name, value) pairs, e.g. Watermaze's (("height", 24),
     # ("width", 32)); () for the defaults. Collection records them, evaluation rebuilds from them.
@@ -142,6 +147,9 @@ class ExperimentConfig:
             raise ValueError(f"ExperimentConfig.train_seeds must be >= 1, got {self.train_seeds}")
         if self.first_seed < 0:
             raise ValueError(f"ExperimentConfig.first_seed must be >= 0, got {self.first_seed}")
+        if self.task_batch is not None and self.task_batch < 1:
+            raise ValueError(f"ExperimentConfig.task_batch must be >= 1 or None, got "
+                             f"{self.task_batch}")
         object.__setattr__(self, "env_config", tuple(sorted(
             (str(k), v) for k, v in dict(self.env_config).items())))
 
@@ -155,8 +163,8 @@ class ExperimentConfig:
         return dict(self.env_config)
 
     def to_dict(self) -> dict:
-        """All fields (env_config, rl2 and first_seed only where set: experiment.json of the
-        experiments without them unchanged)."""
+        """All fields (env_config, rl2, first_seed and task_batch only where set:
+        experiment.json of the experiments without them unchanged)."""
         d = dataclasses.asdict(self)
         d["source"] = {"name": type(self.source).NAME, **dataclasses.asdict(self.source)}
         d["model"] = self.model.to_dict()
@@ -166,6 +174,8 @@ class ExperimentConfig:
             del d["env_config"]
         if self.first_seed == 0:
             del d["first_seed"]
+        if self.task_batch is None:
+            del d["task_batch"]
         if self.rl2 is None:
             del d["rl2"]
         else:

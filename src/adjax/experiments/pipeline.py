@@ -220,7 +220,7 @@ def _collect(run: Run) -> dict:
                             split="train", seeds=cfg.data_seeds,
                             subsample_every=cfg.subsample_every,
                             expert_episodes=cfg.expert_episodes)
-    how = dict(chunk_size=cfg.chunk_size, progress=run.progress)
+    how = dict(chunk_size=cfg.chunk_size, task_batch=cfg.task_batch, progress=run.progress)
     with_ed = cfg.train_ed is not None
     if with_ed and not learn_dir.exists() and not expert_dir.exists():  # one run for both
         run.stages.run("collect learning histories and expert data", lambda: data.collect(
@@ -304,7 +304,8 @@ def _source_curves(run: Run) -> dict:
                            cfg.source, cfg.env, p, num_actors=sc.num_actors,
                            num_steps=sc.num_steps, split=sc.split, num_seeds=sc.num_seeds,
                            num_tasks=sc.num_tasks, batch_size=sc.batch_size,
-                           progress=run.progress, env_kwargs=cfg.env_kwargs),
+                           progress=run.progress, env_kwargs=cfg.env_kwargs,
+                           task_batch=cfg.task_batch),
                        done=_source_curve_done(path, sc))
         found[sc.name] = read_json(path)
     return {"source_curves": found} if found else {}

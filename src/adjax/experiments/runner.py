@@ -44,8 +44,9 @@ from adjax.train import TrainConfig, with_defaults
 
 # Config fields that may change between invocations on one directory: more training seeds add
 # runs; other evaluation settings redo the evaluations (training and data are reused); RL² is a
-# method beside AD (its runs live apart, in runs/rl2, and are checked against their own config).
-RESUMABLE = {"train_seeds", "eval", "source_curves", "rl2"}
+# method beside AD (its runs live apart, in runs/rl2, and are checked against their own config);
+# task_batch changes how collection runs, not its bits.
+RESUMABLE = {"train_seeds", "eval", "source_curves", "rl2", "task_batch"}
 
 
 def _check_config(cfg: ExperimentConfig, out: Path) -> None:
