@@ -1,32 +1,41 @@
-"""Does single-stream A2C learn Key-to-Door within the quick preset's 2000 episodes, and how
-gradually? Return per episode of one actor per task, on the first N validation (key, door) pairs,
-for several settings; read at 10k, 50k and 100k env steps (episodes 200, 1000, 2000: the paper's
-Fig. 6 compares AD after 10k test-time steps with the source after 50k).
+"""Does A2C learn Key-to-Door within a preset's episodes, and how gradually? Mean return per
+episode (over a task's actors) on the first N validation (key, door) pairs, for several settings
+over the single-stream quick preset's source; read at 10k, 50k and 100k env steps of all actors
+(one actor: episodes 200, 1000, 2000; the paper's Fig. 6 compares AD after 10k test-time steps
+with the source after 50k) and per tenth of the episodes.
 
     PYTHONPATH=src python experiments/single_stream/source_probe.py --tasks 16 \
         --set lr=0.0001 --set lr=0.001 --set lr=0.003 \
         --out experiments/single_stream/source_probe.json
+
+The Key-to-Door a3c preset's source (100 actors) was chosen with the same script:
+`--set num_actors=100,num_updates=1000,lr=0.001 ... --out
+experiments/a3c/key_to_door/source_probe.json`.
 """
 
 import argparse
 import dataclasses
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+from adjax import devices
 
-from adjax import envs
-from adjax.atomic import write_json
-from adjax.experiments import sweep
-from adjax.sources import a2c
+devices.use_cpu_cores()  # one CPU device per core, before anything starts JAX
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from adjax import envs  # noqa: E402
+from adjax.atomic import write_json  # noqa: E402
+from adjax.experiments import sweep  # noqa: E402
+from adjax.sources import a2c  # noqa: E402
 
 # the quick preset's source (adjax.experiments.single_stream.quick)
-BASE = a2c.Config(num_actors=1, num_updates=2000, unroll=50, lr=1e-3)
+BASE = a2c.Config(num_actors=1, num_updates=2000, unroll=50, lr=3e-4)
 
 
 
-def probe(cfg: a2c.Config, tasks: np.ndarray, seeds: int) -> dict:
+def probe(cfg: a2c.Config, tasks: np.ndarray, seeds: int, task_batch: int | None = 1) -> dict:
     env, params = envs.make("key-to-door")
     train = a2c.make_train(cfg, env)
 
@@ -37,15 +46,17 @@ def probe(cfg: a2c.Config, tasks: np.ndarray, seeds: int) -> dict:
     task_arr = jnp.asarray(tasks[[t for t, _ in pairs]])
     keys = jnp.stack([jax.random.fold_in(jax.random.key(s), t) for t, s in pairs])
     t0 = time.time()
-    rewards = jax.block_until_ready(jax.jit(jax.vmap(one))(task_arr, keys))
+    run = jax.jit(devices.map_tasks(one, task_batch))  # the same bits as jit(vmap(one))
+    rewards = jax.block_until_ready(run(task_arr, keys))
     seconds = time.time() - t0
     L = env.episode_len
-    ret = np.asarray(rewards, np.float64).reshape(len(pairs), -1, L).sum(-1)  # [pairs, episodes]
-    E = ret.shape[1]
-    curve = ret.mean(0)
+    A = cfg.num_actors
+    ret = np.asarray(rewards, np.float64).reshape(len(pairs), A, -1, L).sum(-1)  # [P, A, E]
+    E = ret.shape[2]
+    curve = ret.mean((0, 1))
     windows = {}
     for steps in (10_000, 50_000, 100_000):
-        e = steps // L
+        e = steps // (L * A)
         if e <= E:
             lo = max(0, e - E // 20)  # the 5% of the episodes before it
             windows[f"{steps}"] = round(float(curve[lo:e].mean()), 3)

@@ -87,6 +87,8 @@ def test_reproduce_runs_the_a3c_presets_beside_quick():
         ("bandit", "quick", "bandit"), ("darkroom", "quick", "darkroom"),
         ("darkroom", "a3c", "a3c/darkroom")]
     assert len(reproduce.jobs(reproduce.Args(only=("darkroom",), beside=False))) == 1
+    assert [(p, str(d)) for _, p, d in reproduce.jobs(reproduce.Args(only=("key_to_door",)))] \
+        == [("quick", "key_to_door"), ("a3c", "a3c/key_to_door")]
     assert [p for _, p, _ in reproduce.jobs(reproduce.Args(preset="tiny"))] == ["tiny"] * 5
 
 
