@@ -89,7 +89,7 @@ def test_reproduce_runs_the_a3c_presets_beside_quick():
     assert len(reproduce.jobs(reproduce.Args(only=("darkroom",), beside=False))) == 1
     assert [(p, str(d)) for _, p, d in reproduce.jobs(reproduce.Args(only=("key_to_door",)))] \
         == [("quick", "key_to_door"), ("a3c", "a3c/key_to_door")]
-    assert [p for _, p, _ in reproduce.jobs(reproduce.Args(preset="tiny"))] == ["tiny"] * 5
+    assert [p for _, p, _ in reproduce.jobs(reproduce.Args(preset="tiny"))] == ["tiny"] * 6
 
 
 def test_window_means_are_means_over_seeds_of_each_window():

@@ -260,3 +260,33 @@ def test_target_rows_say_seeds_and_check_that_ed_stays_flat(tmp_path):
                            "(1 training seed) | 1.50 | **no** |")
         assert rows[3].startswith("| key_to_door | held-out ED does not improve in context")
         assert rows[3].endswith(f"| {met} |"), rows[3]
+
+
+def test_single_stream_sets_fig_6_beside_it_and_checks_five_times_fewer_steps(tmp_path):
+    """The single-stream study is set beside the paper's Fig. 6 (not Key-to-Door's Fig. 4):
+    AD at episode 200 beside 1.70, the one-actor source at 50k steps (a stream's episode 1000)
+    beside 1.35; its target compares AD's last 10% with the source after 5x AD's env steps."""
+    from adjax.report.paper import paper_curves
+    from adjax.report.reproduction import _curve_rows, _source_rows, _target_rows
+
+    assert paper_curves({"experiment": "key_to_door", "env": "key-to-door"})["AD"][200] == 1.66
+    ad = [[1.0] * 190 + [1.6] * 10, [1.0] * 190 + [1.8] * 10]
+    source = {"split": "test", "num_tasks": 4, "num_actors": 1, "steps_consumed": 60_000,
+              "steps": [50, 10_000, 50_000, 60_000], "per_seed": [[0.2, 1.0, 1.5, 1.6]] * 2}
+    res = {"experiment": "single_stream", "env": "key-to-door", "preset": "quick",
+           "episode_len": 50, "source_name": "A2C (synchronous A3C)",
+           "curves": {"test": {"AD": {"per_seed": ad, "num_tasks": 4}}},
+           "source_curves": {"1 actor": source},
+           "summary": {"source 1 actor test": {"ad_episodes": 200, "ad_steps": 10_000,
+                                               "ad_last_10pct": 1.7,
+                                               "steps_to_ad_last_10pct": None}}}
+    rows = _curve_rows("single_stream", res)
+    assert [r[-1] for r in rows if r[3] == "return, episode 200"] == ["1.7"]
+    src = {r[3]: (r[4], r[6]) for r in _source_rows("single_stream", res)}
+    assert src["return at 50,000 env steps (a stream's episode 1000)"][1] == "1.35"
+    assert src["return at 10,000 env steps (AD episode 200)"][1] == "1.21"
+    target = ("| single_stream | held-out AD over its last 10% of episodes (by 10,000 env steps) "
+              "≥ its source (1 actor) from scratch after 50,000 steps | 1.70 vs 1.50 | yes |")
+    assert target in _target_rows([("single_stream", res)], tmp_path)
+    res["summary"]["source 1 actor test"]["ad_last_10pct"] = 1.4
+    assert _target_rows([("single_stream", res)], tmp_path)[-1].endswith("| **no** |")

@@ -57,8 +57,9 @@ def a3c() -> ExperimentConfig:
     validation pairs over 1e-3, whose return is already 1.1 of the optimal 2 over the first
     100 episodes: 3e-4 rises over ~300), 500 updates of one 50-step episode, every 10th
     episode kept (50 kept episodes per history; on validation pairs the mean return per 100
-    episodes goes 0.60, 1.31, 1.59, 1.64, 1.73), on 200 training tasks (the paper: 2000). The quick preset's model and training (context 200 steps = 4 kept episodes, episode
-    starts marked, windows starting at any step, 3000 steps of 64 windows for AD and ED); 200
+    episodes goes 0.60, 1.31, 1.59, 1.64, 1.73), on 200 training tasks (the paper: 2000).
+    The quick preset's model and training (context 200 steps = 4 kept episodes, episode starts
+    marked, windows starting at any step, 3000 steps of 64 windows for AD and ED); 200
     evaluation episodes on 100 held-out tasks. Its source baseline: A2C from scratch on
     held-out tasks on the env-step axis, with 100 actors and with one. The learners run one
     task at a time on each CPU device (`task_batch`). What was tried:

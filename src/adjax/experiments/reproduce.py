@@ -18,12 +18,19 @@ from typing import Literal
 
 import tyro
 
-from adjax.experiments import bandit, darkroom, darkroom_hard, key_to_door, watermaze
+from adjax.experiments import (
+    bandit,
+    darkroom,
+    darkroom_hard,
+    key_to_door,
+    single_stream,
+    watermaze,
+)
 from adjax.experiments.runner import run_experiment, with_overrides
 from adjax.report.reproduction import write_report
 
 MODULES = {"bandit": bandit, "darkroom": darkroom, "darkroom_hard": darkroom_hard,
-           "key_to_door": key_to_door, "watermaze": watermaze}
+           "key_to_door": key_to_door, "watermaze": watermaze, "single_stream": single_stream}
 EXPERIMENTS = tuple(MODULES)
 PUBLISHED = ("results.json", "summary.md", "experiment.json", "timings.json")
 KEPT = ("NOTES.md",)  # written by hand beside the published results; a new publish keeps them

@@ -27,6 +27,14 @@ PAPER_CURVES: dict[str, dict[str, dict[int, float]]] = {
     },
 }
 
+# Experiments whose paper figure is not their env's Fig. 4 curves: the single-stream study (Fig. 6,
+# Key-to-Door, 50-step episodes): AD trained on every 10th episode of single-stream A3C histories,
+# 1.70 after 10k test-time env steps (episode 200) and 1.82 after 50k; the single-stream source
+# from scratch 1.21 after 10k and 1.35 after 50k (its episodes 200 and 1000).
+PAPER_EXPERIMENT_CURVES: dict[str, dict[str, dict[int, float]]] = {
+    "single_stream": {"AD": {200: 1.70, 1000: 1.82}, "source": {200: 1.21, 1000: 1.35}},
+}
+
 # The paper's source algorithm per env, as our source names begin (A2C is A3C run synchronously).
 PAPER_SOURCE = {"darkroom": "A2C", "darkroom-hard": "A2C", "key-to-door": "A2C",
                 "watermaze": "DQN"}
@@ -46,6 +54,13 @@ PAPER_SCORES: dict[str, dict[str, dict[str, float]]] = {
 # of demonstrations at each fraction of the optimal return; ED stays near the demonstrations' level.
 PAPER_PROMPTING = {"steps": 25_000, "AD": {0.05: 13.6, 0.25: 15.9, 0.5: 16.2, 0.75: 16.5,
                                           0.95: 16.5}}
+
+
+def paper_curves(results: dict) -> dict[str, dict[int, float]]:
+    """The paper's curves to set beside an experiment's results (its "experiment" and "env"
+    fields): its own figure's where the paper has one for it, else its env's Fig. 4 curves."""
+    return PAPER_EXPERIMENT_CURVES.get(results.get("experiment"),
+                                       PAPER_CURVES.get(results.get("env"), {}))
 
 
 def paper_value(env: str, method: str, episode: int) -> float | None:

@@ -7,7 +7,7 @@ import numpy as np
 
 from adjax.atomic import read_json, write_text
 from adjax.report.ablations import ablation_table
-from adjax.report.paper import PAPER_CURVES, PAPER_PROMPTING, PAPER_SCORES
+from adjax.report.paper import PAPER_PROMPTING, PAPER_SCORES, paper_curves
 from adjax.report.tables import TRAINED_METHODS, method_label, paper_method, rl2_line
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
@@ -39,7 +39,7 @@ def _curve_rows(name: str, results: dict) -> list[list[str]]:
             runs, unit = seed_curves(m)
             n = runs.shape[1]
             ref_name = paper_method(results, method)
-            ref = PAPER_CURVES.get(results["env"], {}).get(ref_name, {}) if (
+            ref = paper_curves(results).get(ref_name, {}) if (
                 split == "test" and ref_name) else {}
             shown = (f"source ({results['source_name']})" if method == "source"
                      and results.get("source_name") else method_label(method))
@@ -78,7 +78,7 @@ def _refresh_rows(name: str, results: dict) -> list[list[str]]:
         return []
     n, last = r["episodes"], r["last_10pct"]
     ref_name = paper_method(results, "AD") if r["split"] == "test" else None
-    ref = PAPER_CURVES.get(results["env"], {}).get(ref_name, {}) if ref_name else {}
+    ref = paper_curves(results).get(ref_name, {}) if ref_name else {}
     tasks = f"{SPLIT_NAMES.get(r['split'], r['split'])}: {last['pairs']} task × seed pairs"
     rows = []
     for mode, label in (("queue", "AD, paper's queue refresh"), ("block", "AD, block refresh")):
@@ -94,11 +94,12 @@ def _refresh_rows(name: str, results: dict) -> list[list[str]]:
 def _source_rows(name: str, results: dict) -> list[list[str]]:
     """Rows for the source learning from scratch on the env-step axis (results["source_curves"]):
     its return once it has consumed as many env steps (all its actors) as AD by its episode 1,
-    by each episode the paper reports, and by AD's last evaluated episode, and the env steps it
-    needs to reach AD's last-10% return. The paper's A3C curve (one stream, like AD at test time)
-    sits beside the 1-actor rows at the same step."""
+    by AD's last evaluated episode, and as one stream by each episode the paper reports its
+    source at (as far as the source ran), and the env steps it needs to reach AD's last-10%
+    return. The paper's A3C curve (one stream, like AD at test time) sits beside the 1-actor
+    rows at the same step."""
     L = int(results.get("episode_len", 1))
-    paper = PAPER_CURVES.get(results["env"], {}).get("source", {})
+    paper = paper_curves(results).get("source", {})
     rows = []
     for label, d in results.get("source_curves", {}).items():
         steps = np.asarray(d["steps"])
@@ -109,12 +110,13 @@ def _source_rows(name: str, results: dict) -> list[list[str]]:
         summ = results.get("summary", {}).get(f"source {label} {d['split']}", {})
         ad_eps = int(summ.get("ad_episodes", 0))
         ref = paper if d["num_actors"] == 1 and d["split"] == "test" else {}
-        for ep in sorted({1, *(e for e in ref if e <= ad_eps), *([ad_eps] if ad_eps else [])}):
+        for ep in sorted({1, *ref, *([ad_eps] if ad_eps else [])}):
             b = step_bin(steps, ep * L)
             if b is None:
                 continue
             ours = _fmt(*map(float, mean_ci(runs[:, b])))
-            rows.append([name, tasks, who, f"return at {ep * L:,} env steps (AD episode {ep})",
+            when = f"AD episode {ep}" if ep <= ad_eps else f"a stream's episode {ep}"
+            rows.append([name, tasks, who, f"return at {ep * L:,} env steps ({when})",
                          ours, "source seeds", f"{ref[ep]:g}" if ep in ref else "–"])
         if "ad_last_10pct" in summ:
             reach = summ["steps_to_ad_last_10pct"]
@@ -251,6 +253,8 @@ TARGETS = (
     ("a3c/darkroom", "episode 200", 9.6), ("a3c/darkroom", "episodes 901-1000", 13.0),
     ("a3c/darkroom", "above 1 actor", None),
     ("a3c/key_to_door", "final", 1.6),  # the paper: 1.66 at episode 200
+    # Fig. 6: AD after 10k test-time steps (1.70) above the single-stream source after 50k (1.35)
+    ("single_stream", "above 1 actor at 5x", None),
 )
 PRESET_OF = {"a3c/darkroom": "a3c", "a3c/key_to_door": "a3c"}  # a target's preset (else quick)
 
@@ -290,6 +294,25 @@ def _target_rows(found: list, root: Path) -> list[str]:
             rows.append(f"| {name} | held-out AD under the paper's queue refresh, last 10% of "
                         f"episodes ≥ {threshold:g} ({_refresh_seeds(r)}, {last['pairs']} task × "
                         f"seed pairs) | {value:.2f} | {'yes' if ok else '**no**'} |")
+            continue
+        elif quantity.endswith(" at 5x"):  # AD above the source after 5x AD's env steps
+            label = quantity.removeprefix("above ").removesuffix(" at 5x")
+            summ = res.get("summary", {}).get(f"source {label} test", {})
+            d = res.get("source_curves", {}).get(label)
+            if d is None or "ad_steps" not in summ:
+                continue
+            steps = 5 * summ["ad_steps"]
+            want = (f"held-out AD over its last 10% of episodes (by {summ['ad_steps']:,} env "
+                    f"steps) ≥ its source ({label}) from scratch after {steps:,} steps")
+            b = step_bin(np.asarray(d["steps"]), steps)
+            if b is None:
+                rows.append(f"| {name} | {want} | the source ran {d['steps_consumed']:,} steps "
+                            "| – |")
+                continue
+            src = float(np.asarray(d["per_seed"], np.float64)[:, b].mean())
+            ok = summ["ad_last_10pct"] >= src
+            rows.append(f"| {name} | {want} | {summ['ad_last_10pct']:.2f} vs {src:.2f} | "
+                        f"{'yes' if ok else '**no**'} |")
             continue
         elif quantity.startswith("above"):  # AD above the source from scratch, same env step
             label = quantity.removeprefix("above ")

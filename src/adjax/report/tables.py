@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from adjax.report.paper import PAPER_CURVES, PAPER_SCORES, PAPER_SOURCE, paper_value
+from adjax.report.paper import PAPER_SCORES, PAPER_SOURCE, paper_curves, paper_value
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
 CHECKPOINTS = (1, 200, 400, 1000)  # episodes the paper reports (Dark envs)
@@ -80,7 +80,7 @@ def results_table(results: dict) -> str:
             rows.append("| " + " | ".join([split, name, size, *cells, _cell(runs, last),
                                            _cell(evals, last)]) + " |")
             ref = paper_method(results, method)
-            paper = PAPER_CURVES.get(env, {}).get(ref, {}) if split == "test" and ref else {}
+            paper = paper_curves(results).get(ref, {}) if split == "test" and ref else {}
             if paper:
                 vals = [f"{paper[e]:g}" if e in paper else "–" for e in cps]
                 rows.append("| " + " | ".join([split, f"{name}, paper", "5 × 20 × –", *vals,
@@ -162,7 +162,7 @@ def source_steps_table(results: dict) -> str:
             f"{d['steps_consumed']:,}",
             "not reached" if reach is None and "ad_last_10pct" in summ
             else (f"{reach:,}" if reach is not None else "–")]) + " |")
-        paper = PAPER_CURVES.get(env, {}).get("source", {})
+        paper = paper_curves(results).get("source", {})
         if (d["num_actors"] == 1 and paper and d["split"] == "test"
                 and paper_method(results, "source")):
             label = PAPER_SOURCE_LABEL[PAPER_SOURCE.get(env, "A2C")]
