@@ -219,9 +219,17 @@ def test_ablation_reuses_the_base_run(toy_run, tmp_path):
     assert point["final"] == pytest.approx(per_seed[:, -1].mean(), abs=1e-4)  # 4 eps: last one
     assert point["interval_over"] == "evaluation" and point["x"] == p and res["paper"] == {}
     assert (tmp_path / "runs" / "masking" / "figures" / "masking.png").exists()
-    publish(tmp_path / "runs" / "masking", tmp_path / "pub", names=("results.json",
-                                                                    "summary.md"))
-    assert (tmp_path / "pub" / "figures" / "masking.png").exists()
+    pub = tmp_path / "pub"
+    (pub / "shards" / "seed1").mkdir(parents=True)  # written beside the results, not by the run
+    for name, text in (("NOTES.md", "notes"), ("probe.py", "x = 1"), ("summary.md", "old"),
+                       ("shards/seed1/results.json", "{}")):
+        (pub / name).write_text(text)
+    publish(tmp_path / "runs" / "masking", pub, names=("results.json", "summary.md"))
+    assert (pub / "figures" / "masking.png").exists()
+    assert [(pub / n).read_text() for n in ("NOTES.md", "probe.py", "shards/seed1/results.json")
+            ] == ["notes", "x = 1", "{}"]
+    assert (pub / "summary.md").read_text() == (tmp_path / "runs" / "masking" / "summary.md"
+                                                ).read_text()
 
 
 def test_trajectory_pictures_of_the_summary_stage(toy_run):
