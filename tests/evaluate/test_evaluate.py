@@ -377,8 +377,8 @@ def test_interrupted_evaluation_resumes_from_its_saved_chunks(darkroom, tmp_path
     total = 2 * len(results.chunks(8, 2))  # 2 curves x 8 pairs (8 chunks of 2 on <= 2 devices)
     calls, stop_after, batched = [], [None], results._batched
 
-    def counted(fn, env):
-        compiled = batched(fn, env)
+    def counted(fn, env, task_batch=None):
+        compiled = batched(fn, env, task_batch)
 
         def call(*args):
             if stop_after[0] is not None and len(calls) == stop_after[0]:
