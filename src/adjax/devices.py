@@ -121,8 +121,8 @@ def map_tasks(fn, task_batch: int | None = None):
     tasks (`jax.lax.map`, split across the local devices by `shard_map`; the leading axis must
     then divide by the device count, as `round_up` makes it). Grouping keeps a group's learners
     (parameters, optimiser state) in the CPU's cache for a whole run instead of streaming every
-    task's through memory at each step: on 2 CPU cores one-actor A2C histories ~2.2x faster at
-    4 tasks a time, 100-actor ~1.5x at 1 (BENCHMARKS.md). The same bits either way."""
+    task's through memory at each step: on 2 CPU cores one-actor A2C histories ~3.2x faster at
+    4 tasks a time, 100-actor ~1.4x at 1 (BENCHMARKS.md). The same bits either way."""
     import jax
     from jax.sharding import PartitionSpec
 

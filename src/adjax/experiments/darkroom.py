@@ -50,7 +50,7 @@ def a3c(env: str = "darkroom") -> ExperimentConfig:
     one window spans 80 source episodes of improvement), no input masking, peak lr 1e-3, 4500
     steps of 64 windows for AD and for ED. Its source baseline is A2C from scratch on the
     held-out goals on the env-step axis, with 100 actors and with one. The learners run one
-    task at a time on each CPU device (`task_batch`: ~1.5x faster than all at once, the same
+    task at a time on each CPU device (`task_batch`: ~1.4x faster than all at once, the same
     bits; set it to None on an accelerator). What was tried:
     experiments/a3c/darkroom/NOTES.md."""
     source = a2c.Config(lr=1e-3, num_actors=100, num_updates=1000, unroll=20)

@@ -32,7 +32,7 @@ def quick() -> ExperimentConfig:
     (context 200 steps = 4 kept episodes, windows starting at any step with episode starts
     marked, 3000 steps of 64 windows for AD and ED); 200 evaluation episodes (10k env steps) on
     100 held-out tasks; the source from scratch with one actor for 50k env steps on the same
-    tasks. The learners run 4 tasks at a time on each CPU device (`task_batch`: ~2.2x faster
+    tasks. The learners run 4 tasks at a time on each CPU device (`task_batch`: ~3.2x faster
     than all of a chunk at once, the same bits). What was tried:
     experiments/single_stream/NOTES.md."""
     source = a2c.Config(num_actors=1, num_updates=2000, unroll=50, lr=3e-4)
