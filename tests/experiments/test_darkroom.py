@@ -191,13 +191,42 @@ def test_refresh_summary_over_training_seeds_by_hand():
         refresh_summary({0: check(0.5, 0.6), 1: check(0.7, 0.9, episodes=200)})
 
 
+def test_refresh_seeds_rerun_the_check_alone_and_publish(toy_run, tmp_path):
+    """`--refresh-seeds N` on a finished run redoes only the refresh check (N evaluation seeds per
+    task: N / 1 times the preset's pairs), reusing every other stage; `--publish` copies the
+    results there. A preset without a refresh check, or N < 1, is refused before any work."""
+    from adjax.experiments.runner import cli, with_overrides
+
+    src, before = toy_run
+    out = tmp_path / "run"
+    shutil.copytree(src, out, symlinks=True)
+    n = darkroom.tiny().eval.refresh_check.num_seeds
+    argv = ["--preset", "tiny", "--out", str(out), "--seeds", "2", "--refresh-seeds", str(2 * n),
+            "--publish", str(tmp_path / "pub")]
+    after = cli("darkroom", darkroom.PRESETS, argv=argv)
+    old_t, new_t = (json.loads((d / "timings.json").read_text()) for d in (src, out))
+    redone = {k for k, v in new_t.items() if k != "this_invocation" and old_t.get(k) != v}
+    assert redone and all("refresh" in k for k in redone), redone
+    for k in ("0", "1"):
+        old, new = (r["refresh"]["per_train_seed"][k]["all"]["pairs"] for r in (before, after))
+        assert new == 2 * old
+    assert after["curves"] == before["curves"]  # nothing else was evaluated again
+    assert read_json(tmp_path / "pub" / "results.json")["refresh"] == after["refresh"]
+    with pytest.raises(SystemExit, match="--refresh-seeds must be >= 1"):
+        cli("darkroom", darkroom.PRESETS, argv=["--preset", "tiny", "--refresh-seeds", "0"])
+    no_check = dataclasses.replace(darkroom.tiny(), eval=dataclasses.replace(
+        darkroom.tiny().eval, refresh_check=None))
+    with pytest.raises(ValueError, match="no refresh check"):
+        with_overrides(no_check, refresh_seeds=3)
+
+
 def test_ablation_reuses_the_base_run(toy_run, tmp_path):
     """An ablation value equal to the base preset links the base run's trained AD and shares its
     data (nothing collected or trained), evaluates AD alone on the held-out split with the same
     keys as the base run (same curve, bit for bit), and writes its table, figure and results."""
     from adjax.experiments import masking
     from adjax.experiments.ablation import run_ablation
-    from adjax.experiments.reproduce import publish
+    from adjax.experiments.runner import publish
 
     base_dir, _ = toy_run
     p = darkroom.tiny().model.token_mask_prob  # the base preset's own value

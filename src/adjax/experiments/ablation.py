@@ -31,8 +31,7 @@ import tyro
 from adjax.atomic import one_line_errors, read_json, write_json, write_text
 from adjax.experiments.common import ExperimentConfig, SplitEval, command, machine
 from adjax.experiments.pipeline import _trained
-from adjax.experiments.reproduce import publish
-from adjax.experiments.runner import run_experiment
+from adjax.experiments.runner import publish, run_experiment
 from adjax.report.ablations import ablation_table, label, plot_ablation
 from adjax.stats import curve_summary
 

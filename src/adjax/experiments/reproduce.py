@@ -11,7 +11,6 @@ into the published directory, and the report is written from those copies.
 """
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 from typing import Literal
@@ -26,13 +25,12 @@ from adjax.experiments import (
     single_stream,
     watermaze,
 )
-from adjax.experiments.runner import run_experiment, with_overrides
+from adjax.experiments.runner import publish, run_experiment, with_overrides
 from adjax.report.reproduction import write_report
 
 MODULES = {"bandit": bandit, "darkroom": darkroom, "darkroom_hard": darkroom_hard,
            "key_to_door": key_to_door, "watermaze": watermaze, "single_stream": single_stream}
 EXPERIMENTS = tuple(MODULES)
-PUBLISHED = ("results.json", "summary.md", "experiment.json", "timings.json")
 
 
 def presets(name: str) -> dict:
@@ -42,33 +40,13 @@ def presets(name: str) -> dict:
     return MODULES[name].PRESETS
 
 
-def publish(run_dir: Path, dest: Path, names: tuple[str, ...] = PUBLISHED) -> None:
-    """Copy a run's small artefacts (`names`, the figures; no datasets, no checkpoints) to
-    dest, replacing the old ones; everything else in dest (NOTES.md, probe scripts and their
-    JSON, shards/: written beside the results, not by the run) is kept."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "figures").mkdir(parents=True)
-    for name in names:
-        shutil.copyfile(run_dir / name, tmp / name)
-    for old in sorted(dest.iterdir()) if dest.is_dir() else ():
-        if old.name in (*names, "figures"):
-            continue
-        if old.is_dir():
-            shutil.copytree(old, tmp / old.name)
-        else:
-            shutil.copyfile(old, tmp / old.name)
-    figures = ("*.png", "*.gif", "*_paths.json", "*_choices.json", "*_arena.json")
-    for fig in sorted(f for pattern in figures for f in (run_dir / "figures").glob(pattern)):
-        shutil.copyfile(fig, tmp / "figures" / fig.name)
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.replace(dest)
-
-
 # Presets run beside a main preset where an experiment has them, each into its own directories
 # (runs/<preset>/<name>, experiments/<preset>/<name>) and its own section of the same report:
 # the quick presets distil Q-learning, the a3c presets the paper's own source (A2C).
 BESIDE = {"quick": ("a3c",)}
+# Published single runs reported after the experiments: `make darkroom-reference` (the main job
+# with a larger refresh check, experiments/darkroom/main_job).
+REFERENCES = ("darkroom/main_job",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +89,7 @@ def main(args: Args) -> Path:
     for extra in BESIDE.get(args.preset, ()):
         names += [f"{extra}/{n}" for n in EXPERIMENTS
                   if (pub / extra / n / "results.json").exists()]
+    names += [n for n in REFERENCES if (pub / n / "results.json").exists()]
     command = "make reproduce" + ("" if args.preset == "quick" else f" PRESET={args.preset}")
     command += "" if args.seeds is None else f" SEEDS={args.seeds}"
     path = write_report(pub, names, command=command)

@@ -285,13 +285,47 @@ def _write_summary(results: dict, out: Path, source_curve: Path, times: dict,
     print(table)
 
 
+PUBLISHED = ("results.json", "summary.md", "experiment.json", "timings.json")
+
+
+def publish(run_dir: Path, dest: Path, names: tuple[str, ...] = PUBLISHED) -> None:
+    """Copy a run's small artefacts (`names`, the figures; no datasets, no checkpoints) to
+    dest, replacing the old ones; everything else in dest (NOTES.md, probe scripts and their
+    JSON, shards/: written beside the results, not by the run) is kept."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "figures").mkdir(parents=True)
+    for name in names:
+        shutil.copyfile(run_dir / name, tmp / name)
+    for old in sorted(dest.iterdir()) if dest.is_dir() else ():
+        if old.name in (*names, "figures"):
+            continue
+        if old.is_dir():
+            shutil.copytree(old, tmp / old.name)
+        else:
+            shutil.copyfile(old, tmp / old.name)
+    figures = ("*.png", "*.gif", "*_paths.json", "*_choices.json", "*_arena.json")
+    for fig in sorted(f for pattern in figures for f in (run_dir / "figures").glob(pattern)):
+        shutil.copyfile(fig, tmp / "figures" / fig.name)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.replace(dest)
+
+
 def with_overrides(cfg: ExperimentConfig, seeds: int | None = None,
                    episodes: int | None = None, lstm: str | None = None,
-                   first_seed: int | None = None) -> ExperimentConfig:
+                   first_seed: int | None = None,
+                   refresh_seeds: int | None = None) -> ExperimentConfig:
     """The preset with `seeds` training seeds (from `first_seed`: a shard) and/or `episodes`
     evaluation episodes on its headline split (the first); with `lstm` (a size of
     `adjax.model.config.LSTM_SIZES`), AD and ED are LSTM-AD (`adjax.model.lstm_like` of the
-    preset's model)."""
+    preset's model); with `refresh_seeds`, its refresh check (`EvalConfig.refresh_check`) on
+    that many evaluation seeds per task (a preset without one: ValueError)."""
+    if refresh_seeds is not None:
+        if cfg.eval.refresh_check is None:
+            raise ValueError(f"{cfg.name}: refresh_seeds={refresh_seeds}, but this preset has "
+                             "no refresh check (eval.refresh_check)")
+        check = dataclasses.replace(cfg.eval.refresh_check, num_seeds=refresh_seeds)
+        cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, refresh_check=check))
     if lstm is not None:
         cfg = dataclasses.replace(cfg, model=lstm_like(cfg.model, lstm))
     if seeds is not None:
@@ -318,6 +352,13 @@ class Args:
     episodes: int | None = None  # evaluation episodes on the held-out split (default: preset's)
     model: Literal["transformer", "lstm"] = "transformer"
     """lstm: LSTM-AD sized for the preset's machine (default out runs/<experiment>-lstm)"""
+    refresh_seeds: int | None = None
+    """evaluation seeds per task of the paper's queue against the block refresh (default: the
+    preset's; Dark Room quick's 5 x 16 held-out goals give a 95% interval of about ±0.9, 15 about
+    ±0.5)"""
+    publish: Path | None = None
+    """when the run is complete, copy its small artefacts (results, summary, configuration,
+    timings, figures) here, keeping everything else there (notes)"""
 
 
 def cli(name: str, presets: dict, argv=None) -> dict:
@@ -328,7 +369,8 @@ def cli(name: str, presets: dict, argv=None) -> dict:
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
     if args.preset not in presets:
         raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")
-    for flag, v in (("--seeds", args.seeds), ("--episodes", args.episodes)):
+    for flag, v in (("--seeds", args.seeds), ("--episodes", args.episodes),
+                    ("--refresh-seeds", args.refresh_seeds)):
         if v is not None and v < 1:
             raise SystemExit(f"{name}: {flag} must be >= 1, got {v}")
     if args.first_seed < 0:
@@ -336,12 +378,18 @@ def cli(name: str, presets: dict, argv=None) -> dict:
     lstm = None
     if args.model == "lstm":
         lstm = args.preset if args.preset in ("paper", "tiny") else "cpu"
-    cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes, lstm,
-                         args.first_seed or None)
+    try:
+        cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes, lstm,
+                             args.first_seed or None, args.refresh_seeds)
+    except ValueError as e:
+        raise SystemExit(f"{name}: {e}") from None
     out = args.out or Path("runs") / "".join((
         name, "" if lstm is None else "-lstm",
         f"-seed{args.first_seed}" if args.first_seed else ""))
     with one_line_errors(f"python -m adjax.experiments.{name}", hard_exit=argv is None):
         results = run_experiment(cfg, out, preset=args.preset)
+        if args.publish is not None:
+            publish(out, args.publish)
+            print(f"published: {args.publish}")
     print(json.dumps(results["summary"], indent=1))
     return results
