@@ -48,6 +48,11 @@ def test_every_artefact_is_produced(toy_run):
     assert json.loads((out / "data/expert/manifest.json").read_text())["kind"] == "expert"
     on_disk = read_json(out / "results.json")  # its checksum holds
     assert on_disk["summary"] == results["summary"]
+    timed = json.loads((out / "timings.json").read_text())
+    assert set(results["provenance"]) == set(timed)  # every stage: the code and machine it ran on
+    assert json.loads((out / "provenance.json").read_text()) == results["provenance"]
+    for where in results["provenance"].values():
+        assert where["code"].startswith(("git ", "adjax ")) and "device(s)" in where["machine"]
 
 
 def test_results_are_well_formed(toy_run):

@@ -250,14 +250,19 @@ def stage_file(path: Path) -> dict | None:
 
 
 class Stages:
-    """Times each stage and records it in out/timings.json (kept across reruns). In a
+    """Times each stage and records it in out/timings.json, and the code and machine that ran it
+    in out/provenance.json ({stage: {"code", "machine"}}: a run resumed across sessions,
+    checkouts or machines says which stage ran where); both kept across reruns. In a
     multi-process job every process runs every stage (each stage's functions split the work and
-    let process 0 write), process 0 alone records the times, and all wait for each other at the
-    end of a stage, so that the next stage's done-checks read the same files everywhere."""
+    let process 0 write), process 0 alone records, and all wait for each other at the end of a
+    stage, so that the next stage's done-checks read the same files everywhere."""
 
     def __init__(self, out: Path):
         self.path = out / "timings.json"
+        self.provenance_path = out / "provenance.json"
         self.times = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.provenance = (json.loads(self.provenance_path.read_text())
+                           if self.provenance_path.exists() else {})
 
     def run(self, name: str, fn, *, done: bool = False):
         if done:
@@ -267,8 +272,10 @@ class Stages:
         t0 = time.perf_counter()
         out = fn()
         self.times[name] = round(time.perf_counter() - t0, 1)
+        self.provenance[name] = {"code": code_version(), "machine": machine()}
         if distributed.is_main():
             write_json(self.path, self.times, indent=2)
+            write_json(self.provenance_path, self.provenance, indent=2)
         distributed.barrier(f"adjax-stage-{name}")
         print(f"[{name}] {self.times[name]:.0f} s", flush=True)
         return out

@@ -195,6 +195,7 @@ def _results(run: Run, preset: str, made: dict, seconds: float) -> dict:
         "episode_len": made["episode_len"], "command": command(), "code": code_version(),
         "machine": machine(),
         "wall_time_s": {**run.stages.times, "this_invocation": round(seconds, 1)},
+        "provenance": run.stages.provenance,
         "curves": curves,
         **({"refresh": made["refresh"]} if "refresh" in made else {}),
         **({"rl2": made["rl2"]} if "rl2" in made else {}),
