@@ -43,12 +43,13 @@ darkroom: $(STAMP)
 	$(PY) -m adjax.experiments.darkroom --preset $(PRESET) --out runs/darkroom --seeds 1 --episodes 200
 
 # The main job's published reference (experiments/darkroom/main_job/): `make darkroom`, reusing
-# runs/darkroom, with the paper's queue checked against the block refresh on 15 evaluation seeds x
-# 16 held-out goals (240 pairs, a 95% interval of about ±0.5; `make darkroom`'s 5 seeds: ±0.9),
-# then the report. About 12 min after `make darkroom`.
+# runs/darkroom, with the paper's queue checked against the block refresh on 30 evaluation seeds x
+# 16 held-out goals (480 pairs: a 95% interval of about ±0.3 over all 200 episodes and ±0.45 over
+# the last 20; `make darkroom`'s 5 seeds: ±0.8 and ±1.0), then the report. About 8 min after
+# `make darkroom` on an AVX-512 CPU.
 darkroom-reference: $(STAMP)
 	$(PY) -m adjax.experiments.darkroom --preset quick --out runs/darkroom --seeds 1 --episodes 200 \
-	  --refresh-seeds 15 --publish experiments/darkroom/main_job
+	  --refresh-seeds 30 --publish experiments/darkroom/main_job
 	$(PY) -m adjax.experiments.reproduce --report-only
 
 reproduce: $(STAMP)

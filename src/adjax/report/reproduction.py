@@ -371,12 +371,14 @@ def refresh_verdict(r: dict) -> str:
     beyond = [w for w in (r["all"], r["last_10pct"]) if abs(w["queue_minus_block"]) > w["ci95"]]
     if not beyond:
         return "The two agree within the intervals."
+    reported = (" under the paper's evaluation: the queue's rows are the numbers to set beside "
+                "the paper's at that episode, the block refresh the fast path for whole curves.")
     if all(w["queue_minus_block"] > 0 for w in beyond):
         return ("The paper's queue scores higher beyond the interval: the table's numbers (block "
-                "refresh) understate AD under the paper's evaluation.")
+                "refresh) understate AD" + reported)
     if all(w["queue_minus_block"] < 0 for w in beyond):
         return ("The paper's queue scores lower beyond the interval: the table's numbers (block "
-                "refresh) overstate AD under the paper's evaluation.")
+                "refresh) overstate AD" + reported)
     return "The two differ beyond the interval, in opposite directions over the two windows."
 
 
