@@ -231,7 +231,7 @@ def test_ablation_reuses_the_base_run(toy_run, tmp_path):
     keys as the base run (same curve, bit for bit), and writes its table, figure and results."""
     from adjax.experiments import masking
     from adjax.experiments.ablation import run_ablation
-    from adjax.experiments.runner import publish
+    from adjax.experiments.common import publish
 
     base_dir, _ = toy_run
     p = darkroom.tiny().model.token_mask_prob  # the base preset's own value

@@ -29,9 +29,9 @@ import numpy as np
 import tyro
 
 from adjax.atomic import one_line_errors, read_json, write_json, write_text
-from adjax.experiments.common import ExperimentConfig, SplitEval, command, machine
+from adjax.experiments.common import ExperimentConfig, SplitEval, command, machine, publish
 from adjax.experiments.pipeline import _trained
-from adjax.experiments.runner import publish, run_experiment
+from adjax.experiments.runner import run_experiment
 from adjax.report.ablations import ablation_table, label, plot_ablation
 from adjax.stats import curve_summary
 

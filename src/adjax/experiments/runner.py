@@ -21,6 +21,7 @@ from adjax.experiments.common import (
     code_version,
     command,
     machine,
+    publish,
     source_name,
 )
 from adjax.experiments.pipeline import STAGES, TRAINED, Run
@@ -284,32 +285,6 @@ def _write_summary(results: dict, out: Path, source_curve: Path, times: dict,
     print(f"\nfigures: {', '.join(map(str, figs))}\nsummary: {out / 'summary.md'}\n"
           f"results: {out / 'results.json'}\n")
     print(table)
-
-
-PUBLISHED = ("results.json", "summary.md", "experiment.json", "timings.json")
-
-
-def publish(run_dir: Path, dest: Path, names: tuple[str, ...] = PUBLISHED) -> None:
-    """Copy a run's small artefacts (`names`, the figures; no datasets, no checkpoints) to
-    dest, replacing the old ones; everything else in dest (NOTES.md, probe scripts and their
-    JSON, shards/: written beside the results, not by the run) is kept."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "figures").mkdir(parents=True)
-    for name in names:
-        shutil.copyfile(run_dir / name, tmp / name)
-    for old in sorted(dest.iterdir()) if dest.is_dir() else ():
-        if old.name in (*names, "figures"):
-            continue
-        if old.is_dir():
-            shutil.copytree(old, tmp / old.name)
-        else:
-            shutil.copyfile(old, tmp / old.name)
-    figures = ("*.png", "*.gif", "*_paths.json", "*_choices.json", "*_arena.json")
-    for fig in sorted(f for pattern in figures for f in (run_dir / "figures").glob(pattern)):
-        shutil.copyfile(fig, tmp / "figures" / fig.name)
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.replace(dest)
 
 
 def with_overrides(cfg: ExperimentConfig, seeds: int | None = None,
