@@ -27,6 +27,7 @@ def test_apply_sets_each_assignment_keeping_float_fields_float():
     assert type(cfg.train_ad.peak_lr) is float and cfg.train_ad.peak_lr == 1.0
     assert cfg.train_ad.num_steps == 7 and cfg.model.layout == "one"
     assert apply(cfg.train_ed, ["batch_size=3"]).batch_size == 3  # any dataclass, top-level field
+    assert apply(cfg, ["train_ed=null"]).train_ed is None  # `--fix train_ed=null`: AD alone
     with pytest.raises(ValueError, match="has no field 'nope'"):
         apply(cfg, ["train_ad.nope=1"])
     for bad, want in (("train_ad.peak_lr=abc", "expected float"),
@@ -50,12 +51,14 @@ def test_validation_only_drops_every_other_split():
 @pytest.mark.slow  # three minutes on a shared 2-core CPU
 def test_sweep_touches_only_the_validation_tasks(tmp_path):
     out = sweep("darkroom", "steps", ["train_ad.num_steps=2", "train_ad.num_steps=4"],
-                preset="tiny", runs=tmp_path / "runs", publish=tmp_path / "pub", progress=False)
+                preset="tiny", runs=tmp_path / "runs", publish=tmp_path / "pub", progress=False,
+                fixed=("train_ed=null",))
     d = json.loads(out.read_text())
     assert out == tmp_path / "pub" / "darkroom" / "sweeps" / "steps.json"
     assert [v["set"] for v in d["variants"]] == ["train_ad.num_steps=2", "train_ad.num_steps=4"]
+    assert d["fixed"] == ["train_ed=null"]
     for v in d["variants"]:
-        assert set(v["summary"]) == {"AD val", "ED val", "random val"}
+        assert set(v["summary"]) == {"AD val", "random val"}  # ED fixed off in every variant
     runs = tmp_path / "runs" / "darkroom" / "steps"
     evaluated = {p.parent.name for p in runs.rglob("eval/*/*.json")}
     assert evaluated == {"val"}  # never the held-out tasks

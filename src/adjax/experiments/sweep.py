@@ -4,10 +4,11 @@
         --set train_ad.peak_lr=3e-4 train_ad.peak_lr=1e-3
 
 Each `--set FIELD.PATH=VALUE` is one variant of the preset (a nested `ExperimentConfig` field; the
-value is read as JSON, else kept as a string). A variant runs into runs/sweeps/<experiment>/<name>/
-with its evaluation cut down to the validation split, so a sweep never touches the held-out tasks;
-the validation summaries go to experiments/<experiment>/sweeps/<name>.json, beside the results of
-the preset that used them.
+value is read as JSON, else kept as a string); each `--fix FIELD.PATH=VALUE` applies to every
+variant (`--fix train_ed=null`: AD alone, when the choice is AD's). A variant runs into
+runs/sweeps/<experiment>/<name>/ with its evaluation cut down to the validation split, so a sweep
+never touches the held-out tasks; the validation summaries go to
+experiments/<experiment>/sweeps/<name>.json, beside the results of the preset that used them.
 """
 
 import dataclasses
@@ -81,11 +82,12 @@ def validation_only(cfg: ExperimentConfig) -> ExperimentConfig:
 
 def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds: int = 1,
           runs: Path = Path("runs/sweeps"), publish: Path = Path("experiments"),
-          progress: bool = True) -> Path:
-    """Run every variant (checked before any compute) and write the validation summaries."""
+          progress: bool = True, fixed=()) -> Path:
+    """Run every variant (checked before any compute) and write the validation summaries.
+    fixed: assignments applied to the preset before each variant's."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"--name {name!r}: use letters, digits, '_', '-', '.'")
-    base = with_overrides(presets(experiment)[preset](), seeds=seeds)
+    base = apply(with_overrides(presets(experiment)[preset](), seeds=seeds), fixed)
     variants = []
     for a in assignments:
         variants.append((a, validation_only(apply(base, [a]))))
@@ -98,7 +100,8 @@ def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds:
                                            if k.endswith(" val")}})
     out = publish / experiment / "sweeps" / f"{name}.json"
     write_json(out, {"experiment": experiment, "preset": preset, "train_seeds": seeds,
-                     "split": "val", "command": command(), "variants": rows}, checksum=True)
+                     "split": "val", "fixed": list(fixed), "command": command(),
+                     "variants": rows}, checksum=True)
     return out
 
 
@@ -111,8 +114,9 @@ class Args:
     set: tuple[str, ...]  # one FIELD.PATH=VALUE per variant
     preset: Literal["quick", "paper", "tiny"] = "quick"
     seeds: int = 1  # training seeds per variant
+    fix: tuple[str, ...] = ()  # FIELD.PATH=VALUE applied to every variant (train_ed=null: AD alone)
 
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
-    print(sweep(args.experiment, args.name, args.set, args.preset, args.seeds))
+    print(sweep(args.experiment, args.name, args.set, args.preset, args.seeds, fixed=args.fix))
