@@ -264,6 +264,20 @@ def test_ablation_reuses_the_base_run(toy_run, tmp_path):
             ] == ["notes", "x = 1", "{}"]
     assert (pub / "summary.md").read_text() == (tmp_path / "runs" / "masking" / "summary.md"
                                                 ).read_text()
+    # The paths figure: one row per value, its record the value's own run's drawn episodes,
+    # redrawn from the published record when the value's run is gone.
+    record = read_json(pub / "figures" / "masking_paths.json")["values"][point["config"]]
+    drawn = read_json(run_dir / "figures" / "darkroom_paths.json")
+    assert record["label"] == f"{p:g}" and record["shown_rewards"] == drawn["shown_rewards"]
+    assert record["returns"] == drawn["returns"] and "masking_paths.png" in (
+        pub / "summary.md").read_text()
+    from adjax.experiments.ablation import _paths_figure
+
+    gone = [{**point, "run": str(tmp_path / "gone")}]
+    png = _paths_figure(abl, gone, tmp_path / "again", published=pub)
+    again = read_json(tmp_path / "again" / "figures" / "masking_paths.json")["values"]
+    assert png.exists() and again[point["config"]] == record
+    assert _paths_figure(abl, gone, tmp_path / "none", published=None) is None
 
 
 def test_trajectory_pictures_of_the_summary_stage(toy_run):
@@ -285,6 +299,12 @@ def test_trajectory_pictures_of_the_summary_stage(toy_run):
     assert record["episodes"] == tiny().eval.splits[0].num_episodes == 4
     assert sorted(record["shown"]) == ["1", "2", "4"]
     assert png.stat().st_size < 300_000 and gif.stat().st_size < 1_000_000
+    shown, eps = trajectories.shown_paths(record)  # read back for side-by-side figures
+    assert eps == [1, 2, 4] and shown.returns.tolist() == [record["returns"][e - 1] for e in eps]
+    assert shown.positions[2].tolist() == record["shown"]["4"]
+    old = {k: v for k, v in record.items() if k != "shown_rewards"}
+    with pytest.raises(trajectories.PictureError, match="kept no rewards; draw it again"):
+        trajectories.shown_paths(old)
     before = {p: p.stat().st_mtime_ns for p in (png, gif, js)}
     assert trajectories.write_trajectories(out, num_episodes=4)["png"] == png
     assert {p: p.stat().st_mtime_ns for p in (png, gif, js)} == before  # unchanged: reused

@@ -28,10 +28,12 @@ from typing import Any
 import numpy as np
 import tyro
 
-from adjax.atomic import one_line_errors, read_json, write_json, write_text
+from adjax.atomic import one_line_errors, read_json, save_figure, write_json, write_text
+from adjax.envs import GRID_ENVS
 from adjax.experiments.common import ExperimentConfig, SplitEval, command, machine, publish
 from adjax.experiments.pipeline import _trained
 from adjax.experiments.runner import run_experiment
+from adjax.report import trajectories as tj
 from adjax.report.ablations import ablation_table, label, plot_ablation
 from adjax.stats import curve_summary
 
@@ -204,13 +206,61 @@ def _write(abl: Ablation, points: list, out: Path, complete: bool,
     }
     write_json(out / "results.json", results, checksum=True)
     fig = plot_ablation(results, out / "figures" / f"{abl.name}.png")
+    paths = _paths_figure(abl, points, out, published)
     write_text(out / "summary.md", "\n".join([
         f"# {abl.title}", "", f"Command: `{results['command']}`", "",
         f"Machine: {results['machine']}", "", *ablation_table(results), "",
-        f"![{abl.name}](figures/{fig.name})", ""]))
+        f"![{abl.name}](figures/{fig.name})", "",
+        *([f"![{abl.name} paths](figures/{paths.name})", ""] if paths else [])]))
     if published is not None:  # after every value: a sweep stopped midway keeps what it made
         publish(out, Path(published), names=("results.json", "summary.md"))
     return results
+
+
+def _paths_figure(abl: Ablation, points: list, out: Path, published: Path | None) -> Path | None:
+    """figures/<name>_paths.png and <name>_paths.json: each axis value's AD (training seed 0)
+    on held-out task 0 with evaluation seed 0 (`adjax.report.trajectories`), one row per value,
+    so the paths show what the axis changes. A value's paths come from its run when it is here
+    (drawn there, or reused), else from the published JSON when it holds the value's
+    configuration; a value with neither has no row. None for a non-grid env or no rows."""
+    if abl.base.env not in GRID_ENVS:
+        return None
+    files = {"png": out / "figures" / f"{abl.name}_paths.png",
+             "json": out / "figures" / f"{abl.name}_paths.json"}
+    before = {} if published is None else _paths_records(Path(published) / "figures"
+                                                         / files["json"].name)
+    records = {}
+    for p in points:
+        run = Path(p.get("run", ""))
+        if (run / "runs" / "ad" / "seed0").exists():
+            drawn = tj.write_trajectories(run, num_episodes=min(tj.PANEL_EPISODES[-1],
+                                                                abl.episodes))
+            record = {k: v for k, v in read_json(drawn["json"]).items() if k != "content_sha256"}
+        elif p.get("config") in before:
+            record = before[p["config"]]
+        else:
+            continue
+        records[p["config"]] = {**record, "label": p["label"]}
+    if not records:
+        return None
+    rows = []
+    for record in records.values():
+        paths, eps = tj.shown_paths(record, str(files["json"]))
+        rows.append((f"{abl.axis} {record['label']}",
+                     [(paths, i + 1, f"episode {e}: return {paths.returns[i]:g}")
+                      for i, e in enumerate(eps)]))
+    first = next(iter(records.values()))
+    title = (f"{abl.title}: AD (training seed 0) in context, weights frozen, on held-out task "
+             f"{first['task']} {first['task_cells']}, evaluation seed {first['seed']}")
+    save_figure(tj.panels_figure(rows, title), files["png"], dpi=80)
+    write_json(files["json"], {"ablation": abl.name, "axis": abl.axis, "values": records},
+               indent=None, checksum=True)
+    return files["png"]
+
+
+def _paths_records(path: Path) -> dict:
+    """{config digest: paths record} of a published <name>_paths.json ({} if none)."""
+    return read_json(path)["values"] if path.exists() else {}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -195,7 +195,7 @@ def _context_targets(r: dict) -> list[str]:
 def ablation_lines(root: Path) -> list[str]:
     """The analyses (root/ablations/<name>/results.json: Fig. 7, appendix ablations), each its
     table (ours beside the paper's values, both relative to a reference value where the
-    environments differ), its note and its figure."""
+    environments differ), its note, its figure and its paths figure where drawn."""
     lines = []
     for name in ABLATIONS:
         path = root / "ablations" / name / "results.json"
@@ -217,6 +217,10 @@ def ablation_lines(root: Path) -> list[str]:
                       f"{', '.join(missing)} still to run (the same command continues).", ""]
         lines += _context_targets(r) if name == "context_size" else []
         lines += ["", f"![{name}](ablations/{name}/figures/{name}.png)", ""]
+        if (path.parent / "figures" / f"{name}_paths.png").exists():
+            lines += ["What the axis changes in one agent (training seed 0, held-out task 0, "
+                      "evaluation seed 0):", "",
+                      f"![{name} paths](ablations/{name}/figures/{name}_paths.png)", ""]
     return lines
 
 

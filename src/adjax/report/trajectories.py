@@ -14,7 +14,8 @@ RUN_DIR/figures (or --out):
   from the first step to the last, cells where a reward was paid, the episode's return;
 - `<experiment>_episodes.gif`: the same episodes drawn step by step;
 - `<experiment>_paths.json`: the settings, the run's fingerprint (skip when unchanged), every
-  episode's return and the drawn episodes' positions.
+  episode's return and the drawn episodes' positions and rewards (`shown_paths` reads them back
+  for figures that put several runs side by side, e.g. an ablation's).
 
 Grid environments only (`adjax.envs.GRID_ENVS`: the observation is the agent's cell). Unlike the
 rest of `adjax.report` this runs the agent, so it imports JAX and `adjax.evaluate`.
@@ -48,7 +49,7 @@ from adjax.report.pictures import (
 
 PANEL_EPISODES = (1, 2, 5, 10, 50, 200)
 SPLIT = "test"  # the held-out tasks
-VERSION = 1  # of the pictures: a change redraws every run's
+VERSION = 2  # of the pictures: a change redraws every run's (2: the shown episodes' rewards)
 MOVES = np.array([[0, 0], [0, -1], [1, 0], [0, 1], [-1, 0]])  # the grid envs' actions (x, y)
 COLOUR_KEY = ("path from dark (first step) to yellow (last step);\nred stars: rewarded steps; "
               "blue discs: time spent in a cell")
@@ -364,13 +365,40 @@ def write_trajectories(run_dir, out_dir=None, num_episodes: int = 200, task_id: 
     if distributed.is_main():  # every process of a job traced (a restore is collective)
         plot_paths(paths, files["png"], title=title)
         write_gif(paths, files["gif"], episodes=_gif_episodes(eps))
-        write_json(files["json"], {
-            **stamp, "experiment": info["name"], "task_cells": paths.task.tolist(),
-            "returns": paths.returns.round(4).tolist(),
-            "shown": {str(e): paths.positions[e - 1].tolist() for e in eps}}, indent=None,
-            checksum=True)
+        write_json(files["json"], {**stamp, "experiment": info["name"], **paths_record(paths)},
+                   indent=None, checksum=True)
     distributed.barrier(f"adjax-trajectories-{files['json']}")
     return files
+
+
+def paths_record(paths: Paths) -> dict:
+    """The JSON fields of a `<name>_paths.json` that `shown_paths` reads back: the task's cells,
+    every episode's return, the shown episodes' positions and rewards."""
+    eps = shown_episodes(paths.num_episodes)
+    return {"task_cells": paths.task.tolist(), "returns": paths.returns.round(4).tolist(),
+            "shown": {str(e): paths.positions[e - 1].tolist() for e in eps},
+            "shown_rewards": {str(e): paths.rewards[e - 1].tolist() for e in eps}}
+
+
+def shown_paths(record: dict, source: str = "the record") -> tuple[Paths, list[int]]:
+    """A `<name>_paths.json`'s content back as `Paths` of its shown episodes only (episode i of
+    the result is the i-th shown) and the shown episodes' numbers, for drawing beside other
+    runs' (an ablation's values)."""
+    if "shown_rewards" not in record:
+        raise PictureError(f"{source}: drawn by pictures version {record.get('version')}, which "
+                           f"kept no rewards; draw it again (`write_trajectories`)")
+    eps = sorted(int(e) for e in record["shown"])
+    env = envs.make(record["env"])[0]
+    positions = np.asarray([record["shown"][str(e)] for e in eps], np.int64)
+    rewards = np.asarray([record["shown_rewards"][str(e)] for e in eps], np.float64)
+    task = np.asarray(record["task_cells"])
+    try:
+        optimal = float(optimal_return(record["env"], task))
+    except (NotImplementedError, ValueError):
+        optimal = None
+    paths = Paths(record["env"], int(env.size), task, int(record["task"]), int(record["seed"]),
+                  positions, np.zeros(rewards.shape, np.int64), rewards, optimal)
+    return paths, eps
 
 
 def _gif_episodes(eps: list[int]) -> list[int]:

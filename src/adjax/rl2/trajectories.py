@@ -68,11 +68,8 @@ def write_rl2_trajectories(run_dir, out_dir=None, num_episodes: int | None = Non
              f"evaluation seed {seed}")
     tj.plot_paths(paths, files["png"], title=title)
     tj.write_gif(paths, files["gif"], episodes=tj._gif_episodes(eps))
-    write_json(files["json"], {
-        **stamp, "env": paths.env, "update": config["update"],
-        "task_cells": paths.task.tolist(), "returns": paths.returns.round(4).tolist(),
-        "shown": {str(e): paths.positions[e - 1].tolist() for e in eps}}, indent=None,
-        checksum=True)
+    write_json(files["json"], {**stamp, "env": paths.env, "update": config["update"],
+                               **tj.paths_record(paths)}, indent=None, checksum=True)
     return files
 
 
