@@ -102,7 +102,7 @@ def test_a_sweep_continues_from_its_published_points(tmp_path, monkeypatch):
         ran.append(cfg.train_ad.label_smoothing)
         curve = np.full((2, 4), cfg.train_ad.label_smoothing).tolist()
         return {"curves": {"test": {"AD": {"per_seed": curve, "num_tasks": 3}}},
-                "wall_time_s": {"train AD seed 0": 1.0}}
+                "wall_time_s": {"train AD seed 0": 1.0, "this_invocation": 0.1}}
 
     monkeypatch.setattr(ablation, "run_experiment", fake_run)
     abl = label_smoothing.tiny()
@@ -110,6 +110,7 @@ def test_a_sweep_continues_from_its_published_points(tmp_path, monkeypatch):
     ablation.run_ablation(abl, tmp_path / "runs", tmp_path / "nobase", published=pub)
     assert ran == [0.0, 0.2] and read_json(pub / "results.json")["complete"]
     first = read_json(pub / "results.json")["points"]
+    assert first[0]["wall_time_s"] == {"train AD seed 0": 1.0}  # a resume would make it ~0
 
     ran.clear()
     more = dataclasses.replace(abl, values=(0.0, 0.1, 0.2))

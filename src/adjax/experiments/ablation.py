@@ -132,7 +132,9 @@ def _point(value, x: float, res: dict) -> dict:
             "ci95": s["last_10pct_ci95"], "interval_over": s["interval_over"],
             "per_unit": s["last_10pct_per_unit"], "first_10pct": s["first_10pct"],
             "curve": np.asarray(curve["per_seed"]).mean(axis=0).round(4).tolist(),
-            "wall_time_s": res["wall_time_s"]}
+            # the stages' times; not "this_invocation", which a resumed value would make ~0
+            "wall_time_s": {k: v for k, v in res["wall_time_s"].items()
+                            if k != "this_invocation"}}
 
 
 def config_digest(cfg: ExperimentConfig) -> str:
