@@ -139,7 +139,7 @@ def test_machine_line_names_each_run_when_they_differ():
 def test_prompting_section_checks_its_targets(tmp_path):
     import json
 
-    from adjax.report.reproduction import prompting_lines
+    from adjax.report.prompting import prompting_lines
 
     assert prompting_lines(tmp_path) == []
     curve = lambda first, last: {"first_10pct": first, "first_10pct_ci95": 0.1,  # noqa: E731

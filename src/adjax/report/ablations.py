@@ -1,11 +1,12 @@
 """The analyses' report pieces (adjax.experiments.ablation writes their results.json): a
-markdown table and a figure of the final return along one axis, beside the paper's values."""
+markdown table and a figure of the final return along one axis, beside the paper's values, and
+REPORT.md's section of every analysis."""
 
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from adjax.atomic import save_figure
+from adjax.atomic import read_json, save_figure
 from adjax.stats import tenth
 
 
@@ -82,3 +83,55 @@ def plot_ablation(results: dict, path) -> Path:
         a.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path, dpi=90)
+
+
+ABLATIONS = ("context_size", "masking", "num_tasks", "model_size", "label_smoothing")
+
+
+def _context_targets(r: dict) -> list[str]:
+    """Fig. 7's qualitative claim as the issue states it: a context of <= 1 episode reaches at
+    most 70% of the return with 4 episodes, 2 episodes at least 90%."""
+    final = {p["value"]: p["final"] for p in r["points"]}
+    if 4 not in final or not final[4]:
+        return []
+    short = {v: f / final[4] for v, f in final.items() if v <= 1}
+    lines = [f"- Contexts of <= 1 episode at most 70% of 4 episodes' return: "
+             f"{'met' if all(x <= 0.7 for x in short.values()) else 'missed'} ("
+             + ", ".join(f"{v:g}: {x:.2f}" for v, x in short.items()) + ")."]
+    if 2 in final:
+        x = final[2] / final[4]
+        lines.append(f"- 2 episodes at least 90% of 4 episodes' return: "
+                     f"{'met' if x >= 0.9 else 'missed'} ({x:.2f}).")
+    return lines
+
+
+def ablation_lines(root: Path) -> list[str]:
+    """The analyses (root/ablations/<name>/results.json: Fig. 7, appendix ablations), each its
+    table (ours beside the paper's values, both relative to a reference value where the
+    environments differ), its note, its figure and its paths figure where drawn."""
+    lines = []
+    for name in ABLATIONS:
+        path = root / "ablations" / name / "results.json"
+        if not path.exists():
+            continue
+        r = read_json(path)
+        unit = r["points"][0]["interval_over"]
+        lines += [f"## {r['title']}", "",
+                  f"Command: `{r['command']}`; AD alone on {r['env']} ({r['base_preset']} "
+                  f"preset's data and training), {r['train_seeds']} training seed(s) per value, "
+                  f"{r['eval_seeds']} evaluation seeds per held-out task, {r['episodes']} "
+                  f"episodes at temperature 1; ± over {unit} seeds."
+                  + (f" {r['note'][0].upper()}{r['note'][1:].rstrip('.')}."
+                     if r["note"] else ""), "",
+                  *ablation_table(r), ""]
+        if not r.get("complete", True):
+            missing = [v for v in r["values"] if v not in {p["label"] for p in r["points"]}]
+            lines += [f"Partial: {len(r['points'])} of {len(r['values'])} values measured; "
+                      f"{', '.join(missing)} still to run (the same command continues).", ""]
+        lines += _context_targets(r) if name == "context_size" else []
+        lines += ["", f"![{name}](ablations/{name}/figures/{name}.png)", ""]
+        if (path.parent / "figures" / f"{name}_paths.png").exists():
+            lines += ["What the axis changes in one agent (training seed 0, held-out task 0, "
+                      "evaluation seed 0):", "",
+                      f"![{name} paths](ablations/{name}/figures/{name}_paths.png)", ""]
+    return lines

@@ -1,5 +1,5 @@
 """The prompting analysis' report pieces (`adjax.experiments.prompting` writes its results.json):
-the figure in the paper's Fig. 5 form and the summary table."""
+the figure in the paper's Fig. 5 form, the summary table and REPORT.md's section."""
 
 from pathlib import Path
 
@@ -7,7 +7,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from adjax.atomic import save_figure
+from adjax.atomic import read_json, save_figure
+from adjax.report.paper import PAPER_PROMPTING
 from adjax.stats import mean_ci, seed_curves
 
 
@@ -77,3 +78,48 @@ def summary_md(results: dict) -> str:
             f"the prompt, temperature {results['temperature']:g}; mean optimal return "
             f"{results['optimal']['mean']:.2f}; ± is the 95% interval over {unit} seeds.\n\n"
             + "\n".join(rows) + "\n\n![prompting](figures/prompting.png)\n")
+
+
+def prompting_lines(root: Path) -> list[str]:
+    """The prompting analysis (root/prompting/results.json, Fig. 5) as report lines: per
+    demonstration level, AD's and ED's first and last 10% of episodes after the prompt, the
+    paper's AD return after its 25k steps (not the same step unless ours ran as long), and the
+    analysis' targets: AD ends within 10% of the optimum from every level, ED within 15% of the
+    optimum of the demonstrations' return."""
+    path = root / "prompting" / "results.json"
+    if not path.exists():
+        return []
+    r = read_json(path)
+    opt, L, E = r["optimal"]["mean"], r["episode_len"], r["num_episodes"]
+    same_step = E * L == PAPER_PROMPTING["steps"]
+    paper_head = ("paper AD, same step" if same_step
+                  else f"paper AD after {PAPER_PROMPTING['steps']:,} steps (ours: {E * L:,})")
+    rows = ["| demonstrations (× optimal, measured) | demonstrations' return | AD first 10% | "
+            f"AD last 10% | ED first 10% | ED last 10% | {paper_head} |",
+            "|---|---|---|---|---|---|---|"]
+    ad_ok, ed_ok = [], []
+    for lv in r["levels"]:
+        key = f"{lv:g}"
+        d, sm = r["demonstrations"][key], r["summary"][key]
+        cells = [f"{sm[m][p]:.2f} ± {sm[m][f'{p}_ci95']:.2f}" for m in ("AD", "ED")
+                 for p in ("first_10pct", "last_10pct")]
+        ref = PAPER_PROMPTING["AD"].get(lv)
+        rows.append(f"| {lv:g} ({d['level_measured']:.2f}) | {d['return_mean']:.2f} | "
+                    + " | ".join(cells) + f" | {'–' if ref is None else f'{ref:g}'} |")
+        ad_ok.append(sm["AD"]["last_10pct"] >= 0.9 * opt)
+        ed_ok.append(abs(sm["ED"]["last_10pct"] - d["return_mean"]) <= 0.15 * opt)
+    unit = next(iter(r["summary"].values()))["AD"]["interval_over"]
+    met = lambda ok: "met" if all(ok) else f"missed at {ok.count(False)} of {len(ok)} levels"  # noqa: E731
+    return [
+        "## Prompting with demonstrations (Fig. 5)", "",
+        f"Command: `{r['command']}` on `{r['run']}` ({r['source_name']} source, training seeds "
+        f"{r['train_seeds']}); {r['num_tasks']} held-out tasks × {r['num_seeds']} evaluation "
+        f"seeds, {r['prompt']['episodes']} demonstration episodes in context, {E} episodes "
+        f"after the prompt at temperature {r['temperature']:g}; ± over {unit} seeds; mean "
+        f"optimum {opt:.2f}. Details and what was tried: [prompting/summary.md]"
+        "(prompting/summary.md), [prompting/NOTES.md](prompting/NOTES.md).", "",
+        *rows, "",
+        f"- AD's last 10% within 10% of the optimum from every level: {met(ad_ok)}.",
+        f"- ED's last 10% within 15% of the optimum of the demonstrations' return: "
+        f"{met(ed_ok)}.", "",
+        "![prompting](prompting/figures/prompting.png)", ""]

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from adjax.atomic import read_json, write_text
-from adjax.report.ablations import ablation_table
-from adjax.report.paper import PAPER_PROMPTING, PAPER_SCORES, paper_curves
+from adjax.report.ablations import ablation_lines
+from adjax.report.paper import PAPER_SCORES, paper_curves
+from adjax.report.prompting import prompting_lines
 from adjax.report.tables import TRAINED_METHODS, method_label, paper_method, rl2_line
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
@@ -125,103 +126,6 @@ def _source_rows(name: str, results: dict) -> list[list[str]]:
                          "not reached" if reach is None else f"{reach:,}",
                          f"of {d['steps_consumed']:,}", "–"])
     return rows
-
-
-def prompting_lines(root: Path) -> list[str]:
-    """The prompting analysis (root/prompting/results.json, Fig. 5) as report lines: per
-    demonstration level, AD's and ED's first and last 10% of episodes after the prompt, the
-    paper's AD return after its 25k steps (not the same step unless ours ran as long), and the
-    analysis' targets: AD ends within 10% of the optimum from every level, ED within 15% of the
-    optimum of the demonstrations' return."""
-    path = root / "prompting" / "results.json"
-    if not path.exists():
-        return []
-    r = read_json(path)
-    opt, L, E = r["optimal"]["mean"], r["episode_len"], r["num_episodes"]
-    same_step = E * L == PAPER_PROMPTING["steps"]
-    paper_head = ("paper AD, same step" if same_step
-                  else f"paper AD after {PAPER_PROMPTING['steps']:,} steps (ours: {E * L:,})")
-    rows = ["| demonstrations (× optimal, measured) | demonstrations' return | AD first 10% | "
-            f"AD last 10% | ED first 10% | ED last 10% | {paper_head} |",
-            "|---|---|---|---|---|---|---|"]
-    ad_ok, ed_ok = [], []
-    for lv in r["levels"]:
-        key = f"{lv:g}"
-        d, sm = r["demonstrations"][key], r["summary"][key]
-        cells = [_fmt(sm[m][p], sm[m][f"{p}_ci95"]) for m in ("AD", "ED")
-                 for p in ("first_10pct", "last_10pct")]
-        ref = PAPER_PROMPTING["AD"].get(lv)
-        rows.append(f"| {lv:g} ({d['level_measured']:.2f}) | {d['return_mean']:.2f} | "
-                    + " | ".join(cells) + f" | {'–' if ref is None else f'{ref:g}'} |")
-        ad_ok.append(sm["AD"]["last_10pct"] >= 0.9 * opt)
-        ed_ok.append(abs(sm["ED"]["last_10pct"] - d["return_mean"]) <= 0.15 * opt)
-    unit = next(iter(r["summary"].values()))["AD"]["interval_over"]
-    met = lambda ok: "met" if all(ok) else f"missed at {ok.count(False)} of {len(ok)} levels"  # noqa: E731
-    return [
-        "## Prompting with demonstrations (Fig. 5)", "",
-        f"Command: `{r['command']}` on `{r['run']}` ({r['source_name']} source, training seeds "
-        f"{r['train_seeds']}); {r['num_tasks']} held-out tasks × {r['num_seeds']} evaluation "
-        f"seeds, {r['prompt']['episodes']} demonstration episodes in context, {E} episodes "
-        f"after the prompt at temperature {r['temperature']:g}; ± over {unit} seeds; mean "
-        f"optimum {opt:.2f}. Details and what was tried: [prompting/summary.md]"
-        "(prompting/summary.md), [prompting/NOTES.md](prompting/NOTES.md).", "",
-        *rows, "",
-        f"- AD's last 10% within 10% of the optimum from every level: {met(ad_ok)}.",
-        f"- ED's last 10% within 15% of the optimum of the demonstrations' return: "
-        f"{met(ed_ok)}.", "",
-        "![prompting](prompting/figures/prompting.png)", ""]
-
-
-ABLATIONS = ("context_size", "masking", "num_tasks", "model_size", "label_smoothing")
-
-
-def _context_targets(r: dict) -> list[str]:
-    """Fig. 7's qualitative claim as the issue states it: a context of <= 1 episode reaches at
-    most 70% of the return with 4 episodes, 2 episodes at least 90%."""
-    final = {p["value"]: p["final"] for p in r["points"]}
-    if 4 not in final or not final[4]:
-        return []
-    short = {v: f / final[4] for v, f in final.items() if v <= 1}
-    lines = [f"- Contexts of <= 1 episode at most 70% of 4 episodes' return: "
-             f"{'met' if all(x <= 0.7 for x in short.values()) else 'missed'} ("
-             + ", ".join(f"{v:g}: {x:.2f}" for v, x in short.items()) + ")."]
-    if 2 in final:
-        x = final[2] / final[4]
-        lines.append(f"- 2 episodes at least 90% of 4 episodes' return: "
-                     f"{'met' if x >= 0.9 else 'missed'} ({x:.2f}).")
-    return lines
-
-
-def ablation_lines(root: Path) -> list[str]:
-    """The analyses (root/ablations/<name>/results.json: Fig. 7, appendix ablations), each its
-    table (ours beside the paper's values, both relative to a reference value where the
-    environments differ), its note, its figure and its paths figure where drawn."""
-    lines = []
-    for name in ABLATIONS:
-        path = root / "ablations" / name / "results.json"
-        if not path.exists():
-            continue
-        r = read_json(path)
-        unit = r["points"][0]["interval_over"]
-        lines += [f"## {r['title']}", "",
-                  f"Command: `{r['command']}`; AD alone on {r['env']} ({r['base_preset']} "
-                  f"preset's data and training), {r['train_seeds']} training seed(s) per value, "
-                  f"{r['eval_seeds']} evaluation seeds per held-out task, {r['episodes']} "
-                  f"episodes at temperature 1; ± over {unit} seeds."
-                  + (f" {r['note'][0].upper()}{r['note'][1:].rstrip('.')}."
-                     if r["note"] else ""), "",
-                  *ablation_table(r), ""]
-        if not r.get("complete", True):
-            missing = [v for v in r["values"] if v not in {p["label"] for p in r["points"]}]
-            lines += [f"Partial: {len(r['points'])} of {len(r['values'])} values measured; "
-                      f"{', '.join(missing)} still to run (the same command continues).", ""]
-        lines += _context_targets(r) if name == "context_size" else []
-        lines += ["", f"![{name}](ablations/{name}/figures/{name}.png)", ""]
-        if (path.parent / "figures" / f"{name}_paths.png").exists():
-            lines += ["What the axis changes in one agent (training seed 0, held-out task 0, "
-                      "evaluation seed 0):", "",
-                      f"![{name} paths](ablations/{name}/figures/{name}_paths.png)", ""]
-    return lines
 
 
 def _score_rows(name: str, results: dict) -> list[list[str]]:
