@@ -59,6 +59,9 @@ def test_sweep_touches_only_the_validation_tasks(tmp_path):
     assert d["fixed"] == ["train_ed=null"]
     for v in d["variants"]:
         assert set(v["summary"]) == {"AD val", "random val"}  # ED fixed off in every variant
+        ad = v["summary"]["AD val"]  # one training seed: the units are its evaluation seeds
+        assert ad["interval_over"] == "evaluation"
+        assert len(v["last_10pct_per_unit"]["AD"]) == ad["eval_seeds"]
     runs = tmp_path / "runs" / "darkroom" / "steps"
     evaluated = {p.parent.name for p in runs.rglob("eval/*/*.json")}
     assert evaluated == {"val"}  # never the held-out tasks

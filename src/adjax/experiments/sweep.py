@@ -23,6 +23,7 @@ from adjax.atomic import write_json
 from adjax.experiments.common import ExperimentConfig, command
 from adjax.experiments.reproduce import presets
 from adjax.experiments.runner import run_experiment, with_overrides
+from adjax.stats import curve_summary
 
 
 def override(cfg, path: str, value, _full: str | None = None):
@@ -97,7 +98,12 @@ def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds:
         res = run_experiment(cfg, runs / experiment / name / slug, preset=preset,
                              progress=progress)
         rows.append({"set": a, "summary": {k: v for k, v in res["summary"].items()
-                                           if k.endswith(" val")}})
+                                           if k.endswith(" val")},
+                     # each training seed's last 10%, so variants compare seed by seed
+                     "last_10pct_per_unit": {
+                         m: curve_summary(c)["last_10pct_per_unit"]
+                         for m, c in res["curves"]["val"].items()
+                         if isinstance(c, dict) and "per_seed" in c}})
     out = publish / experiment / "sweeps" / f"{name}.json"
     write_json(out, {"experiment": experiment, "preset": preset, "train_seeds": seeds,
                      "split": "val", "fixed": list(fixed), "command": command(),
