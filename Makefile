@@ -57,12 +57,13 @@ reproduce: $(STAMP)
 
 # The paper's analyses (context size, masking, training tasks, model size, label smoothing), each
 # resuming its completed stages, published to experiments/ablations/ value by value (a rerun
-# takes the values published there with the same configuration, even with runs/ gone), then the
-# report.
+# takes the values published there with the same configuration, even with runs/ gone; such a
+# value whose AD paths were never drawn gets its AD training seed 0 trained alone for them),
+# then the report.
 ABLATIONS = context_size masking num_tasks model_size label_smoothing
 ablations: $(STAMP)
 	for a in $(ABLATIONS); do \
-	  $(PY) -m adjax.experiments.$$a --preset $(PRESET) --publish experiments/ablations || exit 1; \
+	  $(PY) -m adjax.experiments.$$a --preset $(PRESET) --publish experiments/ablations --draw-paths || exit 1; \
 	done
 	$(PY) -m adjax.experiments.reproduce --report-only
 

@@ -280,6 +280,45 @@ def test_ablation_reuses_the_base_run(toy_run, tmp_path):
     assert _paths_figure(abl, gone, tmp_path / "none", published=None) is None
 
 
+
+def test_published_points_get_their_paths_by_training_seed_0_alone(toy_run, tmp_path):
+    """A value taken from the published results whose paths the published figure lacks: with
+    draw_paths its AD seed 0 is linked from the base run when it is the base's AD, else trained
+    alone (`train_only`: no evaluation, no other seed), and drawn; its point stays the
+    published one. Without draw_paths nothing is trained and the value has no row."""
+    from adjax.experiments import ablation, masking
+
+    base_dir, _ = toy_run
+    p = darkroom.tiny().model.token_mask_prob
+    abl = dataclasses.replace(masking.tiny(), values=(p, 0.5), base=darkroom.tiny())
+    pub = tmp_path / "pub"
+    cfgs = [abl.variant(v) for v in abl.values]
+    points = [{"value": v, "label": f"{v:g}", "x": v, "final": 1.0 + i, "ci95": 0.5,
+               "interval_over": "evaluation", "per_unit": [1.0], "first_10pct": 0.5,
+               "curve": [0.5, 1.0], "wall_time_s": {}, "config": ablation.config_digest(c)}
+              for i, (v, c) in enumerate(zip(abl.values, cfgs, strict=True))]
+    (pub / "figures").mkdir(parents=True)
+    (pub / "results.json").write_text(json.dumps({"points": points}))
+
+    res = ablation.run_ablation(abl, tmp_path / "runs", base_dir=base_dir, progress=False,
+                                published=pub)
+    assert res["points"] == points and not (pub / "figures" / "masking_paths.png").exists()
+    assert not (tmp_path / "runs" / "masking" / "masking_0.5" / "runs").exists()
+
+    res = ablation.run_ablation(abl, tmp_path / "runs", base_dir=base_dir, progress=False,
+                                published=pub, draw_paths=True)
+    assert res["points"] == points  # the published numbers, not a new evaluation
+    runs = tmp_path / "runs" / "masking"
+    assert (runs / f"masking_{p:g}" / "runs" / "ad" / "seed0").is_symlink()
+    trained = runs / "masking_0.5"
+    assert (trained / "runs" / "ad" / "seed0").is_dir() and not (trained / "eval").exists()
+    assert not (trained / "runs" / "ad" / "seed1").exists() and not (trained / "data").exists()
+    assert read_json(trained / "experiment.json")["model"]["token_mask_prob"] == 0.5
+    records = read_json(pub / "figures" / "masking_paths.json")["values"]
+    assert list(records) == [pt["config"] for pt in points]
+    assert [r["label"] for r in records.values()] == [f"{p:g}", "0.5"]
+    assert "masking_paths.png" in (pub / "summary.md").read_text()
+
 def test_trajectory_pictures_of_the_summary_stage(toy_run):
     """The summary stage draws AD seed 0's paths on held-out task 0 with the evaluation's key
     for evaluation seed 0 (so its returns are that pair's evaluated returns), shows them in

@@ -32,7 +32,7 @@ from adjax.atomic import one_line_errors, read_json, save_figure, write_json, wr
 from adjax.envs import GRID_ENVS
 from adjax.experiments.common import ExperimentConfig, SplitEval, command, machine, publish
 from adjax.experiments.pipeline import _trained
-from adjax.experiments.runner import run_experiment
+from adjax.experiments.runner import run_experiment, train_only
 from adjax.report import trajectories as tj
 from adjax.report.ablations import ablation_table, label, plot_ablation
 from adjax.stats import curve_summary
@@ -154,26 +154,39 @@ def _published_points(published: Path | None) -> dict:
 
 def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
                  base_dir: Path | None = None, progress: bool = True,
-                 published: Path | None = None) -> dict:
+                 published: Path | None = None, draw_paths: bool = False) -> dict:
     """Every axis value (configurations checked before any compute); results.json, the figure
     and summary.md under runs/<name> are rewritten after each value ("complete" false until the
     last), so an interrupted sweep shows the values it has. published: the sweep's published
     directory (PUBLISH/<name>); a value whose point there was made with the same configuration
     is taken from it instead of being run again, so a sweep longer than a sitting continues
-    from what was committed even when runs/ is gone."""
+    from what was committed even when runs/ is gone. draw_paths: a reused value whose paths
+    the published figure lacks gets its AD training seed 0 trained alone (`train_only`, a few
+    minutes) for its row of the paths figure; its point is still the published one."""
     out = Path(runs) / abl.name
     base_dir = Path(base_dir) if base_dir is not None else Path("runs") / abl.base.name
     variants = [(v, abl.variant(v)) for v in abl.values]  # a bad value fails here, not midway
     done = _published_points(published)
-    points = []
+    drawn = {} if published is None else _paths_records(Path(published) / "figures"
+                                                        / f"{abl.name}_paths.json")
+    points, seed0_runs = [], {}  # seed0_runs: {config digest: run with AD seed 0} of reused points
     for value, cfg in variants:
         digest = config_digest(cfg)
-        if digest in done and not (out / _dir_name(abl, value) / "results.json").exists():
-            print(f"[{abl.name}={label(value)}] published in {published}: reused", flush=True)
-            points.append(done[digest])
-            results = _write(abl, points, out, len(points) == len(variants), published)
-            continue
         run_dir = out / _dir_name(abl, value)
+        if digest in done and not (run_dir / "results.json").exists():
+            print(f"[{abl.name}={label(value)}] published in {published}: reused", flush=True)
+            if draw_paths and abl.base.env in GRID_ENVS and digest not in drawn:
+                seed0 = dataclasses.replace(cfg, train_seeds=1, first_seed=0)
+                print(f"[{abl.name}={label(value)}] its paths: training AD seed 0 alone",
+                      flush=True)
+                _link_base_ad(seed0, run_dir, base_dir)
+                train_only(seed0, run_dir, progress, data_dir=_share(cfg, out, base_dir))
+            if _trained(run_dir / "runs" / "ad" / "seed0", cfg.train_ad.num_steps):
+                seed0_runs[digest] = run_dir
+            points.append(done[digest])
+            results = _write(abl, points, out, len(points) == len(variants), published,
+                             seed0_runs)
+            continue
         run_dir.mkdir(parents=True, exist_ok=True)
         if _link_base_ad(cfg, run_dir, base_dir):
             print(f"[{abl.name}={label(value)}] AD is the base run's: reusing {base_dir}/runs/ad",
@@ -182,7 +195,8 @@ def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
                              data_dir=_share(cfg, out, base_dir))
         x = float(value) if abl.x_of is None else float(abl.x_of(cfg, value))
         points.append({**_point(value, x, res), "run": str(run_dir), "config": digest})
-        results = _write(abl, points, out, len(points) == len(variants), published)
+        results = _write(abl, points, out, len(points) == len(variants), published,
+                         seed0_runs)
     print("\n".join(ablation_table(results)))
     return results
 
@@ -192,7 +206,7 @@ def _dir_name(abl: Ablation, value) -> str:
 
 
 def _write(abl: Ablation, points: list, out: Path, complete: bool,
-           published: Path | None = None) -> dict:
+           published: Path | None = None, seed0_runs: dict | None = None) -> dict:
     """results.json, the figure and summary.md in out, and copied to `published` (if given)."""
     results = {
         "ablation": abl.name, "title": abl.title, "experiment": abl.base.name,
@@ -208,7 +222,7 @@ def _write(abl: Ablation, points: list, out: Path, complete: bool,
     }
     write_json(out / "results.json", results, checksum=True)
     fig = plot_ablation(results, out / "figures" / f"{abl.name}.png")
-    paths = _paths_figure(abl, points, out, published)
+    paths = _paths_figure(abl, points, out, published, seed0_runs)
     write_text(out / "summary.md", "\n".join([
         f"# {abl.title}", "", f"Command: `{results['command']}`", "",
         f"Machine: {results['machine']}", "", *ablation_table(results), "",
@@ -219,12 +233,14 @@ def _write(abl: Ablation, points: list, out: Path, complete: bool,
     return results
 
 
-def _paths_figure(abl: Ablation, points: list, out: Path, published: Path | None) -> Path | None:
+def _paths_figure(abl: Ablation, points: list, out: Path, published: Path | None,
+                  seed0_runs: dict | None = None) -> Path | None:
     """figures/<name>_paths.png and <name>_paths.json: each axis value's AD (training seed 0)
     on held-out task 0 with evaluation seed 0 (`adjax.report.trajectories`), one row per value,
     so the paths show what the axis changes. A value's paths come from its run when it is here
-    (drawn there, or reused), else from the published JSON when it holds the value's
-    configuration; a value with neither has no row. None for a non-grid env or no rows."""
+    (its point's run, or seed0_runs[its config digest] for a published point; drawn there, or
+    reused), else from the published JSON when it holds the value's configuration; a value with
+    none has no row. None for a non-grid env or no rows."""
     if abl.base.env not in GRID_ENVS:
         return None
     files = {"png": out / "figures" / f"{abl.name}_paths.png",
@@ -233,8 +249,8 @@ def _paths_figure(abl: Ablation, points: list, out: Path, published: Path | None
                                                          / files["json"].name)
     records = {}
     for p in points:
-        run = Path(p.get("run", ""))
-        if (run / "runs" / "ad" / "seed0").exists():
+        run = p.get("run") or (seed0_runs or {}).get(p.get("config"))
+        if run and (Path(run) / "runs" / "ad" / "seed0").exists():
             drawn = tj.write_trajectories(run, num_episodes=min(tj.PANEL_EPISODES[-1],
                                                                 abl.episodes))
             record = {k: v for k, v in read_json(drawn["json"]).items() if k != "content_sha256"}
@@ -273,16 +289,20 @@ class Args:
     runs: Path = Path("runs/ablations")  # runs/ablations/<name>/<name>_<value>/ per value
     base_run: Path | None = None  # the base experiment's run dir to reuse (default runs/<exp>)
     publish: Path | None = None  # also copy the small results to PUBLISH/<name>/
+    # train AD seed 0 alone of each value taken from PUBLISH whose paths its figure lacks
+    draw_paths: bool = False
 
 
 def cli(name: str, presets: dict, argv=None) -> dict:
-    """`python -m adjax.experiments.<name> [--preset P] [--runs DIR] [--publish DIR]`; errors as
+    """`python -m adjax.experiments.<name> [--preset P] [--runs DIR] [--publish DIR]
+    [--draw-paths]`; errors as
     `runner.cli`'s (argv None: the process leaves at once after the error line)."""
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
     if args.preset not in presets:
         raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")
     with one_line_errors(f"python -m adjax.experiments.{name}", hard_exit=argv is None):
         res = run_ablation(presets[args.preset](), args.runs, args.base_run,
-                           published=None if args.publish is None else args.publish / name)
+                           published=None if args.publish is None else args.publish / name,
+                           draw_paths=args.draw_paths)
     return res
 

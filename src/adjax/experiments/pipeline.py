@@ -376,5 +376,7 @@ def _rl2(run: Run) -> dict:
         "env_steps": cfg.rl2.num_updates * cfg.rl2.steps_per_update()}}
 
 
-# The stages in order; each takes the Run and returns its part of the results.
-STAGES = (_collect, _train, _evaluate, _source_curves, _refresh, _rl2)
+# The stages in order; each takes the Run and returns its part of the results. The first two
+# make the trained runs (runner.train_only stops after them).
+TRAINING_STAGES = (_collect, _train)
+STAGES = (*TRAINING_STAGES, _evaluate, _source_curves, _refresh, _rl2)

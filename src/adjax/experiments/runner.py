@@ -24,7 +24,7 @@ from adjax.experiments.common import (
     publish,
     source_name,
 )
-from adjax.experiments.pipeline import STAGES, TRAINED, Run
+from adjax.experiments.pipeline import STAGES, TRAINED, TRAINING_STAGES, Run
 from adjax.lock import DirLock
 from adjax.model import ModelConfig, lstm_like
 from adjax.report import (
@@ -174,6 +174,25 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
             else contextlib.nullcontext())
     with lock:
         return _run_experiment(cfg, out, preset, progress, data_dir)
+
+
+def train_only(cfg: ExperimentConfig, out, progress: bool = True,
+               data_dir: Path | None = None) -> dict:
+    """`run_experiment`'s collection and training stages alone: the trained runs under
+    out/runs/<method>/seed<k>, nothing evaluated (what a later `run_experiment` of the same
+    configuration in out resumes from, and what a picture of one trained seed needs).
+    -> {(method, seed): run directory}."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = (DirLock(out / ".lock", "experiment directory") if distributed.is_main()
+            else contextlib.nullcontext())
+    with lock:
+        _check_config(cfg, out)
+        run = Run(cfg, out, Stages(out), out / "data" if data_dir is None else Path(data_dir),
+                  progress)
+        for stage in TRAINING_STAGES:
+            stage(run)
+        return run.run_dirs
 
 
 def _with_rl2(curves: dict, rl2_curves: dict) -> dict:
