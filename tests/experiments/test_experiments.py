@@ -224,6 +224,22 @@ def test_shards_are_the_seeds_of_one_run_and_merge_into_it(runs, tmp_path, capsy
     capsys.readouterr()
     assert shards.merge(dest)["shards"][1]["code"] == "git 0123456789ab"
     assert "shards ran different code" in capsys.readouterr().out
+    # A seed-free curve that differs: an error from one kind of machine, a recorded warning
+    # (the first shard's kept) from two.
+    r1 = read_json(dest / "shards" / "seed1" / "results.json")
+    random = r1["curves"]["odd"]["random"]
+    moved = {**random, "per_seed": (np.asarray(random["per_seed"]) + 0.5).tolist()}
+    r1["curves"]["odd"]["random"] = moved
+    write_json(dest / "shards" / "seed1" / "results.json", r1, indent=None, checksum=True)
+    with pytest.raises(ValueError, match="random on odd differs from the first shard's"):
+        shards.merge(dest)
+    write_json(dest / "shards" / "seed1" / "results.json", {**r1, "machine": "another CPU"},
+               indent=None, checksum=True)
+    again = shards.merge(dest)
+    assert again["curves"]["odd"]["random"] == merged["curves"]["odd"]["random"]
+    (line,) = again["seed_free_differences"]
+    assert line.startswith("seed1: random on odd differs") and "by up to 0.5" in line
+    assert "another CPU" in line and "warning:" in capsys.readouterr().out
 
     other = tmp_path / "other"
     shutil.copytree(tmp_path / "seed1", other)

@@ -22,8 +22,10 @@ every shard under DEST/shards:
   of the shards' `per_seed` weighted by their seed counts: a run of all the seeds at once, to the
   4 decimals results.json keeps;
 - what does not depend on the training seed (the baselines, the optimal return, the source's
-  env-step curves) is the same in every shard (same tasks and keys): taken from the first, and
-  a shard that disagrees is an error;
+  env-step curves) is the same in every shard (same tasks and keys): taken from the first; a
+  shard that disagrees is an error when both ran on one kind of machine, and a recorded warning
+  (results.json "seed_free_differences") when they did not, since a learner from scratch (the
+  A2C source curve) can round and then sample otherwise on another instruction set;
 - the refresh check: every shard's training seeds' checks, summarised again over all of them
   (`pipeline.refresh_summary`); RL²'s configuration and the pictures come from the shard that
   trained seed 0.
@@ -130,15 +132,28 @@ def _same_config(shards: list[tuple[Path, dict]]) -> dict:
     return strip(cfg0)
 
 
-def _check_equal(name: str, a, b, where: Path) -> None:
+def _check_equal(name: str, a, b, where: Path, machines: tuple[str, str],
+                 differences: list[str]) -> None:
+    """A shard's seed-free curve b against the first shard's a. Equal to rounding: nothing. Else,
+    shards run on one kind of machine did not evaluate the same tasks or keys: an error. Shards
+    run on different kinds (machines: the first's and this one's `machine()`) may differ with the
+    same keys (a learner's float sums rounded otherwise by another instruction set, then other
+    actions sampled): the first shard's curve is kept and the difference appended to
+    `differences`, which the merge prints and records."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape != b.shape or not np.allclose(a, b, atol=TOLERANCE, rtol=0):
+    if a.shape == b.shape and np.allclose(a, b, atol=TOLERANCE, rtol=0):
+        return
+    if a.shape != b.shape or machines[0] == machines[1]:
         raise ValueError(f"{where}: {name} differs from the first shard's (it depends on no "
                          "training seed, so the shards did not evaluate the same tasks or keys)")
+    differences.append(f"{where.parent.name}: {name} differs from the first shard's by up to "
+                       f"{np.abs(a - b).max():.4g} (mean {b.mean():.4g} against {a.mean():.4g}; "
+                       f"run on {machines[1]}, the first on {machines[0]}); the first's is kept")
 
 
-def merge_curves(shards: list[tuple[Path, dict]]) -> dict:
-    """The shards' curves as one run's: see the module docstring."""
+def merge_curves(shards: list[tuple[Path, dict]], differences: list[str]) -> dict:
+    """The shards' curves as one run's: see the module docstring (`_check_equal` for the
+    seed-free curves and `differences`)."""
     (_, first), *_ = shards
     weights = np.array([r["train_seeds"] for _, r in shards], np.float64)
     out = {}
@@ -162,10 +177,11 @@ def merge_curves(shards: list[tuple[Path, dict]]) -> dict:
                                          f"{c['num_tasks']} tasks, the first shard "
                                          f"{m['num_tasks']}")
             else:  # a baseline or the optimal return: the same in every shard
-                for d, c in per[1:]:
+                for (d, c), (_, r) in zip(per[1:], shards[1:], strict=True):
                     _check_equal(f"{method} on {split}", m["per_seed"] if isinstance(m, dict)
                                  else m, c["per_seed"] if isinstance(c, dict) else c,
-                                 d / "results.json")
+                                 d / "results.json", (first["machine"], r["machine"]),
+                                 differences)
                 merged[method] = m
         out[split] = merged
     return out
@@ -193,12 +209,15 @@ def merge(dest) -> dict:
                 raise ValueError(f"{d / 'results.json'}: {key!r} is {r.get(key)!r}, the first "
                                  f"shard's {shards[0][1].get(key)!r}")
     seeds = sorted(seen)
-    first = shards[0][1]
+    first, differences = shards[0][1], []
     for d, r, _ in shards[1:]:
         for name, sc in r.get("source_curves", {}).items():
             _check_equal(f"source curve {name}", first["source_curves"][name]["per_seed"],
-                         sc["per_seed"], d / "results.json")
-    curves = merge_curves([(d, r) for d, r, _ in shards])
+                         sc["per_seed"], d / "results.json", (first["machine"], r["machine"]),
+                         differences)
+    curves = merge_curves([(d, r) for d, r, _ in shards], differences)
+    for line in differences:
+        print(f"warning: {dest}'s shard {line}", flush=True)
     times: dict[str, float] = {}
     for d, r, _ in shards:
         for stage, t in r.get("wall_time_s", {}).items():
@@ -214,6 +233,8 @@ def merge(dest) -> dict:
         "shards": [{"dir": f"{SHARDS}/{d.name}", "seeds": seeds_of(r), "command": r["command"],
                     "code": r.get("code", "not recorded"), "machine": r["machine"]}
                    for d, r, _ in shards]})
+    if differences:
+        results["seed_free_differences"] = differences
     codes = {sh["code"] for sh in results["shards"]}
     if len(codes) > 1:  # the configuration check cannot see code; say so, do not refuse
         print(f"warning: {dest}'s shards ran different code ("
