@@ -118,3 +118,9 @@ def test_a_sweep_continues_from_its_published_points(tmp_path, monkeypatch):
     assert ran == [0.1]  # 0 and 0.2 were published with the same configuration
     assert res["points"][0] == first[0] and res["points"][2] == first[1]
     assert [p["label"] for p in read_json(pub / "results.json")["points"]] == ["0", "0.1", "0.2"]
+    # each point names its machine; the file names theirs, or each one's when they differ
+    assert res["machine"] == first[0]["machine"] == ablation.machine()
+    from adjax.experiments.ablation import _machines
+
+    assert _machines([{**first[0], "machine": "A"}, {**first[1], "machine": "B"}]) == (
+        "several: 0 on A; 0.2 on B")

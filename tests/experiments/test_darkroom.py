@@ -298,16 +298,18 @@ def test_published_points_get_their_paths_by_training_seed_0_alone(toy_run, tmp_
                "curve": [0.5, 1.0], "wall_time_s": {}, "config": ablation.config_digest(c)}
               for i, (v, c) in enumerate(zip(abl.values, cfgs, strict=True))]
     (pub / "figures").mkdir(parents=True)
-    (pub / "results.json").write_text(json.dumps({"points": points}))
+    (pub / "results.json").write_text(json.dumps({"points": points, "machine": "a CPU"}))
+    reused = [{**pt, "machine": "a CPU"} for pt in points]  # the file's, made in one sitting
 
     res = ablation.run_ablation(abl, tmp_path / "runs", base_dir=base_dir, progress=False,
                                 published=pub)
-    assert res["points"] == points and not (pub / "figures" / "masking_paths.png").exists()
+    assert res["points"] == reused and not (pub / "figures" / "masking_paths.png").exists()
+    assert res["machine"] == "a CPU"
     assert not (tmp_path / "runs" / "masking" / "masking_0.5" / "runs").exists()
 
     res = ablation.run_ablation(abl, tmp_path / "runs", base_dir=base_dir, progress=False,
                                 published=pub, draw_paths=True)
-    assert res["points"] == points  # the published numbers, not a new evaluation
+    assert res["points"] == reused  # the published numbers, not a new evaluation
     runs = tmp_path / "runs" / "masking"
     assert (runs / f"masking_{p:g}" / "runs" / "ad" / "seed0").is_symlink()
     trained = runs / "masking_0.5"

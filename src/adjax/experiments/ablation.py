@@ -132,6 +132,7 @@ def _point(value, x: float, res: dict) -> dict:
             "ci95": s["last_10pct_ci95"], "interval_over": s["interval_over"],
             "per_unit": s["last_10pct_per_unit"], "first_10pct": s["first_10pct"],
             "curve": np.asarray(curve["per_seed"]).mean(axis=0).round(4).tolist(),
+            "machine": machine(),
             # the stages' times; not "this_invocation", which a resumed value would make ~0
             "wall_time_s": {k: v for k, v in res["wall_time_s"].items()
                             if k != "this_invocation"}}
@@ -145,11 +146,23 @@ def config_digest(cfg: ExperimentConfig) -> str:
 
 def _published_points(published: Path | None) -> dict:
     """{config digest: point} of a published results.json (points made before digests were
-    recorded have none and are not reused)."""
+    recorded have none and are not reused). A point made before points named their machine gets
+    the file's: each of those files was made in one sitting."""
     path = None if published is None else Path(published) / "results.json"
     if path is None or not path.exists():
         return {}
-    return {p["config"]: p for p in read_json(path)["points"] if "config" in p}
+    res = read_json(path)
+    return {p["config"]: {"machine": res.get("machine", "not recorded"), **p}
+            for p in res["points"] if "config" in p}
+
+
+def _machines(points: list) -> str:
+    """The machine the points were made on, or each one's when they differ."""
+    made = list(dict.fromkeys(p["machine"] for p in points if "machine" in p))
+    if len(made) <= 1:
+        return made[0] if made else machine()
+    on = {m: ", ".join(p["label"] for p in points if p.get("machine") == m) for m in made}
+    return "several: " + "; ".join(f"{labels} on {m}" for m, labels in on.items())
 
 
 def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
@@ -218,7 +231,7 @@ def _write(abl: Ablation, points: list, out: Path, complete: bool,
         "reference": abl.reference,
         "paper": {label(k): v for k, v in abl.paper.items()}, "paper_env": abl.paper_env,
         "paper_episode": abl.paper_episode, "note": abl.note, "log_x": abl.log_x,
-        "command": command(), "machine": machine(),
+        "command": command(), "machine": _machines(points),
     }
     write_json(out / "results.json", results, checksum=True)
     fig = plot_ablation(results, out / "figures" / f"{abl.name}.png")
@@ -249,7 +262,7 @@ def _paths_figure(abl: Ablation, points: list, out: Path, published: Path | None
                                                          / files["json"].name)
     records = {}
     for p in points:
-        run = p.get("run") or (seed0_runs or {}).get(p.get("config"))
+        run = (seed0_runs or {}).get(p.get("config")) or p.get("run")
         if run and (Path(run) / "runs" / "ad" / "seed0").exists():
             drawn = tj.write_trajectories(run, num_episodes=min(tj.PANEL_EPISODES[-1],
                                                                 abl.episodes))
