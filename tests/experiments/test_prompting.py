@@ -154,6 +154,22 @@ def test_rerun_reuses_every_stage(toy, capsys):
     assert again["demonstrations"] == res["demonstrations"]
 
 
+def test_publish_copies_the_small_results_and_keeps_notes(toy, tmp_path):
+    """--publish: results, summary, timings, the paths and the figures copied (every stage
+    reused), a NOTES.md already there kept, nothing else of the run (no evaluations)."""
+    _, _, args, res = toy
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    (pub / "NOTES.md").write_text("notes")
+    again = prompting.run_prompting(dataclasses.replace(args, publish=pub), progress=False)
+    assert again["curves"] == res["curves"]
+    got = sorted(str(f.relative_to(pub)) for f in pub.rglob("*") if f.is_file())
+    assert got == ["NOTES.md", "figures/prompting.png", "figures/prompting_paths.png",
+                   "prompting_paths.json", "results.json", "summary.md", "timings.json"]
+    assert read_json(pub / "results.json")["curves"] == res["curves"]
+    assert (pub / "NOTES.md").read_text() == "notes"
+
+
 def test_missing_run_is_refused_before_any_compute(toy, tmp_path):
     root, _, _, _ = toy
     out = tmp_path / "out"

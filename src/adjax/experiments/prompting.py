@@ -1,7 +1,8 @@
 """Prompting with demonstrations (Laskin et al. 2023, Fig. 5): AD and ED from fixed-quality prompts.
 
     python -m adjax.experiments.prompting --run runs/darkroom --out runs/prompting \
-        [--levels 0.05 0.25 0.5 0.75 0.95] [--episodes 50] [--seeds S] [--prompt-episodes P]
+        [--levels 0.05 0.25 0.5 0.75 0.95] [--episodes 50] [--seeds S] [--prompt-episodes P] \
+        [--publish experiments/prompting]
 
 `--run` is an experiment directory made by `python -m adjax.experiments.<name>` (experiment.json,
 runs/ad/seed{k}, runs/ed/seed{k}); nothing is trained here. Every training seed's AD and ED found
@@ -32,7 +33,8 @@ Stages, each reused when its file holds the same settings: demonstrations.json, 
 eval/{ad,ed}/seed{k}.json (returns [levels][N][S][E]), then (grid envs) the paths of training
 seed 0's AD and ED from the lowest and highest level on held-out task 0, evaluation seed 0
 (figures/prompting_paths.png, prompting_paths.json: the evaluation's own prompt and key for that
-pair), then results.json, figures/prompting.png and summary.md. Toy size:
+pair), then results.json, figures/prompting.png and summary.md, copied with the timings and
+the paths to --publish when given (`common.publish`: notes there are kept). Toy size:
 tests/experiments/test_prompting.py.
 """
 
@@ -55,13 +57,22 @@ from adjax.atomic import read_json, save_figure, write_json, write_text
 from adjax.checkpoints import RunConfigError, load_run
 from adjax.evaluate import Prompt, in_context, in_context_trace, load_agent, optimal_returns
 from adjax.evaluate.results import DEFAULT_BATCH, over_tasks_and_seeds, pair_keys, split_tasks
-from adjax.experiments.common import Stages, command, machine, source_name, stage_file
+from adjax.experiments.common import (
+    Stages,
+    command,
+    machine,
+    publish,
+    source_name,
+    stage_file,
+)
 from adjax.report import trajectories as tj
 from adjax.report.prompting import label, plot, summary_md
 from adjax.stats import curve_summary
 
 DEFAULT_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 SPLIT = "test"
+# What --publish copies besides the figures (the paths JSON on grid environments).
+PUBLISHED = ("results.json", "summary.md", "timings.json", "prompting_paths.json")
 TEMPERATURE = 1.0
 # fold_in(key(0), KEYS[name]) roots the pair keys of the demonstrations and of the rollouts
 # (AD and ED alike); distinct from adjax.evaluate.results.CURVE_KEYS.
@@ -87,6 +98,7 @@ class Args:
     episodes: int = 50  # in-context episodes after the prompt
     seeds: int | None = None  # evaluation seeds per task (default: the run's held-out split's)
     prompt_episodes: int | None = None  # P (default: (context_len - refresh) // episode_len)
+    publish: Path | None = None  # also copy the small results here (e.g. experiments/prompting)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -489,6 +501,9 @@ def run_prompting(args: Args, progress: bool = True) -> dict:
     write_json(out / "results.json", results, checksum=True)
     plot(results, out / "figures" / "prompting.png")
     write_text(out / "summary.md", summary_md(results))
+    if args.publish is not None:
+        publish(out, Path(args.publish), names=tuple(
+            n for n in PUBLISHED if n != "prompting_paths.json" or (out / n).exists()))
     return results
 
 
