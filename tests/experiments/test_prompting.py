@@ -132,6 +132,7 @@ def test_paths_are_the_evaluated_pair(toy):
     _, _, args, _ = toy
     out = args.out
     assert (out / "figures" / "prompting_paths.png").stat().st_size > 0
+    assert "![prompted paths](figures/prompting_paths.png)" in (out / "summary.md").read_text()
     pic = read_json(out / "prompting_paths.json")
     d = json.loads((out / "demonstrations.json").read_text())
     assert [(r["method"], r["level"]) for r in pic["rows"]] == [

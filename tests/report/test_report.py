@@ -159,6 +159,11 @@ def test_prompting_section_checks_its_targets(tmp_path):
     assert "every level: missed at 1 of 2 levels" in text  # 8.0 < 0.9 * 10
     assert "demonstrations' return: met" in text
     assert "paper AD after 25,000 steps (ours: 1,000)" in text
+    assert "prompting_paths.png" not in text  # drawn only where the run drew it
+    (tmp_path / "prompting" / "results.json").write_text(json.dumps(
+        {**r, "paths_figure": "figures/prompting_paths.png"}))
+    assert "![prompted paths](prompting/figures/prompting_paths.png)" in "\n".join(
+        prompting_lines(tmp_path))
 
 
 def test_report_only_rewrites_the_committed_report_without_running(tmp_path):

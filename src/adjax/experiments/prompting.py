@@ -494,6 +494,8 @@ def run_prompting(args: Args, progress: bool = True) -> dict:
         "wall_time_s": {**stages.times, "this_invocation": round(time.perf_counter() - t_start,
                                                                 1)},
     }
+    if spec.env in envs.GRID_ENVS:
+        results["paths_figure"] = "figures/prompting_paths.png"
     for lv in levels:
         results["curves"][label(lv)]["optimal"] = float(opt.mean())
     results["summary"] = {label(lv): {m: curve_summary(results["curves"][label(lv)][m])

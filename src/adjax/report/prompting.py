@@ -57,6 +57,12 @@ def plot(results: dict, path) -> Path:
     return save_figure(fig, path)
 
 
+PATHS_CAPTION = ("What a prompted agent does: training seed 0's AD and ED from the lowest and "
+                 "the highest demonstration level on held-out task 0, evaluation seed 0 (that "
+                 "pair's own prompt and key, so the returns are its evaluated ones): the prompt's "
+                 "last episode, then episodes 1, 2, 5, 10 and 50 after it.")
+
+
 def summary_md(results: dict) -> str:
     p = results["prompt"]
     rows = ["| demonstrations asked (x optimal) | measured (x optimal) | demonstration return "
@@ -77,7 +83,9 @@ def summary_md(results: dict) -> str:
             f"{results['num_seeds']} evaluation seeds, {results['num_episodes']} episodes after "
             f"the prompt, temperature {results['temperature']:g}; mean optimal return "
             f"{results['optimal']['mean']:.2f}; ± is the 95% interval over {unit} seeds.\n\n"
-            + "\n".join(rows) + "\n\n![prompting](figures/prompting.png)\n")
+            + "\n".join(rows) + "\n\n![prompting](figures/prompting.png)\n"
+            + (f"\n{PATHS_CAPTION}\n\n![prompted paths](figures/prompting_paths.png)\n"
+               if results.get("paths_figure") else ""))
 
 
 def prompting_lines(root: Path) -> list[str]:
@@ -122,4 +130,6 @@ def prompting_lines(root: Path) -> list[str]:
         f"- AD's last 10% within 10% of the optimum from every level: {met(ad_ok)}.",
         f"- ED's last 10% within 15% of the optimum of the demonstrations' return: "
         f"{met(ed_ok)}.", "",
-        "![prompting](prompting/figures/prompting.png)", ""]
+        "![prompting](prompting/figures/prompting.png)", "",
+        *([PATHS_CAPTION, "", "![prompted paths](prompting/figures/prompting_paths.png)", ""]
+          if r.get("paths_figure") else [])]
