@@ -5,7 +5,8 @@ import json
 import pytest
 
 from adjax.experiments import context_size, darkroom, masking, model_size, num_tasks
-from adjax.experiments.ablation import _link_base_ad, _share, ablation_table, plot_ablation
+from adjax.experiments.ablation import ablation_table, plot_ablation
+from adjax.experiments.reuse import link_base_ad, shared_data_dir
 
 
 def test_context_values_and_their_refresh():
@@ -41,13 +42,13 @@ def test_data_is_shared_only_with_the_same_data_config(tmp_path):
     base.mkdir()
     cfg = masking.quick().variant(0.3)  # the base preset's own model and training
     (base / "experiment.json").write_text(json.dumps(darkroom.quick().to_dict()))
-    assert _share(cfg, tmp_path / "abl", base) == base / "data"
+    assert shared_data_dir(cfg, tmp_path / "abl", base) == base / "data"
     fewer = num_tasks.quick().variant(4)
-    own = _share(fewer, tmp_path / "abl", base)
+    own = shared_data_dir(fewer, tmp_path / "abl", base)
     assert own.parent == tmp_path / "abl" and own.name.startswith("data-")
-    assert _share(num_tasks.quick().variant(8), tmp_path / "abl", base) != own
-    assert _link_base_ad(cfg, tmp_path / "abl" / "x", base) == 0  # nothing trained there yet
-    assert _link_base_ad(masking.quick().variant(0.1), tmp_path / "abl" / "x", base) == 0
+    assert shared_data_dir(num_tasks.quick().variant(8), tmp_path / "abl", base) != own
+    assert link_base_ad(cfg, tmp_path / "abl" / "x", base) == 0  # nothing trained there yet
+    assert link_base_ad(masking.quick().variant(0.1), tmp_path / "abl" / "x", base) == 0
 
 
 def _results(paper_env="key-to-door"):

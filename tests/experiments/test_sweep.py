@@ -65,3 +65,24 @@ def test_sweep_touches_only_the_validation_tasks(tmp_path):
     runs = tmp_path / "runs" / "darkroom" / "steps"
     evaluated = {p.parent.name for p in runs.rglob("eval/*/*.json")}
     assert evaluated == {"val"}  # never the held-out tasks
+    # The variants shared one dataset. A base run (here the first variant, its data where an
+    # experiment command leaves it) lends its data and, to the variant whose AD is its, its AD.
+    (shared,) = runs.glob("data-*")
+    assert not list(runs.glob("*/data"))
+    base = runs / "train_ad.num_steps=2"
+    (base / "data").symlink_to(shared.resolve(), target_is_directory=True)
+    out = sweep("darkroom", "again", ["train_ad.num_steps=2", "train_ad.num_steps=3"],
+                preset="tiny", runs=tmp_path / "runs", publish=tmp_path / "pub", progress=False,
+                fixed=("train_ed=null",), base_run=base)
+    again = tmp_path / "runs" / "darkroom" / "again"
+    assert (again / "train_ad.num_steps=2" / "runs" / "ad" / "seed0").is_symlink()
+    assert (again / "train_ad.num_steps=3" / "runs" / "ad" / "seed0").is_dir()
+    assert not (again / "train_ad.num_steps=3" / "runs" / "ad" / "seed0").is_symlink()
+    assert not list(again.glob("data-*")) and not list(again.glob("*/data"))
+    d = json.loads(out.read_text())
+    assert d["base_run"] == str(base)
+    assert d["variants"][0]["summary"] == json.loads(
+        (tmp_path / "pub" / "darkroom" / "sweeps" / "steps.json").read_text()
+    )["variants"][0]["summary"]  # the linked AD, evaluated with the same keys
+    with pytest.raises(ValueError, match="darkroom has presets quick, a3c, paper, tiny"):
+        sweep("darkroom", "x", ["train_ad.num_steps=2"], preset="a3x", runs=tmp_path / "r")

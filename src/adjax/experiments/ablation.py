@@ -13,8 +13,8 @@ Reuse. Variants that collect the same data share one dataset: the base experimen
 directory's (runs/<experiment>, as `make reproduce` leaves it) when that directory holds the
 same data configuration, else runs/ablations/<name>/data-<hash>. A variant whose AD is the base
 preset's AD (same data, model and training) takes the base run's trained seeds instead of
-training them again (they are linked, not copied). Each variant is one `run_experiment`
-directory, so an interrupted sweep resumes stage by stage.
+training them again (they are linked, not copied; both rules: `adjax.experiments.reuse`). Each
+variant is one `run_experiment` directory, so an interrupted sweep resumes stage by stage.
 """
 
 import dataclasses
@@ -32,13 +32,11 @@ from adjax.atomic import one_line_errors, read_json, save_figure, write_json, wr
 from adjax.envs import GRID_ENVS
 from adjax.experiments.common import ExperimentConfig, SplitEval, command, machine, publish
 from adjax.experiments.pipeline import _trained
+from adjax.experiments.reuse import link_base_ad, shared_data_dir
 from adjax.experiments.runner import run_experiment, train_only
 from adjax.report import trajectories as tj
 from adjax.report.ablations import ablation_table, label, plot_ablation
 from adjax.stats import curve_summary
-
-# The configuration fields that decide what `collect` writes: variants equal on these share data.
-DATA_FIELDS = ("env", "source", "data_seeds", "num_train_tasks", "subsample_every", "chunk_size")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,47 +78,6 @@ class Ablation:
                 self.base.eval, refresh_check=None,
                 splits=(SplitEval("test", self.eval_seeds, self.episodes, baselines=()),)))
         return self.vary(cfg, value)
-
-
-def _data_key(cfg: ExperimentConfig) -> dict:
-    d = cfg.to_dict()
-    return {k: d[k] for k in DATA_FIELDS}
-
-
-def _same_ad(a: dict, b: dict) -> bool:
-    """Two experiment configs (as dicts) train the same AD: same data, model and training."""
-    return all(a.get(k) == b.get(k) for k in (*DATA_FIELDS, "model", "train_ad"))
-
-
-def _base_run(base_dir: Path) -> dict | None:
-    path = base_dir / "experiment.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _share(cfg: ExperimentConfig, out: Path, base_dir: Path) -> Path:
-    """The data directory of a variant: the base run's when it collected the same data."""
-    base = _base_run(base_dir)
-    key = _data_key(cfg)
-    if base is not None and all(base.get(k) == v for k, v in json.loads(json.dumps(key)).items()):
-        return base_dir / "data"
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-    return out / f"data-{digest[:10]}"
-
-
-def _link_base_ad(cfg: ExperimentConfig, run_dir: Path, base_dir: Path) -> int:
-    """Link the base run's trained AD seeds into run_dir when they are this variant's AD
-    (returns how many); a seed already there is left alone."""
-    base = _base_run(base_dir)
-    if base is None or not _same_ad(base, json.loads(json.dumps(cfg.to_dict()))):
-        return 0
-    linked = 0
-    for k in range(cfg.train_seeds):
-        src, dst = base_dir / "runs" / "ad" / f"seed{k}", run_dir / "runs" / "ad" / f"seed{k}"
-        if _trained(src, cfg.train_ad.num_steps) and not dst.exists():  # never a run in progress
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.symlink_to(src.resolve(), target_is_directory=True)
-            linked += 1
-    return linked
 
 
 def _point(value, x: float, res: dict) -> dict:
@@ -192,8 +149,9 @@ def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
                 seed0 = dataclasses.replace(cfg, train_seeds=1, first_seed=0)
                 print(f"[{abl.name}={label(value)}] its paths: training AD seed 0 alone",
                       flush=True)
-                _link_base_ad(seed0, run_dir, base_dir)
-                train_only(seed0, run_dir, progress, data_dir=_share(cfg, out, base_dir))
+                link_base_ad(seed0, run_dir, base_dir)
+                train_only(seed0, run_dir, progress,
+                           data_dir=shared_data_dir(cfg, out, base_dir))
             if _trained(run_dir / "runs" / "ad" / "seed0", cfg.train_ad.num_steps):
                 seed0_runs[digest] = run_dir
             points.append(done[digest])
@@ -201,11 +159,11 @@ def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
                              seed0_runs)
             continue
         run_dir.mkdir(parents=True, exist_ok=True)
-        if _link_base_ad(cfg, run_dir, base_dir):
+        if link_base_ad(cfg, run_dir, base_dir):
             print(f"[{abl.name}={label(value)}] AD is the base run's: reusing {base_dir}/runs/ad",
                   flush=True)
         res = run_experiment(cfg, run_dir, preset=abl.base_preset, progress=progress,
-                             data_dir=_share(cfg, out, base_dir))
+                             data_dir=shared_data_dir(cfg, out, base_dir))
         x = float(value) if abl.x_of is None else float(abl.x_of(cfg, value))
         points.append({**_point(value, x, res), "run": str(run_dir), "config": digest})
         results = _write(abl, points, out, len(points) == len(variants), published,

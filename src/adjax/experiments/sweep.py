@@ -9,19 +9,25 @@ variant (`--fix train_ed=null`: AD alone, when the choice is AD's). A variant ru
 runs/sweeps/<experiment>/<name>/ with its evaluation cut down to the validation split, so a sweep
 never touches the held-out tasks; the validation summaries go to
 experiments/<experiment>/sweeps/<name>.json, beside the results of the preset that used them.
+
+`--preset` is any of the experiment's presets (`--preset a3c` for the paper's source). Variants
+that collect the same data share one dataset (runs/sweeps/<experiment>/<name>/data-<hash>), and
+`--base-run DIR` (a run of the same preset, e.g. runs/a3c/key_to_door) lends its datasets and,
+to a variant whose AD is its AD, its trained AD seeds (`adjax.experiments.reuse`): a Key-to-Door
+a3c sweep then collects nothing (the collection alone is ~20 min here).
 """
 
 import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import Literal
 
 import tyro
 
-from adjax.atomic import write_json
+from adjax.atomic import one_line_errors, write_json
 from adjax.experiments.common import ExperimentConfig, command
 from adjax.experiments.reproduce import presets
+from adjax.experiments.reuse import link_base_ad, shared_data_dir
 from adjax.experiments.runner import run_experiment, with_overrides
 from adjax.stats import curve_summary
 
@@ -83,20 +89,28 @@ def validation_only(cfg: ExperimentConfig) -> ExperimentConfig:
 
 def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds: int = 1,
           runs: Path = Path("runs/sweeps"), publish: Path = Path("experiments"),
-          progress: bool = True, fixed=()) -> Path:
+          progress: bool = True, fixed=(), base_run: Path | None = None) -> Path:
     """Run every variant (checked before any compute) and write the validation summaries.
-    fixed: assignments applied to the preset before each variant's."""
+    fixed: assignments applied to the preset before each variant's; base_run: a run whose
+    datasets and trained AD seeds the variants reuse where they are theirs (module doc)."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"--name {name!r}: use letters, digits, '_', '-', '.'")
-    base = apply(with_overrides(presets(experiment)[preset](), seeds=seeds), fixed)
+    known = presets(experiment)
+    if preset not in known:
+        raise ValueError(f"--preset {preset!r}: {experiment} has presets {', '.join(known)}")
+    if base_run is not None and not (Path(base_run) / "experiment.json").exists():
+        raise FileNotFoundError(f"--base-run {base_run}: no experiment.json there")
+    base = apply(with_overrides(known[preset](), seeds=seeds), fixed)
     variants = []
     for a in assignments:
         variants.append((a, validation_only(apply(base, [a]))))
-    rows = []
+    rows, root = [], runs / experiment / name
     for a, cfg in variants:
-        slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", a)
-        res = run_experiment(cfg, runs / experiment / name / slug, preset=preset,
-                             progress=progress)
+        run_dir = root / re.sub(r"[^A-Za-z0-9_.=-]+", "_", a)
+        if link_base_ad(cfg, run_dir, base_run):
+            print(f"[{a}] AD is {base_run}'s: its trained seeds linked", flush=True)
+        res = run_experiment(cfg, run_dir, preset=preset, progress=progress,
+                             data_dir=shared_data_dir(cfg, root, base_run))
         rows.append({"set": a, "summary": {k: v for k, v in res["summary"].items()
                                            if k.endswith(" val")},
                      # each training seed's last 10%, so variants compare seed by seed
@@ -107,6 +121,7 @@ def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds:
     out = publish / experiment / "sweeps" / f"{name}.json"
     write_json(out, {"experiment": experiment, "preset": preset, "train_seeds": seeds,
                      "split": "val", "fixed": list(fixed), "command": command(),
+                     "base_run": None if base_run is None else str(base_run),
                      "variants": rows}, checksum=True)
     return out
 
@@ -118,11 +133,14 @@ class Args:
     experiment: tyro.conf.Positional[str]
     name: str  # the sweep's name: experiments/<experiment>/sweeps/<name>.json
     set: tuple[str, ...]  # one FIELD.PATH=VALUE per variant
-    preset: Literal["quick", "paper", "tiny"] = "quick"
+    preset: str = "quick"  # any of the experiment's presets (quick, paper, tiny; maybe a3c)
     seeds: int = 1  # training seeds per variant
     fix: tuple[str, ...] = ()  # FIELD.PATH=VALUE applied to every variant (train_ed=null: AD alone)
+    base_run: Path | None = None  # a run of the preset whose datasets (and AD) variants reuse
 
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
-    print(sweep(args.experiment, args.name, args.set, args.preset, args.seeds, fixed=args.fix))
+    with one_line_errors("python -m adjax.experiments.sweep", hard_exit=True):
+        print(sweep(args.experiment, args.name, args.set, args.preset, args.seeds,
+                    fixed=args.fix, base_run=args.base_run))
