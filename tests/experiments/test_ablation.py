@@ -85,6 +85,17 @@ def test_report_says_which_values_are_still_to_run(tmp_path):
     text = "\n".join(ablation_lines(tmp_path))
     assert "Partial: 3 of 4 values measured; 0.4 still to run" in text
     assert "2 episodes at least 90% of 4 episodes' return: missed (0.80)" in text
+    # points without today's configuration digest are said to be of an earlier configuration
+    assert "earlier configuration of the quick preset (not today's; the same command reruns " \
+           "them): 1, 2, 4." in text
+    from adjax.experiments.ablation import config_digest
+
+    quick = context_size.quick()
+    for pt in r["points"]:
+        pt["config"] = config_digest(quick.variant(float(pt["label"]) if "." in pt["label"]
+                                                   else int(pt["label"])))
+    path.write_text(json.dumps(r))
+    assert "earlier configuration" not in "\n".join(ablation_lines(tmp_path))
 
 
 def test_a_sweep_continues_from_its_published_points(tmp_path, monkeypatch):

@@ -105,6 +105,23 @@ def _context_targets(r: dict) -> list[str]:
     return lines
 
 
+def stale_values(name: str, results: dict) -> list[str]:
+    """Labels of the points not made with today's configuration of their value (made before the
+    preset changed, or before points carried a configuration digest): the sweep's command
+    reruns them. [] when the analysis or its preset is not known here."""
+    import importlib
+
+    from adjax.experiments.ablation import config_digest
+
+    try:
+        presets = importlib.import_module(f"adjax.experiments.{name}").PRESETS
+        abl = presets[results["base_preset"]]()
+    except (ImportError, AttributeError, KeyError):
+        return []
+    now = {label(v): config_digest(abl.variant(v)) for v in abl.values}
+    return [p["label"] for p in results["points"] if p.get("config") != now.get(p["label"])]
+
+
 def ablation_lines(root: Path) -> list[str]:
     """The analyses (root/ablations/<name>/results.json: Fig. 7, appendix ablations), each its
     table (ours beside the paper's values, both relative to a reference value where the
@@ -128,6 +145,9 @@ def ablation_lines(root: Path) -> list[str]:
             missing = [v for v in r["values"] if v not in {p["label"] for p in r["points"]}]
             lines += [f"Partial: {len(r['points'])} of {len(r['values'])} values measured; "
                       f"{', '.join(missing)} still to run (the same command continues).", ""]
+        if stale := stale_values(name, r):
+            lines += [f"Made with an earlier configuration of the {r['base_preset']} preset (not "
+                      f"today's; the same command reruns them): {', '.join(stale)}.", ""]
         lines += _context_targets(r) if name == "context_size" else []
         lines += ["", f"![{name}](ablations/{name}/figures/{name}.png)", ""]
         if (path.parent / "figures" / f"{name}_paths.png").exists():
