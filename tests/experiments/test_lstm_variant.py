@@ -27,3 +27,14 @@ def test_lstm_override_changes_the_model_only(module, preset, size):
     assert "sequence_model" not in base.to_dict()["model"]  # the stored transformer dict
     with pytest.raises(ValueError, match="LSTM size"):
         lstm_like(base.model, "huge")
+
+
+def test_ad_only_drops_ed_and_the_refresh_check_only():
+    base = darkroom.quick()
+    cfg = with_overrides(base, lstm="cpu", ad_only=True)
+    assert cfg.train_ed is None and cfg.eval.refresh_check is None
+    assert base.train_ed is not None and base.eval.refresh_check is not None
+    assert dataclasses.replace(cfg, model=base.model, train_ed=base.train_ed,
+                               eval=base.eval) == base
+    with pytest.raises(ValueError, match="ad_only drops the refresh check"):
+        with_overrides(base, refresh_seeds=5, ad_only=True)

@@ -309,12 +309,19 @@ def _write_summary(results: dict, out: Path, source_curve: Path, times: dict,
 def with_overrides(cfg: ExperimentConfig, seeds: int | None = None,
                    episodes: int | None = None, lstm: str | None = None,
                    first_seed: int | None = None,
-                   refresh_seeds: int | None = None) -> ExperimentConfig:
+                   refresh_seeds: int | None = None, ad_only: bool = False) -> ExperimentConfig:
     """The preset with `seeds` training seeds (from `first_seed`: a shard) and/or `episodes`
     evaluation episodes on its headline split (the first); with `lstm` (a size of
     `adjax.model.config.LSTM_SIZES`), AD and ED are LSTM-AD (`adjax.model.lstm_like` of the
     preset's model); with `refresh_seeds`, its refresh check (`EvalConfig.refresh_check`) on
-    that many evaluation seeds per task (a preset without one: ValueError)."""
+    that many evaluation seeds per task (a preset without one: ValueError); with `ad_only`, AD
+    alone: no expert data, no ED and no refresh check (a check of the context refresh, not of
+    AD), what a study of AD itself needs."""
+    if ad_only and refresh_seeds is not None:
+        raise ValueError("ad_only drops the refresh check that refresh_seeds sizes")
+    if ad_only:
+        cfg = dataclasses.replace(cfg, train_ed=None, eval=dataclasses.replace(
+            cfg.eval, refresh_check=None))
     if refresh_seeds is not None:
         if cfg.eval.refresh_check is None:
             raise ValueError(f"{cfg.name}: refresh_seeds={refresh_seeds}, but this preset has "
@@ -355,6 +362,9 @@ class Args:
     publish: Path | None = None
     """when the run is complete, copy its small artefacts (results, summary, configuration,
     timings, figures) here, keeping everything else there (notes)"""
+    ad_only: bool = False
+    """AD alone: no expert data, no ED, no refresh check (e.g. LSTM-AD against the
+    transformer's published AD)"""
 
 
 def cli(name: str, presets: dict, argv=None) -> dict:
@@ -376,7 +386,7 @@ def cli(name: str, presets: dict, argv=None) -> dict:
         lstm = args.preset if args.preset in ("paper", "tiny") else "cpu"
     try:
         cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes, lstm,
-                             args.first_seed or None, args.refresh_seeds)
+                             args.first_seed or None, args.refresh_seeds, args.ad_only)
     except ValueError as e:
         raise SystemExit(f"{name}: {e}") from None
     out = args.out or Path("runs") / "".join((
