@@ -1,4 +1,6 @@
-"""experiments/REPORT.md: each reproduced number beside the paper's, from results JSON (no JAX)."""
+"""experiments/REPORT.md: each reproduced number beside the paper's, from results JSON (nothing is
+computed with JAX; the analyses' section imports their modules to check each point's
+configuration against today's presets)."""
 
 import json
 from pathlib import Path
@@ -7,6 +9,7 @@ import numpy as np
 
 from adjax.atomic import read_json, write_text
 from adjax.report.ablations import ablation_lines
+from adjax.report.lstm import lstm_lines
 from adjax.report.paper import PAPER_SCORES, paper_curves
 from adjax.report.prompting import prompting_lines
 from adjax.report.tables import TRAINED_METHODS, method_label, paper_method, rl2_line
@@ -368,6 +371,7 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
         lines += ["## The CPU presets' targets on this CPU", "", *targets, ""]
     lines += prompting_lines(root)
     lines += ablation_lines(root)
+    lines += lstm_lines(root)
     for name, res in found:
         exp = root / name
         lines += [f"## {name} ({res.get('preset', '?')} preset)", "",
