@@ -106,7 +106,8 @@ def plot(lstm: dict, tf: dict, path: Path, split: str = "test") -> Path:
         ax.axhline(opt, color="k", ls="--", lw=1, label="optimal")
     ax.set_xlabel("episode (held-out tasks, weights frozen)")
     ax.set_ylabel("return per episode")
-    ax.set_title(f"{lstm['env']}: LSTM-AD against the transformer's AD, same data and training")
+    ax.set_title(f"{lstm['env']}: LSTM-AD and transformer AD, same data and training",
+                 fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -143,7 +144,8 @@ def lstm_lines(root: Path) -> list[str]:
         diff = c["difference"]
         ci = "" if diff["ci95"] is None else f" ± {diff['ci95']:.2f}"
         lines += [f"Command: `{lstm['command']}`, beside the transformer's published run "
-                  f"(`{tf['command']}`); the same data, training and evaluation keys, "
+                  f"(`{tf['command']}`; machines: {lstm.get('machine', '?')} and "
+                  f"{tf.get('machine', '?')}); the same data, training and evaluation keys, "
                   f"compared over the {E} held-out episodes both evaluated; ± is the 95% "
                   "interval over training seeds. Details: "
                   f"[{LSTM_DIR}/{name}/summary.md]({LSTM_DIR}/{name}/summary.md).", "", *rows,
