@@ -504,8 +504,8 @@ def run_prompting(args: Args, progress: bool = True) -> dict:
     plot(results, out / "figures" / "prompting.png")
     write_text(out / "summary.md", summary_md(results))
     if args.publish is not None:
-        publish(out, Path(args.publish), names=tuple(
-            n for n in PUBLISHED if n != "prompting_paths.json" or (out / n).exists()))
+        publish(out, Path(args.publish), names=tuple(n for n in PUBLISHED
+                                                      if (out / n).exists()))
     return results
 
 

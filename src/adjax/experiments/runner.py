@@ -170,10 +170,8 @@ def run_experiment(cfg: ExperimentConfig, out, preset: str = "custom", progress:
     multi-process job (adjax.distributed) every process runs it, and process 0 holds the lock
     and writes the experiment's own files (the stages write theirs the same way)."""
     code_version()  # the checkout this run starts from (cached for its results.json)
-    lock = (DirLock(Path(out) / ".lock", "experiment directory") if distributed.is_main()
-            else contextlib.nullcontext())
-    with lock:
-        return _run_experiment(cfg, out, preset, progress, data_dir)
+    with _opened(cfg, out, progress, data_dir) as run:
+        return _run_experiment(run, preset)
 
 
 def train_only(cfg: ExperimentConfig, out, progress: bool = True,
@@ -182,17 +180,23 @@ def train_only(cfg: ExperimentConfig, out, progress: bool = True,
     out/runs/<method>/seed<k>, nothing evaluated (what a later `run_experiment` of the same
     configuration in out resumes from, and what a picture of one trained seed needs).
     -> {(method, seed): run directory}."""
+    with _opened(cfg, out, progress, data_dir) as run:
+        for stage in TRAINING_STAGES:
+            stage(run)
+        return run.run_dirs
+
+
+@contextlib.contextmanager
+def _opened(cfg: ExperimentConfig, out, progress: bool, data_dir: Path | None):
+    """The experiment directory out, locked (process 0) and checked against cfg, as a `Run`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = (DirLock(out / ".lock", "experiment directory") if distributed.is_main()
             else contextlib.nullcontext())
     with lock:
         _check_config(cfg, out)
-        run = Run(cfg, out, Stages(out), out / "data" if data_dir is None else Path(data_dir),
+        yield Run(cfg, out, Stages(out), out / "data" if data_dir is None else Path(data_dir),
                   progress)
-        for stage in TRAINING_STAGES:
-            stage(run)
-        return run.run_dirs
 
 
 def _with_rl2(curves: dict, rl2_curves: dict) -> dict:
@@ -236,14 +240,9 @@ def _results(run: Run, preset: str, made: dict, seconds: float) -> dict:
     return results
 
 
-def _run_experiment(cfg: ExperimentConfig, out, preset: str, progress: bool,
-                    data_dir: Path | None):
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_config(cfg, out)
+def _run_experiment(run: Run, preset: str):
+    cfg, out = run.cfg, run.out
     t_start = time.perf_counter()
-    run = Run(cfg, out, Stages(out), out / "data" if data_dir is None else Path(data_dir),
-              progress)
     made = {}
     for stage in STAGES:
         made.update(stage(run))

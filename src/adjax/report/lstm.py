@@ -87,7 +87,7 @@ def compare(lstm: dict, tf: dict, split: str = "test") -> dict:
 
 def plot(lstm: dict, tf: dict, path: Path, split: str = "test") -> Path:
     """Both AD curves (mean and 95% interval over training seeds) on the common episodes."""
-    E = compare(lstm, tf, split)["episodes"]
+    E = min(len(r["curves"][split]["AD"]["per_seed"][0]) for r in (lstm, tf))
     fig = Figure(figsize=(6.5, 4))
     ax = fig.subplots()
     for (name, r), color in zip((("transformer AD", tf), ("LSTM-AD", lstm)),
