@@ -136,3 +136,62 @@ def test_a_sweep_continues_from_its_published_points(tmp_path, monkeypatch):
 
     assert _machines([{**first[0], "machine": "A"}, {**first[1], "machine": "B"}]) == (
         "several: 0 on A; 0.2 on B")
+
+
+def test_the_cost_of_make_ablations_counts_linked_seeds_at_the_base_runs_time(tmp_path):
+    from adjax.report.ablations import compute_lines
+
+    r = {**_results(), "experiment": "darkroom", "train_seeds": 2,
+         "values": ["1", "2", "4", "8"]}
+    r["points"][0]["wall_time_s"] = {"train AD seed 0": 1000.0, "train AD seed 1": 800.0,
+                                     "evaluate test tasks, AD seed 0": 60.0,
+                                     "this_invocation": 9999.0}  # not a stage: not counted
+    r["points"][1]["wall_time_s"] = {"train AD seed 0": 1200.0}  # seed 1 linked
+    r["points"][2]["wall_time_s"] = {"evaluate test tasks, AD seed 0": 40.0}  # both linked
+    (tmp_path / "ablations" / "masking").mkdir(parents=True)
+    (tmp_path / "ablations" / "masking" / "results.json").write_text(json.dumps(r))
+    assert compute_lines(tmp_path)[-3].startswith("| masking | 3 of 4 | 0.86 | 3 |")  # no base
+    (tmp_path / "darkroom").mkdir()
+    (tmp_path / "darkroom" / "results.json").write_text(json.dumps(
+        {"wall_time_s": {"train AD seed 0": 500.0, "train AD seed 1": 700.0,
+                         "train ED seed 0": 5000.0}}))
+    lines = compute_lines(tmp_path)
+    # own 3100 s + 3 linked seeds x 600 s = 4900 s = 1.36 h
+    assert lines[-3] == "| masking | 3 of 4 | 0.86 | 3 x 10 min | 1.36 + 1 value(s) to run |"
+    assert lines[-2] == "| all | | | | 1.36 + 1 value(s) to run |"
+
+
+def test_a_sweep_stopped_midway_never_publishes_less_than_it_found(tmp_path, monkeypatch):
+    """Published points of values the sweep has not reached yet stay published, and every
+    paths figure is drawn from the published records as the sweep found them (not as its own
+    first write left them)."""
+    import dataclasses
+
+    import numpy as np
+
+    from adjax.atomic import read_json, write_json
+    from adjax.experiments import ablation, label_smoothing
+
+    def fake_run(cfg, run_dir, **kw):
+        if cfg.train_ad.label_smoothing == 0.1:
+            raise KeyboardInterrupt  # the session ends while 0.1 trains
+        curve = np.full((2, 4), cfg.train_ad.label_smoothing).tolist()
+        return {"curves": {"test": {"AD": {"per_seed": curve, "num_tasks": 3}}},
+                "wall_time_s": {"train AD seed 0": 1.0}}
+
+    seen = []
+    monkeypatch.setattr(ablation, "run_experiment", fake_run)
+    monkeypatch.setattr(ablation, "_paths_figure",
+                        lambda abl, points, out, before, seed0_runs=None: seen.append(before))
+    abl = label_smoothing.tiny()  # values 0 and 0.2
+    pub = tmp_path / "published" / abl.name
+    ablation.run_ablation(abl, tmp_path / "runs", tmp_path / "nobase", published=pub)
+    records = {ablation.config_digest(abl.variant(v)): {"label": str(v)} for v in (0.0, 0.2)}
+    write_json(pub / "figures" / f"{abl.name}_paths.json", {"values": records})
+    seen.clear()
+    more = dataclasses.replace(abl, values=(0.0, 0.1, 0.2))
+    with pytest.raises(KeyboardInterrupt):
+        ablation.run_ablation(more, tmp_path / "runs2", tmp_path / "nobase", published=pub)
+    after = read_json(pub / "results.json")
+    assert [p["label"] for p in after["points"]] == ["0", "0.2"] and not after["complete"]
+    assert seen == [records]  # the one write (after 0) saw both published records

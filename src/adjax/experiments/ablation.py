@@ -139,9 +139,18 @@ def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
     done = _published_points(published)
     drawn = {} if published is None else _paths_records(Path(published) / "figures"
                                                         / f"{abl.name}_paths.json")
+    digests = [config_digest(cfg) for _, cfg in variants]
     points, seed0_runs = [], {}  # seed0_runs: {config digest: run with AD seed 0} of reused points
-    for value, cfg in variants:
-        digest = config_digest(cfg)
+
+    def write(i: int) -> dict:
+        """Results after value i, with the published points of the values still to come: a
+        sweep stopped midway never publishes less than it found."""
+        later = [done[d] for d in digests[i + 1:] if d in done]
+        return _write(abl, points + later, out, len(points) + len(later) == len(variants),
+                      published, seed0_runs, drawn)
+
+    for i, (value, cfg) in enumerate(variants):
+        digest = digests[i]
         run_dir = out / _dir_name(abl, value)
         if digest in done and not (run_dir / "results.json").exists():
             print(f"[{abl.name}={label(value)}] published in {published}: reused", flush=True)
@@ -155,8 +164,7 @@ def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
             if _trained(run_dir / "runs" / "ad" / "seed0", cfg.train_ad.num_steps):
                 seed0_runs[digest] = run_dir
             points.append(done[digest])
-            results = _write(abl, points, out, len(points) == len(variants), published,
-                             seed0_runs)
+            results = write(i)
             continue
         run_dir.mkdir(parents=True, exist_ok=True)
         if link_base_ad(cfg, run_dir, base_dir):
@@ -166,8 +174,7 @@ def run_ablation(abl: Ablation, runs: Path = Path("runs/ablations"),
                              data_dir=shared_data_dir(cfg, out, base_dir))
         x = float(value) if abl.x_of is None else float(abl.x_of(cfg, value))
         points.append({**_point(value, x, res), "run": str(run_dir), "config": digest})
-        results = _write(abl, points, out, len(points) == len(variants), published,
-                         seed0_runs)
+        results = write(i)
     print("\n".join(ablation_table(results)))
     return results
 
@@ -177,8 +184,10 @@ def _dir_name(abl: Ablation, value) -> str:
 
 
 def _write(abl: Ablation, points: list, out: Path, complete: bool,
-           published: Path | None = None, seed0_runs: dict | None = None) -> dict:
-    """results.json, the figure and summary.md in out, and copied to `published` (if given)."""
+           published: Path | None = None, seed0_runs: dict | None = None,
+           drawn: dict | None = None) -> dict:
+    """results.json, the figure and summary.md in out, and copied to `published` (if given).
+    drawn: the published paths records as the sweep found them (see `_paths_figure`)."""
     results = {
         "ablation": abl.name, "title": abl.title, "experiment": abl.base.name,
         "env": abl.base.env, "base_preset": abl.base_preset, "axis": abl.axis,
@@ -193,7 +202,7 @@ def _write(abl: Ablation, points: list, out: Path, complete: bool,
     }
     write_json(out / "results.json", results, checksum=True)
     fig = plot_ablation(results, out / "figures" / f"{abl.name}.png")
-    paths = _paths_figure(abl, points, out, published, seed0_runs)
+    paths = _paths_figure(abl, points, out, drawn or {}, seed0_runs)
     write_text(out / "summary.md", "\n".join([
         f"# {abl.title}", "", f"Command: `{results['command']}`", "",
         f"Machine: {results['machine']}", "", *ablation_table(results), "",
@@ -204,20 +213,19 @@ def _write(abl: Ablation, points: list, out: Path, complete: bool,
     return results
 
 
-def _paths_figure(abl: Ablation, points: list, out: Path, published: Path | None,
+def _paths_figure(abl: Ablation, points: list, out: Path, before: dict,
                   seed0_runs: dict | None = None) -> Path | None:
     """figures/<name>_paths.png and <name>_paths.json: each axis value's AD (training seed 0)
     on held-out task 0 with evaluation seed 0 (`adjax.report.trajectories`), one row per value,
     so the paths show what the axis changes. A value's paths come from its run when it is here
     (its point's run, or seed0_runs[its config digest] for a published point; drawn there, or
-    reused), else from the published JSON when it holds the value's configuration; a value with
-    none has no row. None for a non-grid env or no rows."""
+    reused), else from `before` ({config digest: record} of the published JSON as the sweep
+    found it, never as this sweep has since rewritten it) when it holds the value's
+    configuration; a value with none has no row. None for a non-grid env or no rows."""
     if abl.base.env not in GRID_ENVS:
         return None
     files = {"png": out / "figures" / f"{abl.name}_paths.png",
              "json": out / "figures" / f"{abl.name}_paths.json"}
-    before = {} if published is None else _paths_records(Path(published) / "figures"
-                                                         / files["json"].name)
     records = {}
     for p in points:
         run = (seed0_runs or {}).get(p.get("config")) or p.get("run")
