@@ -195,3 +195,14 @@ def test_a_sweep_stopped_midway_never_publishes_less_than_it_found(tmp_path, mon
     after = read_json(pub / "results.json")
     assert [p["label"] for p in after["points"]] == ["0", "0.2"] and not after["complete"]
     assert seen == [records]  # the one write (after 0) saw both published records
+
+
+def test_values_varying_several_settings_get_a_panel_per_setting(tmp_path):
+    from adjax.experiments.ablation import _write
+
+    abl = model_size.tiny()  # values d16 and l2; its series name d32 ... h8 too
+    pts = [{"value": v, "label": v, "x": 1e4 * (i + 1), "final": 1.0 + i, "ci95": 0.1,
+            "interval_over": "evaluation", "machine": "m"} for i, v in enumerate(abl.values)]
+    res = _write(abl, pts, tmp_path, complete=True)
+    assert res["series"]["layers"] == [["l2", 2], ["d64", 4], ["l8", 8]]
+    assert (tmp_path / "figures" / "model_size.png").stat().st_size > 5000

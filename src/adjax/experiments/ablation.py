@@ -69,6 +69,10 @@ class Ablation:
     note: str = ""  # why this environment / budget, said beside the paper's numbers
     x_of: Callable[[ExperimentConfig, Any], float] | None = None  # plotted x (default: value)
     x_label: str = ""  # the plotted axis' name when x_of is given
+    # Where the values vary more than one setting (model size: width, layers, heads), the
+    # figure's panels: ((setting, ((value label, that setting's value), ...)), ...), one panel
+    # per setting along its own axis (the base value in each).
+    series: tuple = ()
 
     def variant(self, value) -> ExperimentConfig:
         """The configuration run at `value`: AD alone, evaluated on the held-out split only."""
@@ -198,6 +202,8 @@ def _write(abl: Ablation, points: list, out: Path, complete: bool,
         "reference": abl.reference,
         "paper": {label(k): v for k, v in abl.paper.items()}, "paper_env": abl.paper_env,
         "paper_episode": abl.paper_episode, "note": abl.note, "log_x": abl.log_x,
+        **({"series": {name: [list(v) for v in vals] for name, vals in abl.series}}
+           if abl.series else {}),
         "command": command(), "machine": _machines(points),
     }
     write_json(out / "results.json", results, checksum=True)

@@ -38,6 +38,9 @@ def quick():
         axis="model (d: width, l: layers, h: heads)", values=SHAPES, vary=with_shape,
         base=darkroom.quick(), base_preset="quick", train_seeds=1, episodes=200,
         x_of=num_params, x_label="parameters", log_x=True,
+        series=(("embedding width", (("d16", 16), ("d32", 32), ("d64", 64), ("d128", 128))),
+                ("layers", (("l2", 2), ("d64", 4), ("l8", 8))),
+                ("heads", (("h1", 1), ("h2", 2), ("d64", 4), ("h8", 8)))),
         note="the paper gives this ablation as a figure without numbers")
 
 

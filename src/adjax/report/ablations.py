@@ -49,7 +49,10 @@ def ablation_table(results: dict) -> list[str]:
 
 def plot_ablation(results: dict, path) -> Path:
     """Final return against the axis (left) and, with the paper's values, both relative to the
-    reference value (right): the shapes compare even where the environments differ."""
+    reference value (right): the shapes compare even where the environments differ. Results
+    with "series" (values varying several settings) get one panel per setting instead."""
+    if results.get("series"):
+        return _plot_series(results, path)
     rel = _relative(results)
     fig = Figure(figsize=(10 if rel else 5.5, 4))
     axes = fig.subplots(1, 2 if rel else 1, squeeze=False)[0]
@@ -81,6 +84,31 @@ def plot_ablation(results: dict, path) -> Path:
             a.set_xscale("log")
         a.grid(alpha=0.3)
         a.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=90)
+
+
+def _plot_series(results: dict, path) -> Path:
+    """One panel per setting: the final return of the values along it (those measured so far),
+    against the setting's own value on a log-2 axis."""
+    at = {p["label"]: p for p in results["points"]}
+    series = results["series"]
+    fig = Figure(figsize=(3.4 * len(series) + 0.4, 3.6))
+    axes = fig.subplots(1, len(series), squeeze=False, sharey=True)[0]
+    for ax, (name, values) in zip(axes, series.items(), strict=True):
+        shown = [(x, at[k]) for k, x in values if k in at]
+        if shown:
+            ax.errorbar([x for x, _ in shown], [p["final"] for _, p in shown],
+                        yerr=[p["ci95"] for _, p in shown], marker="o", capsize=3)
+            for x, p in shown:
+                ax.annotate(p["label"], (x, p["final"]), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([x for _, x in values], [f"{x:g}" for _, x in values])
+        ax.set(xlabel=name, title=f"AD ({results['env']}): {name}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("final return (last 10% of episodes)")
+    fig.suptitle(results["title"], fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path, dpi=90)
 

@@ -209,18 +209,23 @@ def draw_panel(ax, paths: Paths, e: int, title: str | None = None, cmap="viridis
 def panels_figure(rows, title: str) -> Figure:
     """rows: [(row label, [(paths, episode (1-based), panel title)])] -> one row of panels per
     entry (`draw_panel`), its label on the left; the colour key under them."""
+    import textwrap
+
     cols = max(len(panels) for _, panels in rows)
-    fig = Figure(figsize=(2.1 * cols + 0.6, 2.3 * len(rows) + 0.9))
+    height = 2.3 * len(rows) + 0.9
+    fig = Figure(figsize=(2.1 * cols + 0.6, height))
     axes = fig.subplots(len(rows), cols, squeeze=False)
     for (row_label, panels), row in zip(rows, axes, strict=True):
         for ax, (paths, e, panel_title) in zip(row, panels, strict=False):
             draw_panel(ax, paths, e, panel_title)
         for ax in row[len(panels):]:
             ax.set_axis_off()
-        row[0].set_ylabel(row_label, fontsize=8)
+        # a long label on two or three lines of the panel's height, not over its neighbours
+        row[0].set_ylabel("\n".join(textwrap.wrap(row_label, 26)), fontsize=8)
     fig.suptitle(title, fontsize=8.5)
     fig.text(0.5, 0.005, COLOUR_KEY.replace("\n", " "), ha="center", va="bottom", fontsize=6.5)
-    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    # the title and the key keep their fixed height (in inches) however many rows there are
+    fig.tight_layout(rect=(0, 0.25 / height, 1, 1 - 0.3 / height))
     return fig
 
 
