@@ -271,13 +271,14 @@ def test_ablation_reuses_the_base_run(toy_run, tmp_path):
     assert record["label"] == f"{p:g}" and record["shown_rewards"] == drawn["shown_rewards"]
     assert record["returns"] == drawn["returns"] and "masking_paths.png" in (
         pub / "summary.md").read_text()
-    from adjax.experiments.ablation import _paths_figure
+    from adjax.experiments.ablation import _paths_figure, _paths_records
 
     gone = [{**point, "run": str(tmp_path / "gone")}]
-    png = _paths_figure(abl, gone, tmp_path / "again", published=pub)
+    published = _paths_records(pub / "figures" / "masking_paths.json")
+    png = _paths_figure(abl, gone, tmp_path / "again", published)
     again = read_json(tmp_path / "again" / "figures" / "masking_paths.json")["values"]
     assert png.exists() and again[point["config"]] == record
-    assert _paths_figure(abl, gone, tmp_path / "none", published=None) is None
+    assert _paths_figure(abl, gone, tmp_path / "none", {}) is None
 
 
 
