@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from adjax.atomic import read_json, write_json
-from adjax.stats import mean_ci, tenth
+from adjax.stats import curve_summary
 
 OUT = Path(__file__).parent / "label_smoothing" / "temperature.json"
 
@@ -29,15 +29,11 @@ def main(diag: Path) -> dict:
         for sampling in ("t1", "t0.5", "greedy"):
             d = read_json(diag / f"a{alpha}_{sampling}.json")
             r = np.asarray(d["splits"]["val"]["curves"]["agent"]["returns"], np.float64)
-            per_seed = r.mean(axis=0)  # [S, E]: mean over the goals
-            n = per_seed.shape[1]
+            summary = curve_summary({"per_seed": r.mean(axis=0)})  # over evaluation seeds
             row = {"alpha": float(alpha), "temperature": None if d["greedy"] else d["temperature"],
                    "greedy": d["greedy"], "goals": int(r.shape[0]), "eval_seeds": int(r.shape[1]),
-                   "episodes": n, "run_step": d["run_step"]}
-            for name, part in (("first_10pct", slice(0, tenth(n))),
-                               ("last_10pct", slice(n - tenth(n), n))):
-                mean, half = mean_ci(per_seed[:, part].mean(axis=1))
-                row[name], row[f"{name}_ci95"] = round(float(mean), 3), round(float(half), 3)
+                   "run_step": d["run_step"],
+                   **{k: v for k, v in summary.items() if k != "last_10pct_per_unit"}}
             rows.append(row)
             print(row)
     out = {"split": "val", "interval_over": "evaluation seeds", "rows": rows}

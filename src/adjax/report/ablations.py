@@ -179,8 +179,10 @@ def compute_lines(root: Path) -> list[str]:
         total += cost
         missing = len(r["values"]) - len(r["points"])
         to_run += missing
+        each = (f" x {per_seed / 60:.0f} min" if per_seed else
+                " (the base run's training time is not recorded: not counted)" if linked else "")
         rows.append(f"| {name} | {len(r['points'])} of {len(r['values'])} | {own / 3600:.2f} | "
-                    f"{linked}{f' x {per_seed / 60:.0f} min' if linked and per_seed else ''} | "
+                    f"{linked}{each} | "
                     f"{cost / 3600:.2f}{f' + {missing} value(s) to run' if missing else ''} |")
     if not rows:
         return []

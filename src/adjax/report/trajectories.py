@@ -23,6 +23,7 @@ rest of `adjax.report` this runs the agent, so it imports JAX and `adjax.evaluat
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,8 +210,6 @@ def draw_panel(ax, paths: Paths, e: int, title: str | None = None, cmap="viridis
 def panels_figure(rows, title: str) -> Figure:
     """rows: [(row label, [(paths, episode (1-based), panel title)])] -> one row of panels per
     entry (`draw_panel`), its label on the left; the colour key under them."""
-    import textwrap
-
     cols = max(len(panels) for _, panels in rows)
     height = 2.3 * len(rows) + 0.9
     fig = Figure(figsize=(2.1 * cols + 0.6, height))
