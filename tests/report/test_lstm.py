@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from adjax.report.lstm import comparable, compare, lstm_lines
+from adjax.report.lstm import comparable, compare, lstm_lines, paper_line
 
 
 def _results(per_train_seed, episodes, command="c"):
@@ -57,3 +57,10 @@ def test_only_runs_that_differ_in_the_model_are_compared(tmp_path):
         json.dumps({**cfg, "source": {"lr": 0.5}}))
     assert "Not compared: the runs differ beyond the model in source." in "\n".join(
         lstm_lines(tmp_path))
+
+
+def test_the_paper_line_names_its_episode_beside_ours():
+    assert paper_line("darkroom", 181, 200) == []  # the paper gives no Dark Room numbers
+    (line,) = paper_line("key_to_door", 181, 200)
+    assert "after 300 episodes): transformer 1.89, LSTM 1.68, a gap of 0.21" in line
+    assert "ours above are over episodes 181-200" in line
