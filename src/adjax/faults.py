@@ -57,7 +57,7 @@ TRAIN = ["-m", "adjax.train", "--data", "data", "--out", "run", "--model", "tiny
 EVALUATE = ["-m", "adjax.evaluate", "run", "--env", "darkroom", "--split", "val",
             "--episodes", "4", "--seeds", "2", "--batch-size", "8", "--out", "eval/val.json"]
 DARKROOM = ["-m", "adjax.experiments.darkroom", "--preset", "tiny", "--out", "exp"]
-WALL_TIME_KEYS = {"time", "tokens_per_s", "steps_per_s", "wall_time_s"}
+WALL_TIME_KEYS = {"time", "tokens_per_s", "steps_per_s", "wall_time_s", "invocation_s"}
 
 
 # A full disk: the file-size limit, and SIGXFSZ ignored (so a write past it fails with EFBIG, as

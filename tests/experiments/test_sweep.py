@@ -54,7 +54,7 @@ def test_sweep_touches_only_the_validation_tasks(tmp_path):
                 preset="tiny", runs=tmp_path / "runs", publish=tmp_path / "pub", progress=False,
                 fixed=("train_ed=null",))
     d = json.loads(out.read_text())
-    assert out == tmp_path / "pub" / "darkroom" / "sweeps" / "steps.json"
+    assert out == tmp_path / "pub" / "tiny" / "darkroom" / "sweeps" / "steps.json"
     assert [v["set"] for v in d["variants"]] == ["train_ad.num_steps=2", "train_ad.num_steps=4"]
     assert d["fixed"] == ["train_ed=null"]
     for v in d["variants"]:
@@ -62,7 +62,7 @@ def test_sweep_touches_only_the_validation_tasks(tmp_path):
         ad = v["summary"]["AD val"]  # one training seed: the units are its evaluation seeds
         assert ad["interval_over"] == "evaluation"
         assert len(v["last_10pct_per_unit"]["AD"]) == ad["eval_seeds"]
-    runs = tmp_path / "runs" / "darkroom" / "steps"
+    runs = tmp_path / "runs" / "tiny" / "darkroom" / "steps"
     evaluated = {p.parent.name for p in runs.rglob("eval/*/*.json")}
     assert evaluated == {"val"}  # never the held-out tasks
     # The variants shared one dataset. A base run (here the first variant, its data where an
@@ -74,7 +74,7 @@ def test_sweep_touches_only_the_validation_tasks(tmp_path):
     out = sweep("darkroom", "again", ["train_ad.num_steps=2", "train_ad.num_steps=3"],
                 preset="tiny", runs=tmp_path / "runs", publish=tmp_path / "pub", progress=False,
                 fixed=("train_ed=null",), base_run=base)
-    again = tmp_path / "runs" / "darkroom" / "again"
+    again = tmp_path / "runs" / "tiny" / "darkroom" / "again"
     assert (again / "train_ad.num_steps=2" / "runs" / "ad" / "seed0").is_symlink()
     assert (again / "train_ad.num_steps=3" / "runs" / "ad" / "seed0").is_dir()
     assert not (again / "train_ad.num_steps=3" / "runs" / "ad" / "seed0").is_symlink()
@@ -82,7 +82,7 @@ def test_sweep_touches_only_the_validation_tasks(tmp_path):
     d = json.loads(out.read_text())
     assert d["base_run"] == str(base)
     assert d["variants"][0]["summary"] == json.loads(
-        (tmp_path / "pub" / "darkroom" / "sweeps" / "steps.json").read_text()
+        (tmp_path / "pub" / "tiny" / "darkroom" / "sweeps" / "steps.json").read_text()
     )["variants"][0]["summary"]  # the linked AD, evaluated with the same keys
     with pytest.raises(ValueError, match="darkroom has presets quick, a3c, paper, tiny"):
         sweep("darkroom", "x", ["train_ad.num_steps=2"], preset="a3x", runs=tmp_path / "r")

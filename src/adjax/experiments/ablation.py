@@ -36,6 +36,7 @@ from adjax.experiments.reuse import link_base_ad, shared_data_dir
 from adjax.experiments.runner import run_experiment, train_only
 from adjax.report import trajectories as tj
 from adjax.report.ablations import ablation_table, label, plot_ablation
+from adjax.report.tables import stage_times
 from adjax.stats import curve_summary
 
 
@@ -94,9 +95,8 @@ def _point(value, x: float, res: dict) -> dict:
             "per_unit": s["last_10pct_per_unit"], "first_10pct": s["first_10pct"],
             "curve": np.asarray(curve["per_seed"]).mean(axis=0).round(4).tolist(),
             "machine": machine(),
-            # the stages' times; not "this_invocation", which a resumed value would make ~0
-            "wall_time_s": {k: v for k, v in res["wall_time_s"].items()
-                            if k != "this_invocation"}}
+            # the stages' times, not the invocation's, which a resumed value would make ~0
+            "wall_time_s": stage_times(res)}
 
 
 def config_digest(cfg: ExperimentConfig) -> str:

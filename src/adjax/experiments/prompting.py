@@ -347,8 +347,8 @@ def run_prompting(args: Args, progress: bool = True) -> dict:
             for i, lv in enumerate(levels)},
         "curves": curves_of(evals, levels, N),
         "command": command(), "machine": machine(),
-        "wall_time_s": {**stages.times, "this_invocation": round(time.perf_counter() - t_start,
-                                                                1)},
+        "wall_time_s": dict(stages.times),
+        "invocation_s": round(time.perf_counter() - t_start, 1),
     }
     if spec.env in envs.GRID_ENVS:
         results["paths_figure"] = "figures/prompting_paths.png"

@@ -63,15 +63,20 @@ class Args:
     report_only: bool = False  # only rewrite REPORT.md from the published results (no run)
 
 
+def preset_dir(name: str, preset: str) -> Path:
+    """Where a preset's run of an experiment lives under runs/ and experiments/: <name> for the
+    quick presets, <preset>/<name> for every other (a3c/key_to_door, paper/darkroom)."""
+    return Path(name) if preset == "quick" else Path(preset) / name
+
+
 def jobs(args: Args) -> list[tuple[str, str, Path]]:
     """(experiment, preset, sub-directory) to run, in order: the main preset for every
     experiment, then the presets beside it; each name and preset checked before any compute."""
     for name in args.only:
         presets(name)[args.preset]
-    main_sub = Path() if args.preset == "quick" else Path(args.preset)
-    out = [(name, args.preset, main_sub / name) for name in args.only]
+    out = [(name, args.preset, preset_dir(name, args.preset)) for name in args.only]
     for extra in BESIDE.get(args.preset, ()) if args.beside else ():
-        out += [(name, extra, Path(extra) / name) for name in args.only
+        out += [(name, extra, preset_dir(name, extra)) for name in args.only
                 if extra in presets(name)]
     return out
 

@@ -218,7 +218,7 @@ def _results(run: Run, preset: str, made: dict, seconds: float) -> dict:
         **({"first_seed": cfg.first_seed} if cfg.first_seed else {}),
         "episode_len": made["episode_len"], "command": command(), "code": code_version(),
         "machine": machine(),
-        "wall_time_s": {**run.stages.times, "this_invocation": round(seconds, 1)},
+        "wall_time_s": dict(run.stages.times), "invocation_s": round(seconds, 1),
         "provenance": run.stages.provenance,
         "curves": curves,
         **({"refresh": made["refresh"]} if "refresh" in made else {}),

@@ -51,7 +51,7 @@ from adjax.experiments.runner import (
     _write_summary,
     normalised_scores,
 )
-from adjax.report.tables import TRAINED_METHODS
+from adjax.report.tables import TRAINED_METHODS, stage_times
 
 SHARDS = "shards"
 # Figures a shard keeps: those drawn from AD training seed 0's run (trajectories, the bandit's
@@ -220,9 +220,8 @@ def merge(dest) -> dict:
         print(f"warning: {dest}'s shard {line}", flush=True)
     times: dict[str, float] = {}
     for d, r, _ in shards:
-        for stage, t in r.get("wall_time_s", {}).items():
-            if stage != "this_invocation":
-                times[stage if stage not in times else f"{stage} ({d.name})"] = t
+        for stage, t in stage_times(r).items():
+            times[stage if stage not in times else f"{stage} ({d.name})"] = t
     results = {key: first[key] for key in SEED_FREE if key in first}
     results.update({
         "train_seeds": len(seeds), "train_seed_indices": seeds,

@@ -8,7 +8,8 @@ value is read as JSON, else kept as a string); each `--fix FIELD.PATH=VALUE` app
 variant (`--fix train_ed=null`: AD alone, when the choice is AD's). A variant runs into
 runs/sweeps/<experiment>/<name>/ with its evaluation cut down to the validation split, so a sweep
 never touches the held-out tasks; the validation summaries go to
-experiments/<experiment>/sweeps/<name>.json, beside the results of the preset that used them.
+experiments/<experiment>/sweeps/<name>.json, beside the results of the preset that used them
+(<experiment> as the preset's runs are laid out: key_to_door for quick, a3c/key_to_door for a3c).
 
 `--preset` is any of the experiment's presets (`--preset a3c` for the paper's source). Variants
 that collect the same data share one dataset (runs/sweeps/<experiment>/<name>/data-<hash>), and
@@ -26,7 +27,7 @@ import tyro
 
 from adjax.atomic import one_line_errors, write_json
 from adjax.experiments.common import ExperimentConfig, command
-from adjax.experiments.reproduce import presets
+from adjax.experiments.reproduce import preset_dir, presets
 from adjax.experiments.reuse import link_base_ad, shared_data_dir
 from adjax.experiments.runner import run_experiment, with_overrides
 from adjax.stats import curve_summary
@@ -104,7 +105,8 @@ def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds:
     variants = []
     for a in assignments:
         variants.append((a, validation_only(apply(base, [a]))))
-    rows, root = [], runs / experiment / name
+    where = preset_dir(experiment, preset)
+    rows, root = [], runs / where / name
     for a, cfg in variants:
         run_dir = root / re.sub(r"[^A-Za-z0-9_.=-]+", "_", a)
         if link_base_ad(cfg, run_dir, base_run):
@@ -118,7 +120,7 @@ def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds:
                          m: curve_summary(c)["last_10pct_per_unit"]
                          for m, c in res["curves"]["val"].items()
                          if isinstance(c, dict) and "per_seed" in c}})
-    out = publish / experiment / "sweeps" / f"{name}.json"
+    out = publish / where / "sweeps" / f"{name}.json"
     write_json(out, {"experiment": experiment, "preset": preset, "train_seeds": seeds,
                      "split": "val", "fixed": list(fixed), "command": command(),
                      "base_run": None if base_run is None else str(base_run),

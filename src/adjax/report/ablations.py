@@ -7,6 +7,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from adjax.atomic import read_json, save_figure
+from adjax.report.tables import stage_times
 from adjax.stats import tenth
 
 
@@ -170,8 +171,7 @@ def compute_lines(root: Path) -> list[str]:
         if not path.exists():
             continue
         r = read_json(path)
-        own = sum(sum(v for k, v in p.get("wall_time_s", {}).items() if k != "this_invocation")
-                  for p in r["points"])
+        own = sum(sum(stage_times(p).values()) for p in r["points"])
         linked = sum(sum(f"train AD seed {k}" not in p.get("wall_time_s", {})
                          for k in range(r["train_seeds"])) for p in r["points"])
         per_seed = _base_train_s(root, r.get("experiment", "")) if linked else 0.0

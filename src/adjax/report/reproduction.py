@@ -12,7 +12,7 @@ from adjax.report.ablations import ablation_lines
 from adjax.report.lstm import lstm_lines
 from adjax.report.paper import PAPER_SCORES, paper_curves
 from adjax.report.prompting import prompting_lines
-from adjax.report.tables import TRAINED_METHODS, method_label, paper_method, rl2_line
+from adjax.report.tables import TRAINED_METHODS, method_label, paper_method, rl2_line, stage_times
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
 SPLIT_NAMES = {"test": "held-out", "val": "validation", "train": "training",
@@ -376,7 +376,7 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
         exp = root / name
         lines += [f"## {name} ({res.get('preset', '?')} preset)", "",
                   f"Command: `{res.get('command', '?')}`; wall time {_minutes(_wall_time(exp))} "
-                  f"(stages: {json.dumps(res.get('wall_time_s', {}))}). "
+                  f"(stages: {json.dumps(stage_times(res))}). "
                   f"Details: [{name}/summary.md]({name}/summary.md).", ""]
         if "refresh" in res:
             lines += [refresh_line(res["refresh"]), ""]

@@ -14,6 +14,13 @@ TRAINED_METHODS = ("AD", "ED", "RL2")  # methods with training seeds, as results
 LABELS = {"RL2": "RL²"}
 
 
+def stage_times(results: dict) -> dict[str, float]:
+    """A results.json's seconds per stage (`wall_time_s`). The whole invocation's time has its
+    own field, `invocation_s`; files written before that kept it in `wall_time_s` as
+    "this_invocation", which is not a stage and is dropped here."""
+    return {k: v for k, v in results.get("wall_time_s", {}).items() if k != "this_invocation"}
+
+
 def method_label(method: str) -> str:
     """A method's name as reports print it."""
     return LABELS.get(method, method)
