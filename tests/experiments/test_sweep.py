@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from adjax.experiments import darkroom
+from adjax.experiments import darkroom, key_to_door
 from adjax.experiments.sweep import apply, override, parse, sweep, validation_only
 
 
@@ -42,6 +42,9 @@ def test_validation_only_drops_every_other_split():
     cfg = darkroom.tiny()
     val = validation_only(cfg)
     assert [se.split for se in val.eval.splits] == ["val"] and val.eval.refresh_check is None
+    a3c = key_to_door.a3c()
+    assert {sc.split for sc in a3c.source_curves} == {"test"}  # what the sweep must not run
+    assert validation_only(a3c).source_curves == ()
     head_only = dataclasses.replace(cfg.eval, splits=cfg.eval.splits[:1])
     no_val = dataclasses.replace(cfg, eval=head_only)
     with pytest.raises(ValueError, match="no 'val' split"):

@@ -80,12 +80,15 @@ def apply(cfg, assignments):
 
 
 def validation_only(cfg: ExperimentConfig) -> ExperimentConfig:
-    """The config evaluated on its "val" split alone (an error if it has none)."""
+    """The config evaluated on its "val" split alone (an error if it has none): no other split,
+    no refresh check, and no source-from-scratch curve of another split (the source's learning
+    is no variant's, and its held-out curve is not a sweep's to compute)."""
     val = [se for se in cfg.eval.splits if se.split == "val"]
     if not val:
         raise ValueError(f"{cfg.name}: the preset evaluates no 'val' split to choose on")
-    return dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, splits=tuple(val),
-                                                             refresh_check=None))
+    return dataclasses.replace(
+        cfg, eval=dataclasses.replace(cfg.eval, splits=tuple(val), refresh_check=None),
+        source_curves=tuple(sc for sc in cfg.source_curves if sc.split == "val"))
 
 
 def sweep(experiment: str, name: str, assignments, preset: str = "quick", seeds: int = 1,
