@@ -93,8 +93,8 @@ def main(args: Args) -> Path:
     pub = args.publish / ("" if args.preset == "quick" else args.preset)
     names = [n for n in EXPERIMENTS if (pub / n / "results.json").exists()]
     for extra in BESIDE.get(args.preset, ()):
-        names += [f"{extra}/{n}" for n in EXPERIMENTS
-                  if (pub / extra / n / "results.json").exists()]
+        names += [str(preset_dir(n, extra)) for n in EXPERIMENTS
+                  if (pub / preset_dir(n, extra) / "results.json").exists()]
     names += [n for n in REFERENCES if (pub / n / "results.json").exists()]
     command = "make reproduce" + ("" if args.preset == "quick" else f" PRESET={args.preset}")
     command += "" if args.seeds is None else f" SEEDS={args.seeds}"

@@ -171,9 +171,9 @@ def compute_lines(root: Path) -> list[str]:
         if not path.exists():
             continue
         r = read_json(path)
-        own = sum(sum(stage_times(p).values()) for p in r["points"])
-        linked = sum(sum(f"train AD seed {k}" not in p.get("wall_time_s", {})
-                         for k in range(r["train_seeds"])) for p in r["points"])
+        times = [stage_times(p) for p in r["points"]]
+        own = sum(sum(t.values()) for t in times)
+        linked = sum(f"train AD seed {k}" not in t for t in times for k in range(r["train_seeds"]))
         per_seed = _base_train_s(root, r.get("experiment", "")) if linked else 0.0
         cost = own + linked * (per_seed or 0.0)
         total += cost
