@@ -3,11 +3,12 @@ changed (the whole run was checked by hand: `python -m adjax.experiments.darkroo
 --model lstm`, about 3 minutes)."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from adjax.experiments import darkroom, key_to_door
-from adjax.experiments.runner import with_overrides
+from adjax.experiments.runner import Args, resolve, with_overrides
 from adjax.model import lstm_like
 
 
@@ -38,3 +39,17 @@ def test_ad_only_drops_ed_and_the_refresh_check_only():
                                eval=base.eval) == base
     with pytest.raises(ValueError, match="ad_only drops the refresh check"):
         with_overrides(base, refresh_seeds=5, ad_only=True)
+
+
+def test_lstm_size_flag_sizes_lstm_ad_and_names_its_directory():
+    presets = key_to_door.PRESETS
+    cfg, out = resolve("key_to_door", presets, Args(model="lstm"))
+    assert cfg.model.lstm_hidden == 160 and out == Path("runs/key_to_door-lstm")
+    cfg, out = resolve("key_to_door", presets, Args(model="lstm", lstm_size="paper", seeds=3))
+    assert cfg.model.lstm_hidden == 512 and cfg.model.lstm_head == (256, 256)
+    assert out == Path("runs/key_to_door-lstm-paper") and cfg.train_seeds == 3
+    cfg, out = resolve("key_to_door", presets, Args(preset="paper", model="lstm",
+                                                    lstm_size="paper", first_seed=1))
+    assert cfg.model.lstm_hidden == 512 and out == Path("runs/key_to_door-lstm-seed1")
+    with pytest.raises(SystemExit, match="--lstm-size paper sizes LSTM-AD: add --model lstm"):
+        resolve("key_to_door", presets, Args(lstm_size="paper"))

@@ -352,7 +352,11 @@ class Args:
     alone; publish and merge shards with `python -m adjax.experiments.shards`)"""
     episodes: int | None = None  # evaluation episodes on the held-out split (default: preset's)
     model: Literal["transformer", "lstm"] = "transformer"
-    """lstm: LSTM-AD sized for the preset's machine (default out runs/<experiment>-lstm)"""
+    """lstm: LSTM-AD (default out runs/<experiment>-lstm)"""
+    lstm_size: Literal["paper", "cpu", "tiny"] | None = None
+    """LSTM-AD's size (`adjax.model.config.LSTM_SIZES`; paper: an LSTM of 512). Default: the
+    preset's machine (paper for paper, tiny for tiny, else cpu); another size adds
+    -<size> to the default out"""
     refresh_seeds: int | None = None
     """evaluation seeds per task of the paper's queue against the block refresh (default: the
     preset's); only that check is redone. Dark Room quick, 200 episodes: 5 seeds x 16 held-out
@@ -366,12 +370,9 @@ class Args:
     transformer's published AD)"""
 
 
-def cli(name: str, presets: dict, argv=None) -> dict:
-    """`python -m adjax.experiments.<name> [--preset P] [--out DIR] [--seeds N]`. argv None (the
-    command's own process, reading sys.argv): an expected error leaves the process at once after
-    its line (`one_line_errors(hard_exit=True)`: orbax's writer threads, failing on the same full
-    disk, print nothing after it); with argv (in-process callers) it raises SystemExit."""
-    args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
+def resolve(name: str, presets: dict, args: Args) -> tuple[ExperimentConfig, Path]:
+    """The configuration and run directory `args` ask of experiment `name`, every flag checked
+    (SystemExit naming it) before anything runs."""
     if args.preset not in presets:
         raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")
     for flag, v in (("--seeds", args.seeds), ("--episodes", args.episodes),
@@ -380,17 +381,28 @@ def cli(name: str, presets: dict, argv=None) -> dict:
             raise SystemExit(f"{name}: {flag} must be >= 1, got {v}")
     if args.first_seed < 0:
         raise SystemExit(f"{name}: --first-seed must be >= 0, got {args.first_seed}")
-    lstm = None
-    if args.model == "lstm":
-        lstm = args.preset if args.preset in ("paper", "tiny") else "cpu"
+    if args.lstm_size is not None and args.model != "lstm":
+        raise SystemExit(f"{name}: --lstm-size {args.lstm_size} sizes LSTM-AD: add --model lstm")
+    default_size = args.preset if args.preset in ("paper", "tiny") else "cpu"
+    lstm = (args.lstm_size or default_size) if args.model == "lstm" else None
     try:
         cfg = with_overrides(presets[args.preset](), args.seeds, args.episodes, lstm,
                              args.first_seed or None, args.refresh_seeds, args.ad_only)
     except ValueError as e:
         raise SystemExit(f"{name}: {e}") from None
     out = args.out or Path("runs") / "".join((
-        name, "" if lstm is None else "-lstm",
+        name, "" if lstm is None else "-lstm", "" if lstm in (None, default_size) else f"-{lstm}",
         f"-seed{args.first_seed}" if args.first_seed else ""))
+    return cfg, out
+
+
+def cli(name: str, presets: dict, argv=None) -> dict:
+    """`python -m adjax.experiments.<name> [--preset P] [--out DIR] [--seeds N]`. argv None (the
+    command's own process, reading sys.argv): an expected error leaves the process at once after
+    its line (`one_line_errors(hard_exit=True)`: orbax's writer threads, failing on the same full
+    disk, print nothing after it); with argv (in-process callers) it raises SystemExit."""
+    args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
+    cfg, out = resolve(name, presets, args)
     with one_line_errors(f"python -m adjax.experiments.{name}", hard_exit=argv is None):
         results = run_experiment(cfg, out, preset=args.preset)
         if args.publish is not None:
