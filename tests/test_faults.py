@@ -367,8 +367,8 @@ def _invoke(cmd: str, extra: list[str], ws: Path):
             pos = extra[:1] if extra and not extra[0].startswith("--") else ["run"]
             rest = extra[len(pos):] if pos == extra[:1] else extra
             return main(tyro.cli(Args, args=[*pos, "--out", "ev.json", *rest]))
+        from adjax.experiments.command import cli
         from adjax.experiments.darkroom import PRESETS
-        from adjax.experiments.runner import cli
 
         base = {"--preset": "tiny", "--out": "newexp"}
         base.update(dict(zip(extra[::2], extra[1::2], strict=True)))

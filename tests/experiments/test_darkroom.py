@@ -203,7 +203,7 @@ def test_refresh_seeds_rerun_the_check_alone_and_publish(toy_run, tmp_path):
     """`--refresh-seeds N` on a finished run redoes only the refresh check (N evaluation seeds per
     task: N / 1 times the preset's pairs), reusing every other stage; `--publish` copies the
     results there. A preset without a refresh check, or N < 1, is refused before any work."""
-    from adjax.experiments.runner import cli, with_overrides
+    from adjax.experiments.command import cli, with_overrides
 
     src, before = toy_run
     out = tmp_path / "run"

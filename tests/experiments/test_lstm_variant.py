@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adjax.experiments import darkroom, key_to_door
-from adjax.experiments.runner import Args, resolve, with_overrides
+from adjax.experiments.command import Args, resolve, with_overrides
 from adjax.model import lstm_like
 
 

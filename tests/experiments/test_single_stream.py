@@ -8,7 +8,8 @@ import pytest
 
 from adjax.data import load
 from adjax.experiments import darkroom, key_to_door, single_stream
-from adjax.experiments.runner import cli, run_experiment
+from adjax.experiments.command import cli
+from adjax.experiments.runner import run_experiment
 
 
 @pytest.mark.slow  # ~50 s; its pieces are tested fast in tests/evaluate/test_source_curve.py

@@ -281,7 +281,7 @@ class Args:
 def cli(name: str, presets: dict, argv=None) -> dict:
     """`python -m adjax.experiments.<name> [--preset P] [--runs DIR] [--publish DIR]
     [--draw-paths]`; errors as
-    `runner.cli`'s (argv None: the process leaves at once after the error line)."""
+    `command.cli`'s (argv None: the process leaves at once after the error line)."""
     args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
     if args.preset not in presets:
         raise SystemExit(f"{name}: unknown preset {args.preset!r}; known: {', '.join(presets)}")

@@ -12,6 +12,7 @@ made on the `val` split (the training distribution, its own key stream).
 
 
 from adjax import rl2
+from adjax.experiments.command import cli
 from adjax.experiments.common import (
     EvalConfig,
     ExperimentConfig,
@@ -20,7 +21,6 @@ from adjax.experiments.common import (
     tiny_model,
     tiny_train,
 )
-from adjax.experiments.runner import cli
 from adjax.model import cpu_model, paper_model
 from adjax.sources import ucb
 from adjax.train import TrainConfig

@@ -4,6 +4,7 @@
 """
 
 
+from adjax.experiments.command import cli
 from adjax.experiments.common import (
     ExperimentConfig,
     SourceCurve,
@@ -13,7 +14,6 @@ from adjax.experiments.common import (
     tiny_model,
     tiny_train,
 )
-from adjax.experiments.runner import cli
 from adjax.model import cpu_model, paper_model
 from adjax.sources import a2c, qlearning
 from adjax.train import TrainConfig

@@ -8,6 +8,7 @@ other 4593 (docs/conventions.md). Return <= 2 per episode.
 """
 
 
+from adjax.experiments.command import cli
 from adjax.experiments.common import (
     ExperimentConfig,
     SourceCurve,
@@ -16,7 +17,6 @@ from adjax.experiments.common import (
     tiny_model,
     tiny_train,
 )
-from adjax.experiments.runner import cli
 from adjax.model import cpu_model, paper_model
 from adjax.sources import a2c, qlearning
 from adjax.train import TrainConfig

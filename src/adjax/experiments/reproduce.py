@@ -25,8 +25,9 @@ from adjax.experiments import (
     single_stream,
     watermaze,
 )
+from adjax.experiments.command import with_overrides
 from adjax.experiments.common import publish
-from adjax.experiments.runner import run_experiment, with_overrides
+from adjax.experiments.runner import run_experiment
 from adjax.report.reproduction import write_report
 
 MODULES = {"bandit": bandit, "darkroom": darkroom, "darkroom_hard": darkroom_hard,

@@ -9,6 +9,7 @@ stream source from scratch has not reached (1.35) after 50k. The source's curve 
 the same env-step axis (`adjax.experiments.common.SourceCurve`), with one actor.
 """
 
+from adjax.experiments.command import cli
 from adjax.experiments.common import (
     ExperimentConfig,
     SourceCurve,
@@ -17,7 +18,6 @@ from adjax.experiments.common import (
     tiny_model,
     tiny_train,
 )
-from adjax.experiments.runner import cli
 from adjax.model import cpu_model, paper_model
 from adjax.sources import a2c
 from adjax.train import TrainConfig

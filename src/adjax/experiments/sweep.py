@@ -26,10 +26,11 @@ from pathlib import Path
 import tyro
 
 from adjax.atomic import one_line_errors, write_json
+from adjax.experiments.command import with_overrides
 from adjax.experiments.common import ExperimentConfig, command
 from adjax.experiments.reproduce import preset_dir, presets
 from adjax.experiments.reuse import link_base_ad, shared_data_dir
-from adjax.experiments.runner import run_experiment, with_overrides
+from adjax.experiments.runner import run_experiment
 from adjax.stats import curve_summary
 
 

@@ -14,6 +14,7 @@ scratch on the env-step axis.
 import dataclasses
 
 from adjax.envs import Watermaze
+from adjax.experiments.command import cli
 from adjax.experiments.common import (
     ExperimentConfig,
     SourceCurve,
@@ -22,7 +23,6 @@ from adjax.experiments.common import (
     tiny_model,
     tiny_train,
 )
-from adjax.experiments.runner import cli
 from adjax.model import cpu_model, paper_model, with_image_encoder
 from adjax.sources import a2c, dqn, qlearning
 
