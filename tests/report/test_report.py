@@ -295,3 +295,16 @@ def test_single_stream_sets_fig_6_beside_it_and_checks_five_times_fewer_steps(tm
     assert target in _target_rows([("single_stream", res)], tmp_path)
     res["summary"]["source 1 actor test"]["ad_last_10pct"] = 1.4
     assert _target_rows([("single_stream", res)], tmp_path)[-1].endswith("| **no** |")
+
+
+def test_rl2_line_names_the_network_budget_and_algorithm():
+    from adjax.report.tables import rl2_line
+    from adjax.rl2.config import preset
+
+    cfg = preset("quick", "darkroom")
+    line = rl2_line({"config": cfg.to_dict(), "env_steps": 64_000_000})
+    assert line.startswith("RL²: an LSTM of 64 x 64, meta-trained with A2C on the training")
+    assert "64,000,000 env steps" in line and "16x more" in line
+    ppo = preset("quick", "darkroom", algo="ppo", hidden=(256, 256))
+    assert "an LSTM of 256 x 256, meta-trained with PPO" in rl2_line(
+        {"config": ppo.to_dict(), "env_steps": 64_000_000})

@@ -134,7 +134,8 @@ def rl2_line(rl2: dict) -> str:
     network = (f"a transformer of {c['tf_layers']} x {c['tf_width']}, {c['tf_heads']} heads"
                if c.get("network") == "transformer"
                else f"an LSTM of {' x '.join(map(str, c['hidden']))}")
-    return (f"RL²: {network}, meta-trained with A2C on the training tasks for "
+    algo = c.get("algo", "a2c").upper()  # written only when not the default (rl2.LATER_FIELDS)
+    return (f"RL²: {network}, meta-trained with {algo} on the training tasks for "
             f"{rl2['env_steps']:,} env steps per training seed ({c['num_updates']:,} updates of "
             f"{c['num_trials']} parallel trials); the paper's RL² had {PAPER_RL2_STEPS:,}, "
             f"{PAPER_RL2_STEPS / rl2['env_steps']:.0f}x more.")
