@@ -135,7 +135,8 @@ def test_a2c_loss_hand_computed():
 
 @pytest.fixture(scope="module")
 def runs(bandit, tmp_path_factory):
-    """40 updates uninterrupted (dir a), and stopped after 20 then resumed (dir b)."""
+    """40 updates uninterrupted (dir a), and stopped after 20 then resumed (dir b); dir c
+    stopped by a spent time budget at the first log boundary (2), then resumed."""
     env, _, pool = bandit
     cfg = dataclasses.replace(CFG, num_updates=40, ckpt_every=40)  # shares CFG's compiled chunk
     root = tmp_path_factory.mktemp("rl2")
@@ -143,6 +144,10 @@ def runs(bandit, tmp_path_factory):
     rl2.fit(cfg, root / "b", stop_at=20, progress=False, env=env, pool=pool)
     assert (root / "b" / "checkpoints" / "20").exists()
     resumed = rl2.fit(cfg, root / "b", progress=False, env=env, pool=pool)
+    stopped = rl2.fit(cfg, root / "c", max_seconds=0.0, progress=False, env=env, pool=pool)
+    assert int(stopped.update) == 2 and (root / "c" / "checkpoints" / "2").exists()
+    assert len((root / "c" / "metrics.jsonl").read_text().splitlines()) == 1
+    rl2.fit(cfg, root / "c", progress=False, env=env, pool=pool)
     return cfg, root, whole, resumed
 
 
@@ -157,7 +162,10 @@ def test_resume_gives_the_same_bits(bandit, runs):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     rec = lambda d: [json.loads(ln)["loss"]
                      for ln in (d / "metrics.jsonl").read_text().splitlines()]
-    assert len(rec(root / "a")) == 20 and rec(root / "a") == rec(root / "b")
+    assert len(rec(root / "a")) == 20 and rec(root / "a") == rec(root / "b") == rec(root / "c")
+    _, _, params_c, _ = rl2.load_run(root / "c")
+    for a, b in zip(jax.tree.leaves(params_c), jax.tree.leaves(whole.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     cfg2, env2, params, conf = rl2.load_run(root / "b")
     assert cfg2 == cfg and env2 == env and conf["update"] == 40
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(whole.params), strict=True):

@@ -50,3 +50,9 @@ def test_set_parses_as_the_experiments_sweeps_do():
                       (["hidden=3"], "expected tuple"), (["lr"], "expected FIELD.PATH=VALUE")):
         with pytest.raises(SystemExit, match=want):
             config_from(parse(["--out", "x", "--set", *bad]))
+
+
+def test_max_minutes_must_be_positive(tmp_path):
+    with pytest.raises(SystemExit, match="--max-minutes must be > 0, got 0.0"):
+        main(["--out", str(tmp_path), "--max-minutes", "0"])
+    assert not any(tmp_path.iterdir())

@@ -28,6 +28,9 @@ def parse(argv=None):
                     help="episodes per evaluation trial (default: the training trial's)")
     ap.add_argument("--eval-seeds", type=int, default=20)
     ap.add_argument("--splits", nargs="*", default=None)
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="stop training (checkpointed, resumable) at the first log boundary past "
+                         "this many minutes of this invocation's training")
     ap.add_argument("--no-train", action="store_true", help="evaluate the latest checkpoint only")
     ap.add_argument("--no-eval", action="store_true")
     return ap.parse_args(argv)
@@ -59,10 +62,13 @@ def config_from(args):
 
 def main(argv=None) -> None:
     args = parse(argv)
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise SystemExit(f"--max-minutes must be > 0, got {args.max_minutes}")
     if not args.no_train:
         cfg = config_from(args)
         print(f"rl2: {args.env}, preset {args.preset}: {json.dumps(cfg.to_dict())}")
-        fit(cfg, args.out)
+        fit(cfg, args.out, max_seconds=None if args.max_minutes is None
+            else 60 * args.max_minutes)
     if not args.no_eval:
         out = args.out / "eval" / "results.json"
         res = evaluate(args.out, out, splits=args.splits, num_episodes=args.eval_episodes,

@@ -294,8 +294,12 @@ def _record(cfg: Config, episode_len: int, update: int, ms: list[dict], dt: floa
 
 
 def fit(cfg: Config, run_dir, *, stop_at: int | None = None, progress: bool = True, env=None,
-        pool=None) -> RL2State:
+        pool=None, max_seconds: float | None = None) -> RL2State:
     """Meta-train (or resume) in run_dir until cfg.num_updates (or stop_at) -> final state.
+
+    max_seconds: a wall-time budget for this call's training: at the first log boundary
+    (log_every updates) past it, the state is logged, checkpointed and returned (the same
+    command resumes from there, as from any checkpoint).
 
     env / pool: another env object or training task pool (tests); default `envs.make(cfg.env)`
     and `task_pool(cfg)`. Writes config.json, metrics.jsonl (one record per log_every updates:
@@ -323,9 +327,12 @@ def fit(cfg: Config, run_dir, *, stop_at: int | None = None, progress: bool = Tr
     update = int(state.update)
     bar = tqdm(total=end, initial=update, disable=not progress, desc="rl2", unit="update",
                mininterval=1.0)
+    if max_seconds is not None and max_seconds < 0:
+        raise ValueError(f"max_seconds must be >= 0, got {max_seconds}")
     acc, t_log = [], time.perf_counter()
+    t_start, over = t_log, False
     try:
-        while update < end:
+        while update < end and not over:
             nxt = min(end, (update // cfg.log_every + 1) * cfg.log_every,
                       (update // cfg.ckpt_every + 1) * cfg.ckpt_every)
             new_state, m = tr.chunk(state, pool, nxt - update)
@@ -339,12 +346,13 @@ def fit(cfg: Config, run_dir, *, stop_at: int | None = None, progress: bool = Tr
             acc.append(m)
             bar.update(len(m["loss"]))
             bar.set_postfix(ret=f"{m['reward'].mean() * env.episode_len:.2f}")
-            if update % cfg.log_every == 0 or update == end:
+            over = max_seconds is not None and time.perf_counter() - t_start >= max_seconds
+            if update % cfg.log_every == 0 or update == end or over:
                 rec = _record(cfg, env.episode_len, update, acc, time.perf_counter() - t_log)
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
                 acc, t_log = [], time.perf_counter()
-            if update % cfg.ckpt_every == 0 or update == end:
+            if update % cfg.ckpt_every == 0 or update == end or over:
                 mgr.save(update, args=ocp.args.StandardSave(state))
                 record_checksums(mgr, run_dir, update)
     finally:
