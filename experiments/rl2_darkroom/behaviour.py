@@ -38,7 +38,9 @@ def traces(agent, env, tasks, keys, num_episodes):
     return np.asarray(obs), np.asarray(rew)
 
 
-def behaviour(obs, rew, size: int, num_episodes: int) -> dict:
+def behaviour(obs, rew, size: int, num_episodes: int, train_cells=None) -> dict:
+    """train_cells: the training goals' cells (y * size + x), to measure how much of a search
+    (the distinct cells visited before the goal is first reached) lies on them."""
     N, S, T, _ = obs.shape
     L = T // num_episodes
     cell = obs[..., 1] * size + obs[..., 0]  # [N, S, T]
@@ -57,6 +59,16 @@ def behaviour(obs, rew, size: int, num_episodes: int) -> dict:
                 after_hit.extend(hit[n, s, e + 1:].tolist())
                 after_ret.extend(ret[n, s, e + 1:].tolist())
     found_by = [(first <= k).mean() for k in range(num_episodes)]
+    search_share = None
+    if train_cells is not None:
+        train_cells = set(int(c) for c in train_cells)
+        shares = []
+        for n in range(N):
+            for s in range(S):
+                seen = set(cell[n, s, :first[n, s] * L].tolist())
+                if seen:
+                    shares.append(len(seen & train_cells) / len(seen))
+        search_share = float(np.mean(shares)) if shares else None
     return {
         "trial_return_mean": float(ret.mean()),
         "distinct_cells_per_episode": float(distinct_ep),
@@ -65,6 +77,9 @@ def behaviour(obs, rew, size: int, num_episodes: int) -> dict:
         "episodes_after_first_find": len(after_hit),
         "reach_again_share": float(np.mean(after_hit)) if after_hit else None,
         "return_after_first_find": float(np.mean(after_ret)) if after_ret else None,
+        # share of the distinct cells visited in the episodes before the first find that are
+        # training goals (all the cells of the room: 57 of 81 are)
+        "search_on_training_goals": search_share,
     }
 
 
@@ -79,6 +94,8 @@ def main(argv=None):
     cfg, env, params, config = load_run(args.run_dir)
     E = args.episodes or cfg.episodes_per_trial
     tasks = split_tasks(cfg.env, args.split, None)
+    train = np.asarray(split_tasks(cfg.env, "train", None))
+    train_cells = train[:, 1] * env.size + train[:, 0]
     root = jax.random.key(0)
     out = {"run_dir": str(args.run_dir), "update": config["update"], "split": args.split,
            "num_tasks": int(tasks.shape[0]), "num_seeds": args.seeds, "num_episodes": E,
@@ -89,7 +106,7 @@ def main(argv=None):
     for name, (agent, stream) in agents.items():
         keys = pair_keys(jax.random.fold_in(root, stream), tasks.shape[0], args.seeds)
         obs, rew = traces(agent, env, tasks, keys, E)
-        out[name] = behaviour(obs, rew, env.size, E)
+        out[name] = behaviour(obs, rew, env.size, E, train_cells)
         b = out[name]
         found = b["found_by_episode"]
         print(f"{name:6s} trial mean {b['trial_return_mean']:.2f}; distinct cells per episode "
@@ -97,7 +114,8 @@ def main(argv=None):
               f"{b['distinct_cells_per_trial']:.1f}; found by episode 1/5/{E}: {found[0]:.2f}/"
               f"{found[min(4, E - 1)]:.2f}/{found[-1]:.2f}; after the first find: reached "
               f"again in {b['reach_again_share']:.2f} of {b['episodes_after_first_find']} "
-              f"episodes, return {b['return_after_first_find']:.2f}")
+              f"episodes, return {b['return_after_first_find']:.2f}; search on training "
+              f"goals' cells {b['search_on_training_goals']:.2f}")
     if args.json:
         write_json(args.json, out, indent=1)
 
