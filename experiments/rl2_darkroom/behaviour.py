@@ -90,8 +90,9 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--episodes", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--update", type=int, default=None, help="a kept checkpoint (default: latest)")
     args = ap.parse_args(argv)
-    cfg, env, params, config = load_run(args.run_dir)
+    cfg, env, params, config = load_run(args.run_dir, args.update)
     E = args.episodes or cfg.episodes_per_trial
     tasks = split_tasks(cfg.env, args.split, None)
     train = np.asarray(split_tasks(cfg.env, "train", None))

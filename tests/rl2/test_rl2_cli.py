@@ -11,7 +11,7 @@ from adjax.rl2.__main__ import config_from, main, parse
 
 
 @pytest.mark.slow
-def test_cli_trains_and_evaluates_darkroom(tmp_path):
+def test_cli_trains_and_evaluates_darkroom(tmp_path, capsys):
     main(["--env", "darkroom", "--preset", "tiny", "--out", str(tmp_path), "--updates", "4",
           "--eval-seeds", "2", "--set", "episodes_per_trial=2"])
     res = json.loads((tmp_path / "eval" / "results.json").read_text())
@@ -39,6 +39,15 @@ def test_cli_trains_and_evaluates_darkroom(tmp_path):
         trajectories.main([str(tmp_path), "--task", "16", "--force"])
     with pytest.raises(SystemExit, match="not a trained RL² run"):
         trajectories.main([str(tmp_path / "eval")])
+    # a kept checkpoint evaluated by name, beside the latest's results; a missing one named
+    main(["--out", str(tmp_path), "--no-train", "--checkpoint", "4", "--eval-seeds", "2",
+          "--splits", "val"])
+    again = json.loads((tmp_path / "eval" / "results-4.json").read_text())
+    assert again["rl2"]["update"] == 4 and set(again["splits"]) == {"val"}
+    assert again["splits"]["val"]["curves"] == res["splits"]["val"]["curves"]
+    with pytest.raises(SystemExit, match="2"):
+        main(["--out", str(tmp_path), "--no-train", "--checkpoint", "3", "--splits", "val"])
+    assert "no checkpoint of update 3; kept: [4]" in capsys.readouterr().err
 
 
 def test_set_parses_as_the_experiments_sweeps_do():
@@ -52,7 +61,9 @@ def test_set_parses_as_the_experiments_sweeps_do():
             config_from(parse(["--out", "x", "--set", *bad]))
 
 
-def test_max_minutes_must_be_positive(tmp_path):
+def test_max_minutes_and_checkpoint_are_checked_first(tmp_path):
     with pytest.raises(SystemExit, match="--max-minutes must be > 0, got 0.0"):
         main(["--out", str(tmp_path), "--max-minutes", "0"])
+    with pytest.raises(SystemExit, match="--checkpoint evaluates a kept checkpoint: add --no"):
+        main(["--out", str(tmp_path), "--checkpoint", "5"])
     assert not any(tmp_path.iterdir())

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from adjax.atomic import one_line_errors
 from adjax.experiments.sweep import checked
 from adjax.experiments.sweep import parse as parse_assignment
 from adjax.rl2.config import Config, preset
@@ -32,6 +33,9 @@ def parse(argv=None):
                     help="stop training (checkpointed, resumable) at the first log boundary past "
                          "this many minutes of this invocation's training")
     ap.add_argument("--no-train", action="store_true", help="evaluate the latest checkpoint only")
+    ap.add_argument("--checkpoint", type=int, default=None, metavar="UPDATE",
+                    help="with --no-train: evaluate this update's checkpoint (e.g. to choose one "
+                         "on validation tasks) into eval/results-UPDATE.json")
     ap.add_argument("--no-eval", action="store_true")
     return ap.parse_args(argv)
 
@@ -64,19 +68,23 @@ def main(argv=None) -> None:
     args = parse(argv)
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise SystemExit(f"--max-minutes must be > 0, got {args.max_minutes}")
-    if not args.no_train:
-        cfg = config_from(args)
-        print(f"rl2: {args.env}, preset {args.preset}: {json.dumps(cfg.to_dict())}")
-        fit(cfg, args.out, max_seconds=None if args.max_minutes is None
-            else 60 * args.max_minutes)
-    if not args.no_eval:
-        out = args.out / "eval" / "results.json"
-        res = evaluate(args.out, out, splits=args.splits, num_episodes=args.eval_episodes,
-                       num_seeds=args.eval_seeds)
-        for split, sec in res["splits"].items():
-            m = sec["curves"]["rl2"]["summary"]["mean"]
-            print(f"{split}: rl2 return episode 1 {m[0]:.2f}, episode {len(m)} {m[-1]:.2f}")
-        print(f"wrote {out}")
+    if args.checkpoint is not None and not args.no_train:
+        raise SystemExit("--checkpoint evaluates a kept checkpoint: add --no-train")
+    with one_line_errors("python -m adjax.rl2", hard_exit=argv is None):
+        if not args.no_train:
+            cfg = config_from(args)
+            print(f"rl2: {args.env}, preset {args.preset}: {json.dumps(cfg.to_dict())}")
+            fit(cfg, args.out, max_seconds=None if args.max_minutes is None
+                else 60 * args.max_minutes)
+        if not args.no_eval:
+            name = "results.json" if args.checkpoint is None else f"results-{args.checkpoint}.json"
+            out = args.out / "eval" / name
+            res = evaluate(args.out, out, splits=args.splits, num_episodes=args.eval_episodes,
+                           num_seeds=args.eval_seeds, update=args.checkpoint)
+            for split, sec in res["splits"].items():
+                m = sec["curves"]["rl2"]["summary"]["mean"]
+                print(f"{split}: rl2 return episode 1 {m[0]:.2f}, episode {len(m)} {m[-1]:.2f}")
+            print(f"wrote {out}")
 
 
 if __name__ == "__main__":

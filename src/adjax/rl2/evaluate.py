@@ -128,15 +128,17 @@ def network_trial_fn(cfg, env, params, num_episodes: int):
 def evaluate(run_dir, out, *, splits: Sequence[str] | None = None, num_episodes: int | None = None,
              num_seeds: int = 20, seed: int = 0, num_tasks: int | None = None,
              baselines: Sequence[str] = ("random", "optimal"), batch_size: int = DEFAULT_BATCH,
-             keep_returns: bool = True, figure: bool = True, progress: bool = True) -> dict:
-    """Evaluate an RL² run's latest checkpoint on each split and write `out` (JSON; figure beside).
+             keep_returns: bool = True, figure: bool = True, progress: bool = True,
+             update: int | None = None) -> dict:
+    """Evaluate an RL² run's latest checkpoint (or update `update`'s) on each split and write
+    `out` (JSON; figure beside).
 
     num_episodes: episodes per evaluation trial (default: the training trial's). The JSON has
     `adjax.evaluate.evaluate_run`'s form: {"env", "run_dir", settings, "interval", "splits":
     {split: {"tasks", "num_tasks", "curves": {"rl2" | "random": {"returns" [N][S][E] (unless
     keep_returns=False), "summary"}}, "optimal"}}} plus "rl2" (config, update, env steps).
     """
-    cfg, env, params, config = load_run(run_dir)
+    cfg, env, params, config = load_run(run_dir, update)
     env_name = cfg.env
     splits = tuple(splits or default_splits(env_name))
     num_episodes = num_episodes or cfg.episodes_per_trial

@@ -383,7 +383,8 @@ def env_of(config: dict):
 
 
 def load_run(run_dir, step_: int | None = None):
-    """-> (Config, env, params, config.json dict with "update") of a run's latest checkpoint."""
+    """-> (Config, env, params, config.json dict with "update") of a run's latest checkpoint
+    (or of update step_'s)."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if "rl2" not in config:
@@ -391,6 +392,11 @@ def load_run(run_dir, step_: int | None = None):
     cfg = Config.from_dict(config["rl2"])
     env = env_of(config)
     mgr = checkpoint_manager(run_dir, cfg.max_to_keep)
+    kept = sorted(mgr.all_steps())
+    if step_ is not None and step_ not in kept:
+        mgr.close()
+        raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint of update {step_}; "
+                             f"kept: {kept or 'none'}")
     step_ = mgr.latest_step() if step_ is None else step_
     if step_ is None:
         raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
