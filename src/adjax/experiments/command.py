@@ -64,9 +64,9 @@ class Args:
     model: Literal["transformer", "lstm"] = "transformer"
     """lstm: LSTM-AD (default out runs/<experiment>-lstm)"""
     lstm_size: Literal["paper", "cpu", "tiny"] | None = None
-    """LSTM-AD's size (`adjax.model.config.LSTM_SIZES`; paper: an LSTM of 512). Default: the
-    preset's machine (paper for paper, tiny for tiny, else cpu); another size adds
-    -<size> to the default out"""
+    """LSTM-AD's size (`adjax.model.config.LSTM_SIZES`; paper: an LSTM of 512). Default:
+    the preset's machine (paper for paper, tiny for tiny, else cpu); another size adds -<size>
+    to the default out"""
     refresh_seeds: int | None = None
     """evaluation seeds per task of the paper's queue against the block refresh (default: the
     preset's); only that check is redone. Dark Room quick, 200 episodes: 5 seeds x 16 held-out
