@@ -306,6 +306,8 @@ def fit(cfg: Config, run_dir, *, stop_at: int | None = None, progress: bool = Tr
     mean return per episode over the window, per episode of the trial, losses, env-steps/s) and
     orbax checkpoints every ckpt_every updates and at the end; resumes from the latest.
     """
+    if max_seconds is not None and max_seconds < 0:
+        raise ValueError(f"max_seconds must be >= 0, got {max_seconds}")
     run_dir = Path(run_dir)
     env = env if env is not None else envs.make(cfg.env)[0]
     pool = jnp.asarray(task_pool(cfg) if pool is None else pool)
@@ -327,8 +329,6 @@ def fit(cfg: Config, run_dir, *, stop_at: int | None = None, progress: bool = Tr
     update = int(state.update)
     bar = tqdm(total=end, initial=update, disable=not progress, desc="rl2", unit="update",
                mininterval=1.0)
-    if max_seconds is not None and max_seconds < 0:
-        raise ValueError(f"max_seconds must be >= 0, got {max_seconds}")
     acc, t_log = [], time.perf_counter()
     t_start, over = t_log, False
     try:
@@ -393,13 +393,13 @@ def load_run(run_dir, step_: int | None = None):
     env = env_of(config)
     mgr = checkpoint_manager(run_dir, cfg.max_to_keep)
     kept = sorted(mgr.all_steps())
-    if step_ is not None and step_ not in kept:
+    if step_ is None and kept:
+        step_ = kept[-1]
+    if step_ not in kept:
         mgr.close()
-        raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint of update {step_}; "
-                             f"kept: {kept or 'none'}")
-    step_ = mgr.latest_step() if step_ is None else step_
-    if step_ is None:
-        raise RunConfigError(f"{run_dir / 'checkpoints'}: no checkpoint to load")
+        raise RunConfigError(f"{run_dir / 'checkpoints'}: " + (
+            "no checkpoint to load" if step_ is None
+            else f"no checkpoint of update {step_}; kept: {kept or 'none'}"))
     check_intact(run_dir, step_)
     task = env.default_params.task
     state = restore_state(mgr, step_, trainer(cfg, env), task.shape, task.dtype)
