@@ -12,9 +12,21 @@ from adjax.rl2.__main__ import config_from, main, parse
 
 @pytest.mark.slow
 def test_cli_trains_and_evaluates_darkroom(tmp_path, capsys):
+    pub = tmp_path / "published" / "darkroom"
     main(["--env", "darkroom", "--preset", "tiny", "--out", str(tmp_path), "--updates", "4",
-          "--eval-seeds", "2", "--set", "episodes_per_trial=2"])
+          "--eval-seeds", "2", "--set", "episodes_per_trial=2", "--publish", str(pub)])
     res = json.loads((tmp_path / "eval" / "results.json").read_text())
+    # published for the report: per-pair returns averaged over tasks, the records, the budget
+    out = json.loads((pub / "seed0" / "results.json").read_text())
+    per_seed = out["splits"]["test"]["curves"]["rl2"]["per_seed"]
+    assert "returns" not in out["splits"]["test"]["curves"]["rl2"]
+    np.testing.assert_allclose(per_seed, np.mean(res["splits"]["test"]["curves"]["rl2"][
+        "returns"], axis=0), atol=1e-4)
+    run = json.loads((pub / "seed0" / "run.json").read_text())
+    assert run["update"] == 4 and run["env_steps"] == res["rl2"]["env_steps"]
+    assert run["train_seconds"] > 0 and "--publish" in run["command"]
+    assert (pub / "seed0" / "training.jsonl").read_text() == (
+        tmp_path / "metrics.jsonl").read_text()
     assert res["env"] == "darkroom" and res["temperature"] == 1.0 and res["rl2"]["update"] == 4
     assert set(res["splits"]) == {"val", "test"}
     test = res["splits"]["test"]

@@ -12,6 +12,7 @@ from adjax.report.ablations import ablation_lines
 from adjax.report.lstm import lstm_lines
 from adjax.report.paper import PAPER_SCORES, paper_curves
 from adjax.report.prompting import prompting_lines
+from adjax.report.rl2 import rl2_lines
 from adjax.report.tables import TRAINED_METHODS, method_label, paper_method, rl2_line, stage_times
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
@@ -372,6 +373,7 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
     lines += prompting_lines(root)
     lines += ablation_lines(root)
     lines += lstm_lines(root)
+    lines += rl2_lines(root)
     for name, res in found:
         exp = root / name
         lines += [f"## {name} ({res.get('preset', '?')} preset)", "",

@@ -1,10 +1,13 @@
 """CLI: `python -m adjax.rl2 --env darkroom --preset quick --out DIR` meta-trains RL² (or resumes
 from DIR's latest checkpoint), then evaluates it on the validation and held-out tasks into
-DIR/eval/results.json (+ .png)."""
+DIR/eval/results.json (+ .png); with --publish DEST, also into DEST/seed{k}/ for the report
+(`adjax.rl2.publish`)."""
 
 import argparse
 import dataclasses
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from adjax.atomic import one_line_errors
@@ -12,6 +15,7 @@ from adjax.experiments.sweep import checked
 from adjax.experiments.sweep import parse as parse_assignment
 from adjax.rl2.config import Config, preset
 from adjax.rl2.evaluate import evaluate
+from adjax.rl2.publish import publish
 from adjax.rl2.train import fit
 
 
@@ -37,6 +41,10 @@ def parse(argv=None):
                     help="with --no-train: evaluate this update's checkpoint (e.g. to choose one "
                          "on validation tasks) into eval/results-UPDATE.json")
     ap.add_argument("--no-eval", action="store_true")
+    ap.add_argument("--publish", type=Path, default=None, metavar="DEST",
+                    help="after the evaluation, copy it (per-pair returns averaged over tasks), "
+                         "the config and the training records into DEST/seed{k}/ for the "
+                         "report, e.g. experiments/rl2/darkroom_hard")
     return ap.parse_args(argv)
 
 
@@ -70,6 +78,9 @@ def main(argv=None) -> None:
         raise SystemExit(f"--max-minutes must be > 0, got {args.max_minutes}")
     if args.checkpoint is not None and not args.no_train:
         raise SystemExit("--checkpoint evaluates a kept checkpoint: add --no-train")
+    if args.publish is not None and (args.no_eval or args.checkpoint is not None):
+        raise SystemExit("--publish publishes the evaluation of the latest checkpoint: drop "
+                         "--no-eval and --checkpoint")
     with one_line_errors("python -m adjax.rl2", hard_exit=argv is None):
         if not args.no_train:
             cfg = config_from(args)
@@ -85,6 +96,10 @@ def main(argv=None) -> None:
                 m = sec["curves"]["rl2"]["summary"]["mean"]
                 print(f"{split}: rl2 return episode 1 {m[0]:.2f}, episode {len(m)} {m[-1]:.2f}")
             print(f"wrote {out}")
+            if args.publish is not None:
+                command = "python -m adjax.rl2 " + shlex.join(
+                    sys.argv[1:] if argv is None else argv)
+                print(f"published {publish(args.out, out, args.publish, command)}")
 
 
 if __name__ == "__main__":
