@@ -69,6 +69,19 @@ def test_tabular_source_end_to_end(tmp_path):
     assert {"AD", "ED", "source", "random"} <= set(results["curves"]["test"])
 
 
+def test_streams_preset_is_one_learner_per_history():
+    """The `streams` candidate: one actor per training platform (each history its own learner),
+    quick's 3200 histories of 100 kept episodes; only the source, the task count, the
+    subsampling, the context and the task batching differ from quick."""
+    q, s = watermaze.quick(), watermaze.streams()
+    histories = lambda c: c.num_train_tasks * c.source.num_actors  # noqa: E731
+    episodes = lambda c: c.source.num_updates * c.source.unroll // 50 // c.subsample_every  # noqa: E731
+    assert s.source.num_actors == 1 and histories(s) == histories(q) == 3200
+    assert episodes(s) == episodes(q) == 100 and s.model.context_len == 8 * 50
+    assert dataclasses.replace(s, source=q.source, num_train_tasks=200, subsample_every=1,
+                               model=q.model, task_batch=None) == q
+
+
 def test_subsampled_preset_keeps_quicks_history_length():
     """The `subsampled` candidate spreads the source's improvement over each history: a 5x longer
     run with every 5th episode kept, so a history keeps quick's 100 episodes; only the source,
