@@ -54,7 +54,7 @@ def with_overrides(cfg: ExperimentConfig, seeds: int | None = None,
 class Args:
     """Run the experiment end to end; rerunning continues where it stopped."""
 
-    preset: str = "quick"  # quick: 2-core CPU; a3c: the paper's source on a CPU; paper: accelerator
+    preset: str = "quick"  # one of the experiment's presets, listed above (quick: 2-core CPU)
     out: Path | None = None  # the run directory (default runs/<experiment>)
     seeds: int | None = None  # training seeds (default: the preset's)
     first_seed: int = 0
@@ -111,7 +111,8 @@ def cli(name: str, presets: dict, argv=None) -> dict:
     command's own process, reading sys.argv): an expected error leaves the process at once after
     its line (`one_line_errors(hard_exit=True)`: orbax's writer threads, failing on the same full
     disk, print nothing after it); with argv (in-process callers) it raises SystemExit."""
-    args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__}")
+    args = tyro.cli(Args, args=argv, description=f"{name}: {Args.__doc__} Presets: "
+                    f"{', '.join(presets)}.")
     cfg, out = resolve(name, presets, args)
     with one_line_errors(f"python -m adjax.experiments.{name}", hard_exit=argv is None):
         results = run_experiment(cfg, out, preset=args.preset)
