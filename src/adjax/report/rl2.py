@@ -72,6 +72,13 @@ def curves(seeds: list[dict], split: str, name: str = "rl2") -> tuple[np.ndarray
     return per[0], "evaluation"
 
 
+def optimal(seeds: list[dict], split: str) -> float | None:
+    """The optimal policy's mean return per episode on the split's tasks (None if not
+    evaluated)."""
+    opt = seeds[0]["results"]["splits"][split].get("optimal")
+    return None if opt is None else float(opt["mean"])
+
+
 def summary(seeds: list[dict], split: str) -> dict:
     """RL²'s first and last episode and trial mean (mean, 95% half-width), the random policy's
     trial mean, the optimum, and the budget."""
@@ -85,7 +92,7 @@ def summary(seeds: list[dict], split: str) -> dict:
         out[part], out[f"{part}_ci95"] = round(float(m), 3), round(float(h), 3)
     rnd, _ = curves(seeds[:1], split, "random")
     out["random_trial_mean"] = round(float(rnd.mean()), 3)
-    out["optimal"] = seeds[0]["results"]["splits"][split].get("optimal")
+    out["optimal"] = optimal(seeds, split)
     out["env_steps"] = seeds[0]["run"]["env_steps"]
     out["train_minutes"] = [round(s["run"]["train_seconds"] / 60, 1) for s in seeds]
     return out
@@ -102,6 +109,12 @@ def ad_points(results: dict, split: str, episode: int) -> dict | None:
     return {"episode_1": round(float(mean[0]), 3),
             "at": None if episode > E else round(float(mean[episode - 1]), 3),
             "last_10pct": round(float(mean[-tenth(E):].mean()), 3), "episodes": E}
+
+
+def shown_split(seeds: list[dict]) -> str:
+    """The split a figure draws: the held-out one when evaluated, else the first."""
+    splits = list(seeds[0]["results"]["splits"])
+    return "test" if "test" in splits else splits[0]
 
 
 def plot(seeds: list[dict], results: dict | None, env: str, path: Path,
@@ -127,10 +140,10 @@ def plot(seeds: list[dict], results: dict | None, env: str, path: Path,
         ax.axhline(ad[-k:].mean(), color="tab:red", ls=":", lw=1,
                    label=f"AD, episodes {len(ad) - k + 1}-{len(ad)}")
     paper = PAPER_CURVES.get(env, {}).get("RL2")
-    if paper:
+    if paper and split == "test":  # the paper's numbers are on held-out tasks
         ax.axhline(next(iter(paper.values())), color="tab:blue", ls="--", lw=1,
                    label="RL², the paper (1B env steps)")
-    opt = seeds[0]["results"]["splits"][split].get("optimal")
+    opt = optimal(seeds, split)
     if opt is not None:
         ax.axhline(opt, color="k", ls="--", lw=0.8, label="optimal")
     ax.set_xlabel(f"episode of the trial ({split} tasks, weights frozen)")
@@ -162,7 +175,7 @@ def rl2_lines(root: Path) -> list[str]:
         results = read_json(results_path) if results_path.exists() else None
         cfg, run = seeds[0]["results"]["rl2"]["config"], seeds[0]["run"]
         net = f"LSTM {' x '.join(map(str, cfg['hidden']))}, {cfg.get('algo', 'a2c').upper()}"
-        minutes = [round(s["run"]["train_seconds"] / 60, 1) for s in seeds]
+        minutes = ", ".join(f"{s['run']['train_seconds'] / 60:.1f}" for s in seeds)
         lines += [f"### {name}", "",
                   f"{net}, {cfg['num_trials']} parallel trials of {cfg['episodes_per_trial']} "
                   f"episodes, {run['env_steps']:,} env steps per training seed "
@@ -191,7 +204,7 @@ def rl2_lines(root: Path) -> list[str]:
                 f"{s['random_trial_mean']:.2f} | {p} | " + " | ".join(ad_cells) + " |")
         fig = root / RL2_DIR / name / "figures" / "rl2.png"
         if not fig.exists():
-            plot(seeds, results, env, fig)
+            plot(seeds, results, env, fig, split=shown_split(seeds))
         notes = root / RL2_DIR / "NOTES.md"
         lines += ["", f"![RL² on {name}]({RL2_DIR}/{name}/figures/rl2.png)", ""]
         if notes.exists():
@@ -212,8 +225,8 @@ def main(argv=None) -> dict:
     res_path = args.root / args.experiment / "results.json"
     results = read_json(res_path) if res_path.exists() else None
     env = EXPERIMENTS[args.experiment]
-    print(plot(seeds, results, env,
-               args.root / RL2_DIR / args.experiment / "figures" / "rl2.png"))
+    print(plot(seeds, results, env, args.root / RL2_DIR / args.experiment / "figures" / "rl2.png",
+               split=shown_split(seeds)))
     out = {split: summary(seeds, split) for split in seeds[0]["results"]["splits"]}
     print(json.dumps(out, indent=1))
     return out
