@@ -19,7 +19,8 @@ def _result(seed: int, rl2_SxE, random_SxE, num_tasks=2, **cfg):
               "random": {"per_seed": random_SxE, "summary": {}}}
     return {"env": "darkroom-hard", "num_episodes": 3, "num_seeds": len(rl2_SxE), "seed": 0,
             "rl2": {"config": {**CFG, "seed": seed, **cfg}, "update": 10, "env_steps": 2400},
-            "splits": {"test": {"num_tasks": num_tasks, "curves": curves, "optimal": {"mean": 0.9}}}}
+            "splits": {"test": {"num_tasks": num_tasks, "curves": curves,
+                                "optimal": {"mean": 0.9}}}}
 
 
 def _publish(root, seed, result, seconds=60.0):
