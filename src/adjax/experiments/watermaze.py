@@ -98,15 +98,16 @@ def subsampled() -> ExperimentConfig:
 
 
 def streams() -> ExperimentConfig:
-    """The quick preset with one learner per stream (candidate for quick, to be chosen on
-    validation platforms): A2C with one actor on each of 3200 training platforms (the paper's
-    Fig. 6 single-stream A3C), so that what a history shows improving is caused by its own
-    episodes, not by 15 other actors sharing its network (quick's source). lr 1e-3 and 500
-    updates of one 50-step episode: on training platforms a stream's success rises gradually,
-    0.32 -> 0.88 over its 500 episodes (experiments/watermaze/NOTES.md); every 5th episode kept
-    (100 per history, as quick's), a context of 400 steps (8 kept episodes, 40 of the source's),
-    learners 4 at a time per device (one-actor learners run fastest so: BENCHMARKS.md). Model
-    otherwise, training and evaluation as quick's."""
+    """The quick preset with one learner per stream (a candidate for quick, tried on
+    validation platforms and not adopted: AD flat at random, NOTES): A2C with one actor on each
+    of 3200 training platforms (the paper's Fig. 6 single-stream A3C), so that what a history
+    shows improving is caused by its own episodes, not by 15 other actors sharing its network
+    (quick's source). lr 1e-3 and 500 updates of one 50-step episode: on training platforms a
+    stream's success rises gradually, 0.32 -> 0.88 over its 500 episodes
+    (experiments/watermaze/NOTES.md); every 5th episode kept (100 per history, as quick's), a
+    context of 400 steps (8 kept episodes, 40 of the source's), learners 4 at a time per
+    device (one-actor learners run fastest so: BENCHMARKS.md). Model otherwise, training and
+    evaluation as quick's."""
     base = quick()
     source = dataclasses.replace(base.source, num_actors=1, lr=1e-3, num_updates=500)
     return dataclasses.replace(base, source=source, num_train_tasks=3200, subsample_every=5,
