@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from adjax.atomic import read_json, save_figure
 from adjax.report.paper import PAPER_CURVES
-from adjax.stats import mean_ci, tenth
+from adjax.stats import mean_ci, seed_curves, tenth
 
 RL2_DIR = "rl2"
 EXPERIMENTS = {"darkroom": "darkroom", "darkroom_hard": "darkroom-hard",
@@ -40,13 +40,10 @@ FREE = ("seed", "log_every", "ckpt_every", "max_to_keep")
 def load(d: Path) -> list[dict]:
     """The published seeds of one experiment, in seed order: {"seed", "results", "run"}; all
     with one configuration (apart from FREE) and one evaluation's settings, else ValueError."""
-    seeds = []
-    for s in sorted(d.glob("seed*"), key=lambda p: int(p.name[4:]) if p.name[4:].isdigit()
-                    else -1):
-        if not s.name[4:].isdigit() or not (s / "results.json").exists():
-            continue
-        seeds.append({"seed": int(s.name[4:]), "results": read_json(s / "results.json"),
-                      "run": read_json(s / "run.json")})
+    dirs = [p for p in d.glob("seed*") if p.name[4:].isdigit() and (p / "results.json").exists()]
+    dirs.sort(key=lambda p: int(p.name[4:]))
+    seeds = [{"seed": int(p.name[4:]), "results": read_json(p / "results.json"),
+              "run": read_json(p / "run.json")} for p in dirs]
     if not seeds:
         return []
     first = seeds[0]["results"]
@@ -63,13 +60,17 @@ def load(d: Path) -> list[dict]:
 
 
 def curves(seeds: list[dict], split: str, name: str = "rl2") -> tuple[np.ndarray, str]:
-    """Per-seed return curves of `name` on `split`: each training seed's (mean over evaluation
-    seeds and tasks) when there are >= 2, else the one run's evaluation seeds'."""
+    """Per-seed return curves of `name` on `split`, as `stats.seed_curves` takes them from a
+    results entry: each training seed's (its evaluation seeds' mean) when there are >= 2,
+    else the one run's evaluation seeds'."""
     per = [np.asarray(s["results"]["splits"][split]["curves"][name]["per_seed"], np.float64)
            for s in seeds]  # each [S, E]
-    if len(per) >= 2:
-        return np.stack([p.mean(axis=0) for p in per]), "training"
-    return per[0], "evaluation"
+    return seed_curves({"per_seed": per[0], "per_train_seed": [p.mean(axis=0) for p in per]})
+
+
+def train_minutes(seeds: list[dict]) -> list[float]:
+    """Each seed's meta-training wall time, minutes."""
+    return [round(s["run"]["train_seconds"] / 60, 1) for s in seeds]
 
 
 def optimal(seeds: list[dict], split: str) -> float | None:
@@ -94,7 +95,7 @@ def summary(seeds: list[dict], split: str) -> dict:
     out["random_trial_mean"] = round(float(rnd.mean()), 3)
     out["optimal"] = optimal(seeds, split)
     out["env_steps"] = seeds[0]["run"]["env_steps"]
-    out["train_minutes"] = [round(s["run"]["train_seconds"] / 60, 1) for s in seeds]
+    out["train_minutes"] = train_minutes(seeds)
     return out
 
 
@@ -175,7 +176,7 @@ def rl2_lines(root: Path) -> list[str]:
         results = read_json(results_path) if results_path.exists() else None
         cfg, run = seeds[0]["results"]["rl2"]["config"], seeds[0]["run"]
         net = f"LSTM {' x '.join(map(str, cfg['hidden']))}, {cfg.get('algo', 'a2c').upper()}"
-        minutes = ", ".join(f"{s['run']['train_seconds'] / 60:.1f}" for s in seeds)
+        minutes = ", ".join(f"{m:.1f}" for m in train_minutes(seeds))
         lines += [f"### {name}", "",
                   f"{net}, {cfg['num_trials']} parallel trials of {cfg['episodes_per_trial']} "
                   f"episodes, {run['env_steps']:,} env steps per training seed "
