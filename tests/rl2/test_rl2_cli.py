@@ -28,7 +28,7 @@ def test_cli_trains_and_evaluates_darkroom(tmp_path, capsys):
     assert (pub / "seed0" / "training.jsonl").read_text() == (
         tmp_path / "metrics.jsonl").read_text()
     assert res["env"] == "darkroom" and res["temperature"] == 1.0 and res["rl2"]["update"] == 4
-    assert set(res["splits"]) == {"val", "test"}
+    assert set(res["splits"]) == {"val", "test", "train"}
     test = res["splits"]["test"]
     assert test["num_tasks"] == 16 and set(test["curves"]) == {"rl2", "random"}
     assert np.shape(test["curves"]["rl2"]["returns"]) == (16, 2, 2)

@@ -169,7 +169,10 @@ def rl2_lines(root: Path) -> list[str]:
              "across its episodes, temperature 1. ± is the 95% interval over training seeds "
              "(over evaluation seeds where one training seed is published). The paper's RL² is "
              "a line, its level after 1 billion env steps; AD's columns are the experiment's "
-             "published run on the same split (its evaluation may use fewer tasks or seeds).",
+             "published run on the same split (its evaluation may use fewer tasks or seeds). The "
+             "train rows are the tasks RL² was meta-trained on: where RL²'s is far above its "
+             "held-out row, it has learnt the task set rather than a search (the paper's "
+             "account of RL² out of distribution).",
              ""]
     for name, env, seeds in found:
         results_path = root / name / "results.json"

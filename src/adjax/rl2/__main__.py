@@ -1,7 +1,7 @@
 """CLI: `python -m adjax.rl2 --env darkroom --preset quick --out DIR` meta-trains RL² (or resumes
-from DIR's latest checkpoint), then evaluates it on the validation and held-out tasks into
-DIR/eval/results.json (+ .png); with --publish DEST, also into DEST/seed{k}/ for the report
-(`adjax.rl2.publish`)."""
+from DIR's latest checkpoint), then evaluates it on the validation and held-out tasks (and a
+grid's training tasks) into DIR/eval/results.json (+ .png); with --publish DEST, also into
+DEST/seed{k}/ for the report (`adjax.rl2.publish`)."""
 
 import argparse
 import dataclasses
@@ -32,7 +32,8 @@ def parse(argv=None):
     ap.add_argument("--eval-episodes", type=int, default=None,
                     help="episodes per evaluation trial (default: the training trial's)")
     ap.add_argument("--eval-seeds", type=int, default=20)
-    ap.add_argument("--splits", nargs="*", default=None)
+    ap.add_argument("--splits", nargs="*", default=None,
+                    help="task sets to evaluate (default: val, test and, on a grid, train)")
     ap.add_argument("--max-minutes", type=float, default=None,
                     help="stop training (checkpointed, resumable) at the first log boundary past "
                          "this many minutes of this invocation's training")

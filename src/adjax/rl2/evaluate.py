@@ -39,9 +39,12 @@ DEFAULT_BATCH = 320
 
 
 def default_splits(env_name: str) -> tuple[str, ...]:
-    """Validation and held-out tasks: grids "val", "test"; bandit "val" and its test
-    distributions "odd", "even", "uniform"."""
-    return ("val", "test") if envs.has_task_sets(env_name) else ("val", "odd", "even", "uniform")
+    """Validation and held-out tasks, and on the grids the training tasks too (as AD's
+    experiments evaluate them: RL²'s return on the tasks it was meta-trained on beside the
+    held-out ones tells learning the task set from learning to search): grids "val", "test",
+    "train"; bandit "val" and its test distributions "odd", "even", "uniform"."""
+    return (("val", "test", "train") if envs.has_task_sets(env_name)
+            else ("val", "odd", "even", "uniform"))
 
 
 class RL2Agent(Agent):
