@@ -83,3 +83,23 @@ def test_cli_prints_the_summary_and_draws(tmp_path, capsys):
     assert (tmp_path / "rl2" / "darkroom_hard" / "figures" / "rl2.png").exists()
     with pytest.raises(SystemExit, match="no published RL² run"):
         report.main([str(tmp_path), "key_to_door"])
+
+
+def test_training_tasks_row_beside_held_out_without_the_papers_line(tmp_path):
+    # RL² far above on its training tasks (0.8) than on held-out ones (0.2): the train row shows
+    # it, with AD's own training-task numbers; the paper's line belongs to the held-out row only
+    res = _result(0, [[0.2] * 3] * 2, [[0.1] * 3] * 2)
+    train = json.loads(json.dumps(res["splits"]["test"]))
+    train["curves"]["rl2"]["per_seed"] = [[0.8] * 3] * 2
+    train["num_tasks"] = 5
+    res["splits"]["train"] = train
+    _publish(tmp_path, 0, res)
+    ad = {"curves": {"test": {"AD": {"per_seed": [[0.0] * 20] * 2}},
+                     "train": {"AD": {"per_seed": [[0.3] * 20] * 2}}}}
+    write_json(tmp_path / "darkroom_hard" / "results.json", ad)
+    rows = [ln for ln in report.rl2_lines(tmp_path) if ln.startswith(("| test", "| train"))]
+    assert [r.split(" (")[0] for r in rows] == ["| test", "| train"]
+    test, train_row = rows
+    assert "| 0.70 |" in test and "| 0.70 |" not in train_row
+    assert train_row.startswith("| train (5 tasks)") and "0.80 ± " in train_row
+    assert "0.30 (ep 3)" in train_row and "0.00 (ep 3)" in test
