@@ -103,3 +103,49 @@ def test_training_tasks_row_beside_held_out_without_the_papers_line(tmp_path):
     assert "| 0.70 |" in test and "| 0.70 |" not in train_row
     assert train_row.startswith("| train (5 tasks)") and "0.80 ± " in train_row
     assert "0.30 (ep 3)" in train_row and "0.00 (ep 3)" in test
+
+
+TF_CFG = {"env": "bandit", "network": "transformer", "tf_layers": 2, "tf_width": 64,
+          "tf_heads": 2, "hidden": [64, 64], "num_trials": 4, "episodes_per_trial": 10,
+          "unroll": 20, "num_updates": 10, "seed": 0, "log_every": 5, "ckpt_every": 5,
+          "max_to_keep": 2}
+
+
+def _bandit_seed(root, seed, rl2_SxE, random_SxE):
+    curves = {"rl2": {"per_seed": rl2_SxE, "summary": {}},
+              "random": {"per_seed": random_SxE, "summary": {}}}
+    res = {"env": "bandit", "num_episodes": 10, "num_seeds": len(rl2_SxE), "seed": 0,
+           "rl2": {"config": {**TF_CFG, "seed": seed}, "update": 10, "env_steps": 800},
+           "splits": {"even": {"num_tasks": 100, "curves": curves}}}
+    d = root / "rl2" / "bandit_transformer" / f"seed{seed}"
+    write_json(d / "results.json", res)
+    write_json(d / "run.json", {"command": f"python -m adjax.rl2 --env bandit --seed {seed}",
+                                "machine": "test CPU", "update": 10, "env_steps": 800,
+                                "train_seconds": 120.0})
+
+
+def test_bandit_network_is_scored_against_the_experiments_random_and_ucb(tmp_path):
+    # random 0.3 and UCB 0.5 per pull on even: seeds whose trial means are 0.4 and 0.6 score
+    # 0.5 and 1.5; the first tenth of the trial (pull 1) is 0.2/0.4, the last tenth 0.6/0.8
+    rnd = [[0.3] * 10] * 2
+    for seed, base in ((0, 0.2), (1, 0.4)):
+        _bandit_seed(tmp_path, seed, [[base + i * 0.4 / 9 for i in range(10)]] * 2, rnd)
+    bandit = {"scores": {"even": {"random_return": 0.3, "source_return": 0.5,
+                                  "AD": {"mean": 1.0, "ci95": 0.01},
+                                  "RL2": {"mean": -1.5, "ci95": 0.03}}}}
+    write_json(tmp_path / "bandit" / "results.json", bandit)
+    where = tmp_path / "rl2" / "bandit_transformer"
+    s = report.bandit_scores(report.load(where), bandit, where)["even"]
+    assert s["per_seed"] == pytest.approx([0.5, 1.5]) and s["mean"] == pytest.approx(1.0)
+    assert s["interval_over"] == "training"
+    assert s["first_10pct"] == pytest.approx(0.3) and s["last_10pct"] == pytest.approx(0.7)
+    lines = report.rl2_lines(tmp_path)  # no grid runs: the bandit section alone
+    assert lines[0] == "## RL²-Transformer on the bandit at this CPU's budget"
+    row = next(ln for ln in lines if ln.startswith("| even"))
+    assert "| 1.00 ± " in row and "| -0.28 |" in row and "| -1.50 ± 0.03 | -0.47 |" in row
+    assert "transformer 2 x 64 (2 heads), A2C" in lines[2]
+    # runs evaluated on other tasks than the experiment's: their random return differs
+    _bandit_seed(tmp_path, 0, [[0.2] * 10] * 2, [[0.31] * 10] * 2)
+    _bandit_seed(tmp_path, 1, [[0.2] * 10] * 2, [[0.31] * 10] * 2)
+    with pytest.raises(ValueError, match="seed0: its random policy's return on even"):
+        report.rl2_lines(tmp_path)

@@ -46,6 +46,7 @@ PAPER_SCORES: dict[str, dict[str, dict[str, float]]] = {
         "AD": {"odd": 0.98, "even": 0.83, "uniform": 0.87},
         "ED": {"odd": 0.48, "even": -0.47, "uniform": 0.01},
         "RL2": {"odd": 1.05, "even": -0.47, "uniform": 0.83},
+        "RL2-Transformer": {"odd": 0.95, "even": -0.28, "uniform": 0.70},
     },
 }
 
