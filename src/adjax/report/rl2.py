@@ -204,6 +204,15 @@ def bandit_scores(seeds: list[dict], results: dict, where: Path) -> dict:
     return out
 
 
+def _score_cell(d: dict | None) -> str:
+    return "–" if d is None else f"{d['mean']:.2f} ± {d['ci95']:.2f}"
+
+
+def _paper_cell(paper: dict, method: str, split: str) -> str:
+    v = paper.get(method, {}).get(split)
+    return "–" if v is None else f"{v:.2f}"
+
+
 def bandit_lines(root: Path) -> list[str]:
     """REPORT.md's sections for RL² networks on the bandit published under rl2/ (BANDIT_RUNS),
     each scored against the bandit experiment's random and UCB, beside its RL² and AD and the
@@ -234,19 +243,13 @@ def bandit_lines(root: Path) -> list[str]:
                   "last 10% of the trial | RL² (LSTM) | paper's RL² | AD |",
                   "|---|---|---|---|---|---|---|---|"]
 
-        def cell(d):
-            return "–" if d is None else f"{d['mean']:.2f} ± {d['ci95']:.2f}"
-
-        def ref(m, split):
-            v = paper.get(m, {}).get(split)
-            return "–" if v is None else f"{v:.2f}"
         for split, s in scores.items():
             theirs = results["scores"][split]
             lines.append(
                 f"| {split} ({s['num_tasks']} tasks) | {len(s['per_seed'])} ({s['interval_over']})"
-                f" | {s['mean']:.2f} ± {s['ci95']:.2f} | {ref(method, split)} | "
-                f"{s['first_10pct']:.3f} -> {s['last_10pct']:.3f} | {cell(theirs.get('RL2'))} | "
-                f"{ref('RL2', split)} | {cell(theirs.get('AD'))} |")
+                f" | {_score_cell(s)} | {_paper_cell(paper, method, split)} | "
+                f"{s['first_10pct']:.3f} -> {s['last_10pct']:.3f} | {_score_cell(theirs.get('RL2'))} | "
+                f"{_paper_cell(paper, 'RL2', split)} | {_score_cell(theirs.get('AD'))} |")
         lines.append("")
     return lines
 
