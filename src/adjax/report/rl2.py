@@ -248,8 +248,9 @@ def bandit_lines(root: Path) -> list[str]:
             lines.append(
                 f"| {split} ({s['num_tasks']} tasks) | {len(s['per_seed'])} ({s['interval_over']})"
                 f" | {_score_cell(s)} | {_paper_cell(paper, method, split)} | "
-                f"{s['first_10pct']:.3f} -> {s['last_10pct']:.3f} | {_score_cell(theirs.get('RL2'))} | "
-                f"{_paper_cell(paper, 'RL2', split)} | {_score_cell(theirs.get('AD'))} |")
+                f"{s['first_10pct']:.3f} -> {s['last_10pct']:.3f} | "
+                f"{_score_cell(theirs.get('RL2'))} | {_paper_cell(paper, 'RL2', split)} | "
+                f"{_score_cell(theirs.get('AD'))} |")
         lines.append("")
     return lines
 
