@@ -53,3 +53,16 @@ def test_lstm_size_flag_sizes_lstm_ad_and_names_its_directory():
     assert cfg.model.lstm_hidden == 512 and out == Path("runs/key_to_door-lstm-seed1")
     with pytest.raises(SystemExit, match="--lstm-size paper sizes LSTM-AD: add --model lstm"):
         resolve("key_to_door", presets, Args(lstm_size="paper"))
+
+
+def test_wide_size_is_the_width_sweeps_variant():
+    # `--lstm-size wide` must train exactly the model the Key-to-Door width sweep chose on its
+    # validation pairs, so the sweep's trained seeds are this run's
+    from adjax.experiments.sweep import apply
+    cfg, out = resolve("key_to_door", key_to_door.PRESETS,
+                       Args(model="lstm", lstm_size="wide", ad_only=True))
+    swept = apply(key_to_door.quick(), [
+        "train_ed=null", "model.sequence_model=lstm", "model.layout=one", "model.lstm_layers=1",
+        "model.lstm_hidden=160", "model.lstm_head=[128,128]", "model.lstm_hidden=512"])
+    assert cfg.model == swept.model and cfg.train_ad == swept.train_ad
+    assert out == Path("runs/key_to_door-lstm-wide")

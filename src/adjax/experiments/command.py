@@ -63,8 +63,9 @@ class Args:
     episodes: int | None = None  # evaluation episodes on the held-out split (default: preset's)
     model: Literal["transformer", "lstm"] = "transformer"
     """lstm: LSTM-AD (default out runs/<experiment>-lstm)"""
-    lstm_size: Literal["paper", "cpu", "tiny"] | None = None
-    """LSTM-AD's size (`adjax.model.config.LSTM_SIZES`; paper: an LSTM of 512). Default:
+    lstm_size: Literal["paper", "cpu", "wide", "tiny"] | None = None
+    """LSTM-AD's size (`adjax.model.config.LSTM_SIZES`; paper: an LSTM of 512 and a 2 x 256
+    head; wide: 512 and the CPU size's 2 x 128 head, Key-to-Door's choice). Default:
     the preset's machine (paper for paper, tiny for tiny, else cpu); another size adds -<size>
     to the default out"""
     refresh_seeds: int | None = None

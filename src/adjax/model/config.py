@@ -11,9 +11,12 @@ SEQUENCE_MODELS = ("transformer", "lstm")  # adjax.model.MODELS
 LSTM_FIELDS = ("sequence_model", "lstm_hidden", "lstm_layers", "lstm_head")
 # The image encoder's fields, written by `to_dict` only for obs_encoder "image" (likewise).
 IMAGE_FIELDS = ("image_channels", "image_kernel", "image_dense", "image_dropout")
-# LSTM sizes of `lstm_like`: the paper's, the CPU one (`cpu_lstm_model`), the tiny presets'.
+# LSTM sizes of `lstm_like`: the paper's, the CPU one (`cpu_lstm_model`), the paper's width with
+# the CPU head ("wide": Key-to-Door's, chosen over "cpu" on its validation pairs), the tiny
+# presets'.
 LSTM_SIZES = {"paper": dict(lstm_hidden=512, lstm_head=(256, 256)),
               "cpu": dict(lstm_hidden=160, lstm_head=(128, 128)),
+              "wide": dict(lstm_hidden=512, lstm_head=(128, 128)),
               "tiny": dict(lstm_hidden=16, lstm_head=(16,))}
 # Image encoder sizes of `with_image_encoder`: the paper's (Watermaze at 72x96), and a CPU one
 # (per 24x32 frame 0.15M conv multiply-adds against the paper encoder's 7.2M at that size).
@@ -191,7 +194,7 @@ def cpu_lstm_model(obs_dims, num_actions: int, context_len: int, **overrides) ->
 def lstm_like(cfg: ModelConfig, size: str = "cpu") -> ModelConfig:
     """The LSTM-AD counterpart of a (transformer) config: the same inputs, context length,
     encoders, embedding width and regularisation (dropout, token masking), one token per step,
-    an LSTM of `size` ("paper", "cpu" or "tiny", LSTM_SIZES)."""
+    an LSTM of `size` ("paper", "cpu", "wide" or "tiny", LSTM_SIZES)."""
     if size not in LSTM_SIZES:
         raise ValueError(f"LSTM size must be one of {tuple(LSTM_SIZES)}, got {size!r}")
     return dataclasses.replace(cfg, sequence_model="lstm", layout="one", lstm_layers=1,
