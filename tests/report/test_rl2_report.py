@@ -131,8 +131,8 @@ def test_bandit_network_is_scored_against_the_experiments_random_and_ucb(tmp_pat
     for seed, base in ((0, 0.2), (1, 0.4)):
         _bandit_seed(tmp_path, seed, [[base + i * 0.4 / 9 for i in range(10)]] * 2, rnd)
     bandit = {"scores": {"even": {"random_return": 0.3, "source_return": 0.5,
-                                  "AD": {"mean": 1.0, "ci95": 0.01},
-                                  "RL2": {"mean": -1.5, "ci95": 0.03}}}}
+                                  "AD": {"mean": 1.0, "ci95": 0.01, "per_seed": [1.0] * 3},
+                                  "RL2": {"mean": -1.5, "ci95": 0.03, "per_seed": [-1.5] * 3}}}}
     write_json(tmp_path / "bandit" / "results.json", bandit)
     where = tmp_path / "rl2" / "bandit_transformer"
     s = report.bandit_scores(report.load(where), bandit, where)["even"]
@@ -144,6 +144,13 @@ def test_bandit_network_is_scored_against_the_experiments_random_and_ucb(tmp_pat
     row = next(ln for ln in lines if ln.startswith("| even"))
     assert "| 1.00 ± " in row and "| -0.28 |" in row and "| -1.50 ± 0.03 | -0.47 |" in row
     assert "transformer 2 x 64 (2 heads), A2C" in lines[2]
+    # and in the report's table of every number, under the experiment's own methods
+    from adjax.report.reproduction import _score_rows
+    bandit.update(env="bandit", curves={"even": {"AD": {"num_tasks": 100}}})
+    others = report.published_bandit_scores(tmp_path, "bandit", bandit)
+    rows = _score_rows("bandit", bandit, others)
+    assert [r[2] for r in rows] == ["AD", "RL²", "RL²-Transformer"]
+    assert rows[2][4] == "1.00 ± 6.35" and rows[2][5] == "2 training" and rows[2][6] == "-0.28"
     # runs evaluated on other tasks than the experiment's: their random return differs
     _bandit_seed(tmp_path, 0, [[0.2] * 10] * 2, [[0.31] * 10] * 2)
     _bandit_seed(tmp_path, 1, [[0.2] * 10] * 2, [[0.31] * 10] * 2)

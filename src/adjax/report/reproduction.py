@@ -12,7 +12,7 @@ from adjax.report.ablations import ablation_lines
 from adjax.report.lstm import lstm_lines
 from adjax.report.paper import PAPER_SCORES, paper_curves
 from adjax.report.prompting import prompting_lines
-from adjax.report.rl2 import rl2_lines
+from adjax.report.rl2 import published_bandit_scores, rl2_lines
 from adjax.report.tables import TRAINED_METHODS, method_label, paper_method, rl2_line, stage_times
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
@@ -132,20 +132,23 @@ def _source_rows(name: str, results: dict) -> list[list[str]]:
     return rows
 
 
-def _score_rows(name: str, results: dict) -> list[list[str]]:
+def _score_rows(name: str, results: dict, others: dict | None = None) -> list[list[str]]:
+    """The normalised scores' rows, per split: the experiment's methods, then `others` (paper
+    method -> {split: score}: RL² networks published apart,
+    `report.rl2.published_bandit_scores`)."""
     paper = PAPER_SCORES.get(results["env"], {})
     rows = []
     for split, s in results["scores"].items():
         n_tasks = results["curves"][split]["AD"]["num_tasks"]
-        for method in TRAINED_METHODS:
-            if method in s:
-                seeds = len(s[method]["per_seed"])
-                ref = paper.get(method, {}).get(split)
-                rows.append([name, f"{SPLIT_NAMES.get(split, split)}: {n_tasks} tasks",
-                             method_label(method), "normalised score",
-                             _fmt(s[method]["mean"], s[method]["ci95"]),
-                             f"{seeds} {s[method].get('interval_over', 'evaluation')}",
-                             "–" if ref is None else f"{ref:g}"])
+        scored = [(m, s[m]) for m in TRAINED_METHODS if m in s]
+        scored += [(m, o[split]) for m, o in (others or {}).items() if split in o]
+        for method, sc in scored:
+            ref = paper.get(method, {}).get(split)
+            rows.append([name, f"{SPLIT_NAMES.get(split, split)}: {n_tasks} tasks",
+                         method_label(method), "normalised score",
+                         _fmt(sc["mean"], sc["ci95"]),
+                         f"{len(sc['per_seed'])} {sc.get('interval_over', 'evaluation')}",
+                         "–" if ref is None else f"{ref:g}"])
     return rows
 
 
@@ -331,7 +334,8 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
             "ours (mean ± 95% CI)", "interval over", "paper (held-out, same episode)"]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, res in found:
-        rows = _score_rows(name, res) if "scores" in res else []
+        rows = _score_rows(name, res, published_bandit_scores(root, name, res)) if (
+            "scores" in res) else []
         rows += _curve_rows(name, res) if "scores" not in res else []
         rows += _source_rows(name, res)
         table += ["| " + " | ".join(r) + " |" for r in rows]

@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 
 from adjax.atomic import read_json, save_figure
 from adjax.report.paper import PAPER_CURVES, PAPER_SCORES
+from adjax.report.tables import method_label
 from adjax.stats import mean_ci, seed_curves, tenth
 
 RL2_DIR = "rl2"
@@ -213,6 +214,17 @@ def _paper_cell(paper: dict, method: str, split: str) -> str:
     return "–" if v is None else f"{v:.2f}"
 
 
+def published_bandit_scores(root: Path, experiment: str, results: dict) -> dict:
+    """Paper method -> {split: score} of the RL² networks published for `experiment`
+    (BANDIT_RUNS), scored against its results (`bandit_scores`); {} when there are none."""
+    out = {}
+    for name, (exp, method) in BANDIT_RUNS.items():
+        seeds = load(root / RL2_DIR / name) if exp == experiment else []
+        if seeds:
+            out[method] = bandit_scores(seeds, results, root / RL2_DIR / name)
+    return out
+
+
 def bandit_lines(root: Path) -> list[str]:
     """REPORT.md's sections for RL² networks on the bandit published under rl2/ (BANDIT_RUNS),
     each scored against the bandit experiment's random and UCB, beside its RL² and AD and the
@@ -227,7 +239,7 @@ def bandit_lines(root: Path) -> list[str]:
         results = read_json(results_path)
         scores = bandit_scores(seeds, results, where)
         cfg, run = seeds[0]["results"]["rl2"]["config"], seeds[0]["run"]
-        label = method.replace("RL2", "RL²")
+        label = method_label(method)
         minutes = ", ".join(f"{m:.1f}" for m in train_minutes(seeds))
         paper = PAPER_SCORES.get(experiment, {})
         lines += [f"## {label} on the {experiment} at this CPU's budget", "",

@@ -11,7 +11,7 @@ PAPER_EPISODES = {"watermaze": (1, 160)}  # other envs' evaluation length in the
 
 PAPER_SOURCE_LABEL = {"A2C": "A3C, paper (one stream)", "DQN": "DQN, paper"}
 TRAINED_METHODS = ("AD", "ED", "RL2")  # methods with training seeds, as results name them
-LABELS = {"RL2": "RL²"}
+LABELS = {"RL2": "RL²", "RL2-Transformer": "RL²-Transformer"}
 
 
 def stage_times(results: dict) -> dict[str, float]:
