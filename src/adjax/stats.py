@@ -49,6 +49,17 @@ def seed_curves(curve: dict) -> tuple[np.ndarray, str]:
     return np.asarray(curve["per_seed"], np.float64), "evaluation"
 
 
+def normalised_score(curve: dict, lo: float, hi: float) -> dict:
+    """The paper's bandit score of a results curve entry: each of its `seed_curves`' mean
+    return over all episodes as (x - lo) / (hi - lo) (lo: random's return, hi: the source's),
+    -> {"per_seed", "interval_over", "mean", "ci95"}."""
+    runs, unit = seed_curves(curve)
+    per_seed = (runs.mean(axis=1) - lo) / (hi - lo)
+    mean, half = mean_ci(per_seed)
+    return {"per_seed": per_seed.round(4).tolist(), "interval_over": unit,
+            "mean": round(float(mean), 4), "ci95": round(float(half), 4)}
+
+
 def log_bins(curves_SxE, steps_per_episode: int, num_bins: int = 60):
     """Per-episode curves on an env-step axis, averaged within log-spaced bins of episodes (a
     curve of thousands of episodes, small enough to publish and to draw on a log axis).

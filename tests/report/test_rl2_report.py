@@ -7,6 +7,7 @@ import pytest
 
 from adjax.atomic import write_json
 from adjax.report import rl2 as report
+from adjax.report import rl2_bandit
 from adjax.rl2.publish import compact, train_seconds
 
 CFG = {"env": "darkroom-hard", "hidden": [64, 64], "num_trials": 4, "episodes_per_trial": 3,
@@ -135,11 +136,12 @@ def test_bandit_network_is_scored_against_the_experiments_random_and_ucb(tmp_pat
                                   "RL2": {"mean": -1.5, "ci95": 0.03, "per_seed": [-1.5] * 3}}}}
     write_json(tmp_path / "bandit" / "results.json", bandit)
     where = tmp_path / "rl2" / "bandit_transformer"
-    s = report.bandit_scores(report.load(where), bandit, where)["even"]
+    s = rl2_bandit.bandit_scores(report.load(where), bandit, where)["even"]
     assert s["per_seed"] == pytest.approx([0.5, 1.5]) and s["mean"] == pytest.approx(1.0)
     assert s["interval_over"] == "training"
     assert s["first_10pct"] == pytest.approx(0.3) and s["last_10pct"] == pytest.approx(0.7)
-    lines = report.rl2_lines(tmp_path)  # no grid runs: the bandit section alone
+    assert report.rl2_lines(tmp_path) == []  # no grid runs: no grid section
+    lines = rl2_bandit.bandit_lines(tmp_path)
     assert lines[0] == "## RL²-Transformer on the bandit at this CPU's budget"
     row = next(ln for ln in lines if ln.startswith("| even"))
     assert "| 1.00 ± " in row and "| -0.28 |" in row and "| -1.50 ± 0.03 | -0.47 |" in row
@@ -147,7 +149,7 @@ def test_bandit_network_is_scored_against_the_experiments_random_and_ucb(tmp_pat
     # and in the report's table of every number, under the experiment's own methods
     from adjax.report.reproduction import _score_rows
     bandit.update(env="bandit", curves={"even": {"AD": {"num_tasks": 100}}})
-    others = report.published_bandit_scores(tmp_path, "bandit", bandit)
+    others = rl2_bandit.published_bandit_scores(tmp_path, "bandit", bandit)
     rows = _score_rows("bandit", bandit, others)
     assert [r[2] for r in rows] == ["AD", "RL²", "RL²-Transformer"]
     assert rows[2][4] == "1.00 ± 6.35" and rows[2][5] == "2 training" and rows[2][6] == "-0.28"
@@ -155,4 +157,4 @@ def test_bandit_network_is_scored_against_the_experiments_random_and_ucb(tmp_pat
     _bandit_seed(tmp_path, 0, [[0.2] * 10] * 2, [[0.31] * 10] * 2)
     _bandit_seed(tmp_path, 1, [[0.2] * 10] * 2, [[0.31] * 10] * 2)
     with pytest.raises(ValueError, match="seed0: its random policy's return on even"):
-        report.rl2_lines(tmp_path)
+        rl2_bandit.bandit_lines(tmp_path)

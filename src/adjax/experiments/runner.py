@@ -37,7 +37,7 @@ from adjax.report.choices import summary_figures as choice_figures
 from adjax.report.reproduction import refresh_line
 from adjax.report.tables import TRAINED_METHODS, rl2_line
 from adjax.report.trajectories import summary_figures as trajectory_figures
-from adjax.stats import mean_ci, seed_curves, step_bin, tenth
+from adjax.stats import mean_ci, normalised_score, seed_curves, step_bin, tenth
 from adjax.train import TrainConfig, with_defaults
 
 # Config fields that may change between invocations on one directory: more training seeds add
@@ -148,12 +148,7 @@ def normalised_scores(curves: dict) -> dict:
             continue
         for method in TRAINED_METHODS:
             if method in methods:
-                runs, unit = seed_curves(methods[method])
-                per_seed = (runs.mean(axis=1) - lo) / (hi - lo)
-                mean, half = mean_ci(per_seed)
-                scores[split][method] = {"per_seed": per_seed.round(4).tolist(),
-                                         "interval_over": unit, "mean": round(float(mean), 4),
-                                         "ci95": round(float(half), 4)}
+                scores[split][method] = normalised_score(methods[method], lo, hi)
     return scores
 
 

@@ -12,7 +12,8 @@ from adjax.report.ablations import ablation_lines
 from adjax.report.lstm import lstm_lines
 from adjax.report.paper import PAPER_SCORES, paper_curves
 from adjax.report.prompting import prompting_lines
-from adjax.report.rl2 import published_bandit_scores, rl2_lines
+from adjax.report.rl2 import rl2_lines
+from adjax.report.rl2_bandit import bandit_lines, published_bandit_scores
 from adjax.report.tables import TRAINED_METHODS, method_label, paper_method, rl2_line, stage_times
 from adjax.stats import mean_ci, seed_curves, step_bin, tenth
 
@@ -135,7 +136,7 @@ def _source_rows(name: str, results: dict) -> list[list[str]]:
 def _score_rows(name: str, results: dict, others: dict | None = None) -> list[list[str]]:
     """The normalised scores' rows, per split: the experiment's methods, then `others` (paper
     method -> {split: score}: RL² networks published apart,
-    `report.rl2.published_bandit_scores`)."""
+    `report.rl2_bandit.published_bandit_scores`)."""
     paper = PAPER_SCORES.get(results["env"], {})
     rows = []
     for split, s in results["scores"].items():
@@ -377,7 +378,7 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
     lines += prompting_lines(root)
     lines += ablation_lines(root)
     lines += lstm_lines(root)
-    lines += rl2_lines(root)
+    lines += rl2_lines(root) + bandit_lines(root)
     for name, res in found:
         exp = root / name
         lines += [f"## {name} ({res.get('preset', '?')} preset)", "",

@@ -16,11 +16,7 @@ episode where the RL² trial ends, and its last 10%.
 
     python -m adjax.report.rl2 experiments darkroom_hard   # the figure, printed numbers
 
-The bandit's RL² (an LSTM) is a method of the bandit experiment itself; other networks on the
-bandit are published the same way (`python -m adjax.rl2 --env bandit --set network=transformer
-... --publish experiments/rl2/bandit_transformer`) and scored as that experiment scores its methods,
-(x - random) / (UCB - random) against its random and UCB returns on the same tasks, beside its
-RL² and AD (`bandit_lines`).
+Other RL² networks on the bandit (RL²-Transformer): `adjax.report.rl2_bandit`.
 """
 
 from __future__ import annotations
@@ -33,16 +29,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from adjax.atomic import read_json, save_figure
-from adjax.report.paper import PAPER_CURVES, PAPER_SCORES
-from adjax.report.tables import method_label
+from adjax.report.paper import PAPER_CURVES
 from adjax.stats import mean_ci, seed_curves, tenth
 
 RL2_DIR = "rl2"
 EXPERIMENTS = {"darkroom": "darkroom", "darkroom_hard": "darkroom-hard",
                "key_to_door": "key-to-door"}  # experiment -> env
-# Published RL² runs on the bandit: directory under rl2/ -> (the experiment that scores them, the
-# paper's name for the method, as PAPER_SCORES has it).
-BANDIT_RUNS = {"bandit_transformer": ("bandit", "RL2-Transformer")}
 # Fields of the runs' RL² configs that may differ between seeds (besides the seed itself).
 FREE = ("seed", "log_every", "ckpt_every", "max_to_keep")
 
@@ -69,13 +61,19 @@ def load(d: Path) -> list[dict]:
     return seeds
 
 
-def curves(seeds: list[dict], split: str, name: str = "rl2") -> tuple[np.ndarray, str]:
-    """Per-seed return curves of `name` on `split`, as `stats.seed_curves` takes them from a
-    results entry: each training seed's (its evaluation seeds' mean) when there are >= 2,
-    else the one run's evaluation seeds'."""
+def curve_entry(seeds: list[dict], split: str, name: str = "rl2") -> dict:
+    """The published seeds' curve `name` on `split` as a results curve entry: "per_seed" (the
+    first seed's evaluation seeds, [S][E]) and "per_train_seed" (each seed's mean, [K][E])."""
     per = [np.asarray(s["results"]["splits"][split]["curves"][name]["per_seed"], np.float64)
            for s in seeds]  # each [S, E]
-    return seed_curves({"per_seed": per[0], "per_train_seed": [p.mean(axis=0) for p in per]})
+    return {"per_seed": per[0], "per_train_seed": [p.mean(axis=0) for p in per]}
+
+
+def curves(seeds: list[dict], split: str, name: str = "rl2") -> tuple[np.ndarray, str]:
+    """Per-seed return curves of `name` on `split` (`stats.seed_curves` of `curve_entry`):
+    each training seed's (its evaluation seeds' mean) when there are >= 2, else the one run's
+    evaluation seeds'."""
+    return seed_curves(curve_entry(seeds, split, name))
 
 
 def train_minutes(seeds: list[dict]) -> list[float]:
@@ -175,106 +173,13 @@ def network_label(cfg: dict) -> str:
     return f"LSTM {' x '.join(map(str, cfg['hidden']))}, {algo}"
 
 
-def bandit_scores(seeds: list[dict], results: dict, where: Path) -> dict:
-    """Per split of the published runs: the normalised score (x - random) / (UCB - random) of
-    each training seed's mean return over the trial, with random and UCB the bandit experiment's
-    returns on the same tasks (results["scores"]), its mean and 95% interval, and the return per
-    pull over the trial's first and last 10%. ValueError when a split is not scored there, or
-    when the runs' random policy did not get the experiment's return (other tasks or keys)."""
-    out = {}
-    for split in seeds[0]["results"]["splits"]:
-        sc = results.get("scores", {}).get(split)
-        if sc is None:
-            raise ValueError(f"{where}: split {split!r} has no normalised scores in the bandit "
-                             "experiment's results.json")
-        lo, hi = sc["random_return"], sc["source_return"]
-        rnd, _ = curves(seeds[:1], split, "random")
-        if abs(float(rnd.mean()) - lo) > 1e-3:
-            raise ValueError(f"{where}/seed{seeds[0]['seed']}: its random policy's return on "
-                             f"{split} ({float(rnd.mean()):.4f}) is not the experiment's ({lo}): "
-                             "evaluated on other tasks or keys")
-        x, unit = curves(seeds, split)
-        per = (x.mean(axis=1) - lo) / (hi - lo)
-        m, h = mean_ci(per)
-        k = tenth(x.shape[1])
-        out[split] = {"per_seed": per.round(4).tolist(), "interval_over": unit,
-                      "mean": round(float(m), 4), "ci95": round(float(h), 4),
-                      "first_10pct": round(float(x[:, :k].mean()), 4),
-                      "last_10pct": round(float(x[:, -k:].mean()), 4), "pulls": int(x.shape[1]),
-                      "num_tasks": seeds[0]["results"]["splits"][split]["num_tasks"]}
-    return out
-
-
-def _score_cell(d: dict | None) -> str:
-    return "–" if d is None else f"{d['mean']:.2f} ± {d['ci95']:.2f}"
-
-
-def _paper_cell(paper: dict, method: str, split: str) -> str:
-    v = paper.get(method, {}).get(split)
-    return "–" if v is None else f"{v:.2f}"
-
-
-def published_bandit_scores(root: Path, experiment: str, results: dict) -> dict:
-    """Paper method -> {split: score} of the RL² networks published for `experiment`
-    (BANDIT_RUNS), scored against its results (`bandit_scores`); {} when there are none."""
-    out = {}
-    for name, (exp, method) in BANDIT_RUNS.items():
-        seeds = load(root / RL2_DIR / name) if exp == experiment else []
-        if seeds:
-            out[method] = bandit_scores(seeds, results, root / RL2_DIR / name)
-    return out
-
-
-def bandit_lines(root: Path) -> list[str]:
-    """REPORT.md's sections for RL² networks on the bandit published under rl2/ (BANDIT_RUNS),
-    each scored against the bandit experiment's random and UCB, beside its RL² and AD and the
-    paper's number for the same method."""
-    lines = []
-    for name, (experiment, method) in BANDIT_RUNS.items():
-        where = root / RL2_DIR / name
-        seeds = load(where)
-        results_path = root / experiment / "results.json"
-        if not seeds or not results_path.exists():
-            continue
-        results = read_json(results_path)
-        scores = bandit_scores(seeds, results, where)
-        cfg, run = seeds[0]["results"]["rl2"]["config"], seeds[0]["run"]
-        label = method_label(method)
-        minutes = ", ".join(f"{m:.1f}" for m in train_minutes(seeds))
-        paper = PAPER_SCORES.get(experiment, {})
-        lines += [f"## {label} on the {experiment} at this CPU's budget", "",
-                  f"{network_label(cfg)}, {cfg['num_trials']} parallel trials of "
-                  f"{cfg['episodes_per_trial']} pulls, {run['env_steps']:,} pulls per training "
-                  f"seed (the paper's: 1,000,000,000), {minutes} min of meta-training per seed "
-                  f"on {run['machine']}. Command (seed {seeds[0]['seed']}): `{run['command']}`. "
-                  f"Scored as the {experiment} experiment scores its methods, (return - random) "
-                  "/ (UCB - random) on the same tasks, ± over training seeds; the experiment's "
-                  f"own RL² (an LSTM) and AD beside it. Files: [{RL2_DIR}/{name}/]"
-                  f"({RL2_DIR}/{name}/).", "",
-                  f"| split | seeds | {label} | paper's {label} | return per pull, first 10% -> "
-                  "last 10% of the trial | RL² (LSTM) | paper's RL² | AD |",
-                  "|---|---|---|---|---|---|---|---|"]
-
-        for split, s in scores.items():
-            theirs = results["scores"][split]
-            lines.append(
-                f"| {split} ({s['num_tasks']} tasks) | {len(s['per_seed'])} ({s['interval_over']})"
-                f" | {_score_cell(s)} | {_paper_cell(paper, method, split)} | "
-                f"{s['first_10pct']:.3f} -> {s['last_10pct']:.3f} | "
-                f"{_score_cell(theirs.get('RL2'))} | {_paper_cell(paper, 'RL2', split)} | "
-                f"{_score_cell(theirs.get('AD'))} |")
-        lines.append("")
-    return lines
-
-
 def rl2_lines(root: Path) -> list[str]:
     """REPORT.md's section: per grid experiment with published RL² runs, the table and the
-    figure (drawn here when missing); then other RL² networks on the bandit (`bandit_lines`)."""
+    figure (drawn here when missing)."""
     found = [(name, env, load(root / RL2_DIR / name)) for name, env in EXPERIMENTS.items()]
     found = [f for f in found if f[2]]
-    bandit = bandit_lines(root)
     if not found:
-        return bandit
+        return []
     lines = ["## RL² on the grids at this CPU's budget", "",
              "RL² (`adjax.rl2`, an LSTM meta-trained on the training tasks) evaluated as AD is: "
              "frozen weights, one trial per task x evaluation seed with the LSTM's state kept "
@@ -326,7 +231,7 @@ def rl2_lines(root: Path) -> list[str]:
         if notes.exists():
             lines += [f"What was run and what limits it: [{RL2_DIR}/NOTES.md]({RL2_DIR}/NOTES.md)"
                       ".", ""]
-    return lines + bandit
+    return lines
 
 
 def main(argv=None) -> dict:
