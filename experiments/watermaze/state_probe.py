@@ -10,6 +10,8 @@ histories or the context are.
 
     PYTHONPATH=src python experiments/watermaze/state_probe.py --out runs/watermaze_state \
         --tasks 8 --seeds 5 --episodes 160
+    PYTHONPATH=src python experiments/watermaze/state_probe.py --preset streams \
+        --data runs/watermaze_streams/data/learning --out runs/watermaze_state_streams
 
 Resumable: training continues from its last checkpoint; the evaluation is written to
 OUT/eval_val.json with the random policy's curve on the same platforms and keys.
@@ -81,13 +83,16 @@ def evaluate(run: Path, num_tasks: int, num_seeds: int, num_episodes: int) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="runs/watermaze/data/learning")
+    ap.add_argument("--preset", default="quick",
+                    help="the watermaze preset whose context and training the probe takes "
+                         "(the one that collected --data)")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--tasks", type=int, default=8)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--episodes", type=int, default=160)
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
     args = ap.parse_args()
-    cfg = watermaze.quick()
+    cfg = getattr(watermaze, args.preset)()
     train = sweep.apply(dataclasses.replace(cfg.train_ad, steps_per_call=50),  # no convolutions
                           args.set)
     model = cpu_model(OBS_DIMS, Watermaze.num_actions, context_len=cfg.model.context_len,
