@@ -27,7 +27,6 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
 
-
 from adjax import data, envs
 from adjax.atomic import write_json
 from adjax.devices import use_cpu_cores

@@ -308,3 +308,23 @@ def test_rl2_line_names_the_network_budget_and_algorithm():
     ppo = preset("quick", "darkroom", algo="ppo", hidden=(256, 256))
     assert "an LSTM of 256 x 256, meta-trained with PPO" in rl2_line(
         {"config": ppo.to_dict(), "env_steps": 64_000_000})
+
+
+def test_preset_changes_names_each_trained_field_today_s_preset_changed(tmp_path):
+    """A published run whose data, model or training differ from today's preset is flagged
+    field by field (old -> new); its evaluation and seed count (its command's own) are not."""
+    from adjax.experiments import key_to_door
+    from adjax.report.reproduction import preset_changes
+
+    today = json.loads(json.dumps(key_to_door.a3c().to_dict()))
+    res = {"experiment": "key_to_door", "preset": "a3c"}
+    then = {**today, "train_seeds": 1, "eval": None, "task_batch": 2}
+    (tmp_path / "experiment.json").write_text(json.dumps(then))
+    assert preset_changes(tmp_path, res) == []
+    then["subsample_every"] = 10
+    then["model"] = {**today["model"], "context_len": 400}
+    (tmp_path / "experiment.json").write_text(json.dumps(then))
+    assert preset_changes(tmp_path, res) == [
+        "model.context_len: 400 -> 200", f"subsample_every: 10 -> {today['subsample_every']}"]
+    assert preset_changes(tmp_path, {"experiment": "nope", "preset": "a3c"}) == []
+    assert preset_changes(tmp_path / "missing", res) == []

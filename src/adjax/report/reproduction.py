@@ -1,6 +1,6 @@
 """experiments/REPORT.md: each reproduced number beside the paper's, from results JSON (nothing is
-computed with JAX; the analyses' section imports their modules to check each point's
-configuration against today's presets)."""
+computed with JAX; the analyses' section and `preset_changes` import the experiments' modules to
+check published configurations against today's presets)."""
 
 import json
 from pathlib import Path
@@ -298,6 +298,40 @@ def refresh_verdict(r: dict) -> str:
     return "The two differ beyond the interval, in opposite directions over the two windows."
 
 
+# The configuration fields that decide what a run trained (its data, models and training; its
+# evaluation and seed count are its command's own): where today's preset differs in one, the
+# published numbers are of an earlier version of the preset.
+TRAINED_FIELDS = ("env", "source", "data_seeds", "num_train_tasks", "subsample_every",
+                  "model", "train_ad", "train_ed")
+
+
+def _leaves(d, prefix: str = "") -> dict:
+    """{dotted path: value} of a JSON dict's non-dict leaves."""
+    if not isinstance(d, dict):
+        return {prefix: d}
+    return {k: v for key, sub in d.items() for k, v in _leaves(sub, f"{prefix}{key}.").items()}
+
+
+def preset_changes(exp_dir: Path, res: dict) -> list[str]:
+    """'field: published -> today's' for each field of TRAINED_FIELDS where today's preset
+    differs from the published run's experiment.json; [] when they agree, or when the run's
+    preset or configuration is not known here."""
+    import importlib
+
+    path = Path(exp_dir) / "experiment.json"
+    try:
+        module = importlib.import_module(f"adjax.experiments.{res['experiment']}")
+        today = json.loads(json.dumps(module.PRESETS[res["preset"]]().to_dict()))
+    except (ImportError, AttributeError, KeyError, TypeError):
+        return []
+    if not path.exists():
+        return []
+    then = read_json(path)
+    old, new = (_leaves({k: c.get(k) for k in TRAINED_FIELDS}) for c in (then, today))
+    return [f"{k.rstrip('.')}: {old.get(k)} -> {new.get(k)}"
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
 def _wall_time(exp_dir: Path) -> float:
     """Seconds of compute of the reference run: the sum of its stages (reruns reuse stages)."""
     path = exp_dir / "timings.json"
@@ -385,6 +419,11 @@ def write_report(experiments_dir, names, path=None, command: str = "make reprodu
                   f"Command: `{res.get('command', '?')}`; wall time {_minutes(_wall_time(exp))} "
                   f"(stages: {json.dumps(stage_times(res))}). "
                   f"Details: [{name}/summary.md]({name}/summary.md).", ""]
+        if changes := preset_changes(exp, res):
+            lines += [f"These results are of an earlier version of the {res['preset']} preset: "
+                      f"today's differs in {'; '.join(changes)} (why: its NOTES.md). "
+                      f"`python -m adjax.experiments.{res['experiment']} --preset "
+                      f"{res['preset']}` reruns them.", ""]
         if "refresh" in res:
             lines += [refresh_line(res["refresh"]), ""]
         if "rl2" in res:
