@@ -47,16 +47,23 @@ from adjax.train import TrainConfig, with_defaults
 RESUMABLE = {"train_seeds", "eval", "source_curves", "rl2", "task_batch"}
 
 
+def config_with_defaults(old: dict) -> dict:
+    """A written experiment.json's configuration with the model and training fields added since
+    it was written filled in at their defaults (what that run used)."""
+    old = dict(old)
+    for key, config_cls in (("model", ModelConfig), ("train_ad", TrainConfig),
+                            ("train_ed", TrainConfig)):
+        if isinstance(old.get(key), dict):
+            old[key] = with_defaults(config_cls, old[key])
+    return old
+
+
 def _check_config(cfg: ExperimentConfig, out: Path) -> None:
     """A directory belongs to one configuration: refuse to mix, name the first differing field."""
     path = out / "experiment.json"
     new = json.loads(json.dumps(cfg.to_dict()))
     if path.exists():
-        old = read_json(path)
-        for key, config_cls in (("model", ModelConfig), ("train_ad", TrainConfig),
-                                ("train_ed", TrainConfig)):
-            if isinstance(old.get(key), dict):
-                old[key] = with_defaults(config_cls, old[key])
+        old = config_with_defaults(read_json(path))
         for key in sorted(set(old) | set(new)):
             if old.get(key) == new.get(key):
                 continue

@@ -326,7 +326,9 @@ def preset_changes(exp_dir: Path, res: dict) -> list[str]:
         return []
     if not path.exists():
         return []
-    then = read_json(path)
+    from adjax.experiments.runner import config_with_defaults
+
+    then = json.loads(json.dumps(config_with_defaults(read_json(path))))
     old, new = (_leaves({k: c.get(k) for k in TRAINED_FIELDS}) for c in (then, today))
     return [f"{k.rstrip('.')}: {old.get(k)} -> {new.get(k)}"
             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
