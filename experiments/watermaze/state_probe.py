@@ -36,6 +36,7 @@ from adjax.evaluate.baselines import random_policy
 from adjax.evaluate.results import over_tasks_and_seeds
 from adjax.experiments import sweep, watermaze
 from adjax.model import cpu_model
+from adjax.stats import mean_ci
 from adjax.train import Arrays, fit
 
 XY_BINS, HEADING_BINS = 19, 16
@@ -74,8 +75,9 @@ def evaluate(run: Path, num_tasks: int, num_seeds: int, num_episodes: int) -> di
     tasks = jnp.asarray(envs.task_split("watermaze", validation=True)[1][:num_tasks])
     fns = {"AD": lambda a, k, p: in_context(k, a, env, p, num_episodes),
            "random": lambda a, k, p: random_policy(k, env, p, num_episodes)}
-    return {name: over_tasks_and_seeds(fn, jax.random.key(7), env, env.default_params, tasks,
-                                       num_seeds, agent=load_agent(run)).mean((0, 1))
+    return {name: np.asarray(over_tasks_and_seeds(fn, jax.random.key(7), env,
+                                                  env.default_params, tasks, num_seeds,
+                                                  agent=load_agent(run)))
             for name, fn in fns.items()}
 
 
@@ -99,13 +101,19 @@ def main() -> None:
                       obs_encoder="factored")
     run = args.out / "ad"
     fit(train, model, arrays(args.data), run)
-    curves = evaluate(run, args.tasks, args.seeds, args.episodes)
+    pairs = evaluate(run, args.tasks, args.seeds, args.episodes)  # [tasks, seeds, episodes]
+    curves = {k: v.mean((0, 1)) for k, v in pairs.items()}
     per16 = {k: [round(float(x), 3) for x in v.reshape(-1, 16).mean(1)]
              for k, v in curves.items()}
+    # the last 16 episodes' success, with its 95% interval over evaluation seeds (as
+    # candidates.py reports the presets' runs)
+    last16 = {k: [round(float(x), 3) for x in mean_ci(v[..., -16:].mean((0, 2)))]
+              for k, v in pairs.items()}
     write_json(args.out / "eval_val.json", {"tasks": args.tasks, "seeds": args.seeds,
                                             "episodes": args.episodes, "per_16_episodes": per16,
+                                            "last_16_mean_ci95": last16,
                                             "curves": {k: v.tolist() for k, v in curves.items()}})
-    print(json.dumps(per16))
+    print(json.dumps(per16), json.dumps(last16))
 
 
 if __name__ == "__main__":
