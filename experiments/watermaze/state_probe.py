@@ -84,7 +84,7 @@ def evaluate(run: Path, num_tasks: int, num_seeds: int, num_episodes: int) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="runs/watermaze/data/learning")
-    ap.add_argument("--preset", default="quick",
+    ap.add_argument("--preset", default="quick", choices=sorted(watermaze.PRESETS),
                     help="the watermaze preset whose context and training the probe takes "
                          "(the one that collected --data)")
     ap.add_argument("--out", required=True, type=Path)
@@ -93,7 +93,7 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=160)
     ap.add_argument("--set", action="append", default=[], help="TrainConfig field=value")
     args = ap.parse_args()
-    cfg = getattr(watermaze, args.preset)()
+    cfg = watermaze.PRESETS[args.preset]()
     train = sweep.apply(dataclasses.replace(cfg.train_ad, steps_per_call=50),  # no convolutions
                           args.set)
     model = cpu_model(OBS_DIMS, Watermaze.num_actions, context_len=cfg.model.context_len,

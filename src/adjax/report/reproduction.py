@@ -298,25 +298,23 @@ def refresh_verdict(r: dict) -> str:
     return "The two differ beyond the interval, in opposite directions over the two windows."
 
 
-# The configuration fields that decide what a run trained (its data, models and training; its
-# evaluation and seed count are its command's own): where today's preset differs in one, the
-# published numbers are of an earlier version of the preset.
-TRAINED_FIELDS = ("env", "source", "data_seeds", "num_train_tasks", "subsample_every",
-                  "model", "train_ad", "train_ed")
-
-
-def _leaves(d, prefix: str = "") -> dict:
+def _leaves(d, path: str = "") -> dict:
     """{dotted path: value} of a JSON dict's non-dict leaves."""
     if not isinstance(d, dict):
-        return {prefix: d}
-    return {k: v for key, sub in d.items() for k, v in _leaves(sub, f"{prefix}{key}.").items()}
+        return {path: d}
+    return {k: v for key, sub in d.items()
+            for k, v in _leaves(sub, f"{path}.{key}" if path else key).items()}
 
 
 def preset_changes(exp_dir: Path, res: dict) -> list[str]:
-    """'field: published -> today's' for each field of TRAINED_FIELDS where today's preset
-    differs from the published run's experiment.json; [] when they agree, or when the run's
-    preset or configuration is not known here."""
+    """'field: published -> today's' for each field that decides what a run trained (its
+    data, `reuse.DATA_FIELDS`, its models and training; its evaluation and seed count are its
+    command's own) where today's preset differs from the published run's experiment.json; []
+    when they agree, or when the run's preset or configuration is not known here."""
     import importlib
+
+    from adjax.experiments.reuse import DATA_FIELDS
+    from adjax.experiments.runner import config_with_defaults
 
     path = Path(exp_dir) / "experiment.json"
     try:
@@ -326,11 +324,10 @@ def preset_changes(exp_dir: Path, res: dict) -> list[str]:
         return []
     if not path.exists():
         return []
-    from adjax.experiments.runner import config_with_defaults
-
-    then = json.loads(json.dumps(config_with_defaults(read_json(path))))
-    old, new = (_leaves({k: c.get(k) for k in TRAINED_FIELDS}) for c in (then, today))
-    return [f"{k.rstrip('.')}: {old.get(k)} -> {new.get(k)}"
+    then = config_with_defaults(read_json(path))
+    fields = (*DATA_FIELDS, "model", "train_ad", "train_ed")
+    old, new = (_leaves({k: c.get(k) for k in fields}) for c in (then, today))
+    return [f"{k}: {old.get(k)} -> {new.get(k)}"
             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
