@@ -238,3 +238,49 @@ def test_ad_with_the_image_encoder_trains_on_rendered_windows_and_acts_in_its_ar
                        batch_size=2, figure=False, progress=False)
     assert res["env_kwargs"] == {"height": H, "width": W}
     assert np.asarray(res["splits"]["test"]["curves"]["agent"]["returns"]).shape == (2, 1, 1)
+
+
+def test_training_windows_carry_the_state_features_of_their_frames(dataset):
+    """Each rendered window keeps the features (x, y, cos, sin heading) of the states its frames
+    were drawn from: the auxiliary state loss's targets."""
+    arrays = as_arrays(load(dataset[0]))
+    assert arrays.render.num_features == 4
+    data = jax.device_put(device_data(arrays))
+    batch = jax.jit(jax.vmap(sample_window, (None, 0, 0, None, None)), static_argnums=(3, 4))(
+        data, jnp.array([1, 4]), jnp.array([0, 70]), 20, 8)
+    for i, (h, s) in enumerate([(1, 0), (4, 70)]):
+        x, y, th = arrays.obs[h, s:s + 20].T
+        np.testing.assert_allclose(np.asarray(batch.state[i]),
+                                   np.stack([x, y, np.cos(th), np.sin(th)], -1), atol=1e-6)
+
+
+def test_state_loss_trains_a_read_out_of_the_frame_embeddings(dataset, tmp_path):
+    """TrainConfig.state_loss with ModelConfig.state_head: the read-out's error is logged and
+    falls; without them nothing of it is computed or stored; mismatches are refused up front."""
+    from adjax.model import ModelConfig, init_params
+    from adjax.train import TrainConfig, fit
+    from adjax.train.fit import RunConfigError
+
+    model = ModelConfig(obs_dims=(H, W, 3), num_actions=8, context_len=L, obs_encoder="image",
+                        image_channels=(4,), image_kernel=3, image_dense=16, d_model=16,
+                        num_layers=1, num_heads=2, ff_dim=32, dropout=0.0, attn_dropout=0.0,
+                        token_mask_prob=0.0, state_head=4)
+    train = TrainConfig(batch_size=4, num_steps=60, warmup_steps=1, peak_lr=3e-3, log_every=20,
+                        ckpt_every=60, steps_per_call=20, state_loss=1.0)
+    assert "state_loss" in train.to_dict() and model.to_dict()["state_head"] == 4
+    assert "state_loss" not in TrainConfig().to_dict()  # other runs' stored configs unchanged
+    assert "state_head" not in dataclasses.replace(model, state_head=0).to_dict()
+    assert "state_head" in init_params(model, jax.random.key(0))["params"]["embed"]["obs_embed"]
+    ds = load(dataset[0])
+    with pytest.raises(RunConfigError, match="needs both"):
+        fit(dataclasses.replace(train, state_loss=0.0), model, ds, tmp_path / "x", progress=False)
+    with pytest.raises(RunConfigError, match="has 4"):
+        fit(train, dataclasses.replace(model, state_head=3), ds, tmp_path / "x", progress=False)
+    assert not (tmp_path / "x").exists()  # refused before anything is written
+    run = tmp_path / "run"
+    fit(train, model, ds, run, progress=False)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    mse = [r["state_mse"] for r in rows]
+    assert len(mse) == 3 and mse[-1] < 0.7 * mse[0], mse
+    for r in rows:  # the logged loss is the action loss plus the weighted read-out error
+        assert r["loss"] == pytest.approx(r["action_loss"] + r["state_mse"], rel=1e-5)

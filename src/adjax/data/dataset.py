@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -84,6 +85,18 @@ class StateRenderer:
     def frame_shape(self) -> tuple[int, ...]:
         env = self.env
         return tuple(env.observation_space(env.default_params).shape)
+
+    @property
+    def num_features(self) -> int:
+        """The width of `features`."""
+        return int(jax.eval_shape(self.features, jax.ShapeDtypeStruct(
+            (self.num_fields,), jnp.float32)).shape[-1])
+
+    def features(self, state_xF: jax.Array) -> jax.Array:
+        """float32[..., F] -> float32[..., F'] (traceable): the stored state as a state-based
+        source reads it (Watermaze: x, y, cos and sin of the heading), the targets of the image
+        encoder's auxiliary read-out (`adjax.train.TrainConfig.state_loss`)."""
+        return self.env.source_features(state_xF)
 
     def __call__(self, state_xF: jax.Array) -> jax.Array:
         """float32[..., F] -> uint8[..., H, W, C] (traceable)."""

@@ -12,10 +12,11 @@ from adjax.model.config import (
 )
 from adjax.model.lstm import ADLSTM, init_carry
 from adjax.model.models import MODELS, init_params, make_model, num_weights
-from adjax.model.tokens import StepInputs, mark_episode_starts, step_inputs
+from adjax.model.tokens import StepInputs, mark_episode_starts, sown_state_pred, step_inputs
 from adjax.model.transformer import ADTransformer, Cache, attention_weights, init_cache
 
 __all__ = ["ADLSTM", "ADTransformer", "Cache", "MODELS", "ModelConfig", "StepInputs",
            "attention_weights", "cpu_lstm_model", "cpu_model", "init_cache", "init_carry",
            "init_params", "lstm_like", "make_model", "mark_episode_starts", "num_weights",
-           "paper_lstm_model", "paper_model", "step_inputs", "with_image_encoder"]
+           "paper_lstm_model", "paper_model", "sown_state_pred", "step_inputs",
+           "with_image_encoder"]

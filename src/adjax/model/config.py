@@ -51,6 +51,11 @@ class ModelConfig:
     image_channels, image_kernel, image_dense, image_dropout: that encoder's conv widths (each
       conv stride 2), kernel size, dense width and dropout rate (the paper's: 3 x 128, 5, 256,
       0.2).
+    state_head: 0 (the paper's: none), or the width of a linear read-out of each frame's token
+      embedding that training (`TrainConfig.state_loss`) fits to features of the renderer state
+      the frame was drawn from (Watermaze: x, y, cos and sin of the heading): an auxiliary loss
+      that shapes the image encoder, training only. The policy never reads it: at evaluation the
+      model sees frames, actions and rewards alone. Written to a run's config only when on.
     The transformer's fields (num_layers, num_heads, ff_dim, attn_dropout, norm) do not apply to
     the LSTM; d_model is its embedding width, dropout and token_mask_prob apply to both;
     activation is also the LSTM's policy MLP's.
@@ -88,6 +93,7 @@ class ModelConfig:
     image_dense: int = 256
     image_dropout: float = 0.2
     episode_marker: bool = False
+    state_head: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "obs_dims", tuple(int(d) for d in self.obs_dims))
@@ -120,6 +126,10 @@ class ModelConfig:
                     or self.image_dense < 1):
                 raise ValueError(f"image_channels, image_kernel and image_dense must be >= 1, got "
                                  f"{self.image_channels}, {self.image_kernel}, {self.image_dense}")
+        if self.state_head < 0 or (self.state_head and self.obs_encoder != "image"):
+            raise ValueError(f"state_head {self.state_head}: a read-out of the image encoder's "
+                             f"frame embeddings (>= 0, and 0 for obs_encoder "
+                             f"{self.obs_encoder!r})")
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model {self.d_model} not divisible by num_heads {self.num_heads}")
         if not self.obs_dims or min(self.obs_dims) < 1:
@@ -144,11 +154,13 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         """All fields, except the LSTM's for a transformer (LSTM_FIELDS), the image encoder's
-        for other encoders (IMAGE_FIELDS) and episode_marker when off (configs written before it
-        existed compare equal)."""
+        for other encoders (IMAGE_FIELDS), and episode_marker and state_head when off (configs
+        written before they existed compare equal)."""
         d = dataclasses.asdict(self)
         if not self.episode_marker:
             del d["episode_marker"]
+        if not self.state_head:
+            del d["state_head"]
         if self.sequence_model == "transformer":
             d = {k: v for k, v in d.items() if k not in LSTM_FIELDS}
         if self.obs_encoder != "image":

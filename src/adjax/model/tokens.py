@@ -19,12 +19,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
+from flax import struct, traverse_util
 
 from adjax.model.config import ModelConfig
 from adjax.model.dropout import bernoulli_mask
 
 EMBED_INIT = nn.initializers.normal(stddev=0.02)
+STATE_PRED = "state_pred"  # the name `ImageObsEncoder` sows its state read-out [N, F] under
 
 
 @struct.dataclass
@@ -96,10 +97,12 @@ class ImageObsEncoder(nn.Module):
     """Frames uint8[N, H, W, C] -> [N, D]: the paper's Watermaze encoder. Per width in
     cfg.image_channels: conv (kernel image_kernel, stride 2), BatchNorm, ReLU, max-pool 2,
     dropout image_dropout; then flatten, dense image_dense with ReLU, dense d_model (the token
-    embedding). BatchNorm normalises over every frame of the training batch (all windows, all
-    steps) and keeps running averages in the "batch_stats" collection, which evaluation
-    (train=False) uses: a frame's embedding then does not depend on its neighbours, so the
-    KV-cached decoding equals the window pass."""
+    embedding). With cfg.state_head, a linear read-out of each embedding is sown as
+    intermediates/.../state_pred (`sown_state_pred`) for the auxiliary training loss
+    (`TrainConfig.state_loss`). BatchNorm normalises over every frame of the training batch
+    (all windows, all steps) and keeps running averages in the "batch_stats" collection, which
+    evaluation (train=False) uses: a frame's embedding then does not depend on its neighbours,
+    so the KV-cached decoding equals the window pass."""
 
     cfg: ModelConfig
 
@@ -114,7 +117,20 @@ class ImageObsEncoder(nn.Module):
             x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2), padding="SAME")
             x = nn.Dropout(cfg.image_dropout, deterministic=not train)(x)
         x = nn.relu(nn.Dense(cfg.image_dense, name="dense")(x.reshape(x.shape[0], -1)))
-        return nn.Dense(cfg.d_model, kernel_init=EMBED_INIT, name="embed")(x)
+        e = nn.Dense(cfg.d_model, kernel_init=EMBED_INIT, name="embed")(x)
+        if cfg.state_head:  # the auxiliary read-out: sown for the training loss, else unused
+            self.sow("intermediates", STATE_PRED, nn.Dense(cfg.state_head, name="state_head")(e))
+        return e
+
+
+def sown_state_pred(intermediates: dict) -> jax.Array:
+    """The state read-out an apply with mutable "intermediates" sowed (`ModelConfig.state_head`):
+    float32[N, F] over the frames of the batch, B * T of them in window order."""
+    found = [v for path, v in traverse_util.flatten_dict(intermediates).items()
+             if path[-1] == STATE_PRED]
+    if len(found) != 1:
+        raise ValueError(f"expected one sown {STATE_PRED!r}, found {len(found)} (state_head 0?)")
+    return found[0][0]
 
 
 OBS_ENCODERS = {"discrete": DiscreteObsEncoder, "factored": FactoredObsEncoder,

@@ -22,6 +22,10 @@ class TrainConfig:
       episode start, as evaluation's refreshed contexts are (`adjax.evaluate`: the last c - b
       steps re-encoded every b = episode steps), so a step's position in the window tells its
       step within the episode, which the observation alone may not (Key-to-Door's random start).
+    state_loss: 0 (the paper's), or the weight of an auxiliary loss beside the action loss: the
+      mean squared error of the model's state read-out (`ModelConfig.state_head`) against the
+      features of the renderer state each training frame was drawn from (a dataset that stores
+      renderer state: Watermaze). It only shapes the image encoder; written only when on.
     """
 
     batch_size: int = 128
@@ -41,6 +45,7 @@ class TrainConfig:
     seed: int = 0
     allow_short_context: bool = False
     window_stride: int = 1
+    state_loss: float = 0.0
 
     def __post_init__(self):
         for name in ("batch_size", "num_steps", "log_every", "ckpt_every", "steps_per_call",
@@ -59,9 +64,16 @@ class TrainConfig:
                                  f"{getattr(self, name)}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not (math.isfinite(self.state_loss) and self.state_loss >= 0):
+            raise ValueError(f"TrainConfig.state_loss must be a finite number >= 0, got "
+                             f"{self.state_loss}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """All fields, state_loss only when on (configs written before it compare equal)."""
+        d = dataclasses.asdict(self)
+        if not self.state_loss:
+            del d["state_loss"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

@@ -74,6 +74,17 @@ def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig,
     if arrays.num_actions is not None and arrays.num_actions != model_cfg.num_actions:
         raise RunConfigError(f"dataset has {arrays.num_actions} actions, model "
                              f"{model_cfg.num_actions}")
+    if bool(train_cfg.state_loss) != bool(model_cfg.state_head):
+        raise RunConfigError(f"TrainConfig.state_loss {train_cfg.state_loss} and ModelConfig."
+                             f"state_head {model_cfg.state_head}: the auxiliary state loss needs "
+                             "both (or neither)")
+    if train_cfg.state_loss and (arrays.render is None
+                                 or arrays.render.num_features != model_cfg.state_head):
+        raise RunConfigError(
+            f"state_loss needs a dataset that stores renderer state, whose features have "
+            f"state_head = {model_cfg.state_head} components; this one " + (
+                "stores its observations as seen" if arrays.render is None else
+                f"has {arrays.render.num_features}"))
     n = jax.device_count()
     if train_cfg.batch_size % n:
         raise RunConfigError(f"batch_size {train_cfg.batch_size} is not divisible by {n} devices")
@@ -183,7 +194,9 @@ def _fit(train_cfg, model_cfg, arrays, run_dir: Path, mesh, stop_at, progress: b
             state, n_log, step = new_state, n_log + (nxt - step), nxt
             acc_m.append(m)
             bar.update(len(m["loss"]))
-            bar.set_postfix(loss=f"{m['loss'][-1]:.3f}", acc=f"{m['accuracy'][-1]:.3f}")
+            bar.set_postfix(loss=f"{m['loss'][-1]:.3f}", acc=f"{m['accuracy'][-1]:.3f}",
+                            **({"state_mse": f"{m['state_mse'][-1]:.3f}"}
+                               if "state_mse" in m else {}))
             if step % train_cfg.log_every == 0 or step == end:
                 dt = time.perf_counter() - t_log
                 rec = {"step": step, "lr": float(lr_fn(step - 1)), "time": time.time(),

@@ -21,7 +21,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from adjax.devices import local_mesh
-from adjax.model import ModelConfig, init_params, make_model, mark_episode_starts
+from adjax.model import ModelConfig, init_params, make_model, mark_episode_starts, sown_state_pred
 from adjax.train.config import TrainConfig, optimizer
 from adjax.train.windows import (
     Batch,
@@ -31,6 +31,7 @@ from adjax.train.windows import (
     read_rows,
     sample_indices,
     sample_window,
+    state_loss,
 )
 
 
@@ -197,13 +198,23 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
     """
     model, tx = make_model(model_cfg), optimizer(train_cfg)
 
+    aux = train_cfg.state_loss > 0
+
     def loss_fn(params, stats, batch, key):
-        """stats: the variables the forward pass updates ({} or {"batch_stats": ...})."""
+        """stats: the variables the forward pass updates ({} or {"batch_stats": ...}). With
+        state_loss, the loss adds its weight times the state read-out's error (both parts are
+        metrics of their own)."""
         x = batch.inputs
-        logits, stats = model.apply({**params, **stats}, x.obs, x.prev_action, x.prev_reward,
-                                    train=True, rngs={"dropout": key}, mutable=list(stats))
+        logits, out = model.apply({**params, **stats}, x.obs, x.prev_action, x.prev_reward,
+                                  train=True, rngs={"dropout": key},
+                                  mutable=[*stats, "intermediates"] if aux else list(stats))
         loss, acc = action_loss(logits, batch.targets, train_cfg.label_smoothing)
-        return loss, (acc, dict(stats))
+        extra = {}
+        if aux:
+            extra["state_mse"] = state_loss(sown_state_pred(out.pop("intermediates")), batch)
+            extra["action_loss"] = loss
+            loss = loss + train_cfg.state_loss * extra["state_mse"]
+        return loss, (acc, extra, dict(out))
 
     def one_step(state: TrainState, data: DeviceData):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
@@ -211,12 +222,13 @@ def make_train_chunk(model_cfg: ModelConfig, train_cfg: TrainConfig, mesh=None):
         batch = train_windows(k_batch, data, model_cfg, train_cfg, mesh)
         params = trained(state.params)
         stats = {k: v for k, v in state.params.items() if k != "params"}
-        (loss, (acc, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        (loss, (acc, extra, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             params, stats, batch, k_drop)
         updates, opt_state = tx.update(grads, state.opt_state, params)
         params = {**optax.apply_updates(params, updates), **stats}
         state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-        return state, {"loss": loss, "accuracy": acc, "grad_norm": optax.tree.norm(grads)}
+        return state, {"loss": loss, "accuracy": acc, "grad_norm": optax.tree.norm(grads),
+                       **extra}
 
     def chunk(state, data, num_steps):
         if num_steps == 1:

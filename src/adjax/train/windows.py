@@ -109,27 +109,33 @@ def device_data(arrays: Arrays) -> DeviceData:
 
 @struct.dataclass
 class Batch:
-    """inputs: StepInputs with leading [B, c]; targets int32[B, c], the actions taken."""
+    """inputs: StepInputs with leading [B, c]; targets int32[B, c], the actions taken; state:
+    for a renderer-state dataset, float32[B, c, F'] the features of the state each frame was
+    rendered from (`StateRenderer.features`: the auxiliary loss's targets), else None."""
 
     inputs: StepInputs
     targets: jax.Array
+    state: jax.Array | None = None
 
 
 def sample_window(data: DeviceData, h, s, context_len: int, num_actions: int) -> Batch:
     """The window of steps [s, s + c) of history h (scalars) -> unbatched inputs and targets.
     A renderer-state dataset's window is rendered here: obs uint8[c, H, W, C] (as are stored
-    frames, whose trailing axes are taken whole)."""
+    frames, whose trailing axes are taken whole), and its state's features kept beside them."""
     c, per_step = context_len, data.obs.shape[2:]
     obs_cxO = jax.lax.dynamic_slice(data.obs, (h, s) + (0,) * len(per_step),
                                     (1, c, *per_step))[0]
+    state = None
     if data.render is not None:
+        state = data.render.features(obs_cxO)
         obs_cxO = data.render(obs_cxO)
     act_c = jax.lax.dynamic_slice(data.actions, (h, s), (1, c))[0].astype(jnp.int32)
     rew_c = jax.lax.dynamic_slice(data.rewards, (h, s), (1, c))[0]
     prev = jnp.maximum(s - 1, 0)
     first_a = jnp.where(s > 0, data.actions[h, prev].astype(jnp.int32), num_actions)
     first_r = jnp.where(s > 0, data.rewards[h, prev].astype(jnp.float32), 0.0)
-    return Batch(inputs=step_inputs(obs_cxO, act_c, rew_c, first_a, first_r), targets=act_c)
+    return Batch(inputs=step_inputs(obs_cxO, act_c, rew_c, first_a, first_r), targets=act_c,
+                 state=state)
 
 
 def sample_indices(key, num_histories: int, history_len: int, batch: int, context_len: int,
@@ -149,6 +155,13 @@ def sample_batch(key, data: DeviceData, batch: int, context_len: int, num_action
     h_B, s_B = sample_indices(key, H, T, batch, context_len, stride)
     return jax.vmap(sample_window, (None, 0, 0, None, None))(data, h_B, s_B, context_len,
                                                             num_actions)
+
+
+def state_loss(pred_NxF, batch: Batch):
+    """Mean squared error of the model's state read-out (frames in window order) against the
+    batch's state features."""
+    target = batch.state.reshape(pred_NxF.shape)
+    return jnp.mean(jnp.square(pred_NxF.astype(jnp.float32) - target))
 
 
 def action_loss(logits_BxTxA, targets_BxT, label_smoothing: float):
