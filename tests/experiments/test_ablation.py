@@ -1,12 +1,14 @@
 """The analyses' axes: each value's configuration, the reuse rules, the table and figure."""
 
+import dataclasses
+import hashlib
 import json
 
 import pytest
 
-from adjax.experiments import context_size, darkroom, masking, model_size, num_tasks
+from adjax.experiments import context_size, darkroom, masking, model_size, num_tasks, watermaze
 from adjax.experiments.ablation import ablation_table, plot_ablation
-from adjax.experiments.reuse import link_base_ad, shared_data_dir
+from adjax.experiments.reuse import data_key, link_base_ad, shared_data_dir
 
 
 def test_context_values_and_their_refresh():
@@ -49,6 +51,25 @@ def test_data_is_shared_only_with_the_same_data_config(tmp_path):
     assert shared_data_dir(num_tasks.quick().variant(8), tmp_path / "abl", base) != own
     assert link_base_ad(cfg, tmp_path / "abl" / "x", base) == 0  # nothing trained there yet
     assert link_base_ad(masking.quick().variant(0.1), tmp_path / "abl" / "x", base) == 0
+    # a config without env settings keeps the data directory name it had before env_config
+    # joined the key (the six fields it was made of then)
+    before = {k: data_key(fewer)[k] for k in ("env", "source", "data_seeds", "num_train_tasks",
+                                               "subsample_every", "chunk_size")}
+    assert own.name == "data-" + hashlib.sha256(json.dumps(
+        before, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def test_frames_of_another_resolution_are_other_data(tmp_path):
+    """Watermaze's histories record the resolution they were rendered at: a variant of another
+    resolution collects its own, and does not read the base run's."""
+    base = tmp_path / "base"
+    base.mkdir()
+    wm = watermaze.streams()
+    (base / "experiment.json").write_text(json.dumps(wm.to_dict()))
+    assert shared_data_dir(wm, tmp_path / "s", base) == base / "data"
+    big = dataclasses.replace(wm, env_config=(("height", 24), ("width", 32)))
+    assert data_key(big)["env_config"] == {"height": 24, "width": 32}
+    assert shared_data_dir(big, tmp_path / "s", base).parent == tmp_path / "s"
 
 
 def _results(paper_env="key-to-door"):

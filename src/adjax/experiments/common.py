@@ -169,6 +169,8 @@ class ExperimentConfig:
         d = dataclasses.asdict(self)
         d["source"] = {"name": type(self.source).NAME, **dataclasses.asdict(self.source)}
         d["model"] = self.model.to_dict()
+        d["train_ad"] = self.train_ad.to_dict()
+        d["train_ed"] = None if self.train_ed is None else self.train_ed.to_dict()
         if self.env_config:
             d["env_config"] = self.env_kwargs
         else:

@@ -17,13 +17,17 @@ from adjax.experiments.common import ExperimentConfig
 from adjax.experiments.pipeline import _trained
 
 # The configuration fields that decide what `collect` writes: runs equal on these share data.
-DATA_FIELDS = ("env", "source", "data_seeds", "num_train_tasks", "subsample_every", "chunk_size")
+# env_config (the env's static settings: Watermaze's resolution, which its datasets record) is
+# written by `ExperimentConfig.to_dict` only where set.
+DATA_FIELDS = ("env", "source", "data_seeds", "num_train_tasks", "subsample_every", "chunk_size",
+               "env_config")
 
 
 def data_key(cfg: ExperimentConfig) -> dict:
-    """The fields of cfg that decide its datasets (as JSON values)."""
+    """The fields of cfg that decide its datasets (as JSON values); env_config only where set,
+    so the key, and the name of a shared data directory, of a config without it are as before."""
     d = json.loads(json.dumps(cfg.to_dict()))
-    return {k: d.get(k) for k in DATA_FIELDS}
+    return {k: d.get(k) for k in DATA_FIELDS if k in d or k != "env_config"}
 
 
 def same_ad(a: dict, b: dict) -> bool:
