@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from adjax.atomic import read_json, write_json
-from adjax.experiments import bandit, darkroom_hard, key_to_door, reproduce
+from adjax.experiments import bandit, darkroom_hard, key_to_door, reproduce, watermaze
 from adjax.experiments.common import code_version
 from adjax.experiments.runner import run_experiment
 from adjax.report import choices
@@ -321,3 +321,14 @@ def test_code_version_is_the_checkout_a_run_started_from(monkeypatch):
         raise AssertionError("the checkout was read again")
     monkeypatch.setattr(subprocess, "run", no_git)
     assert code_version() == first
+
+
+def test_a_half_configured_state_loss_is_refused_before_anything_runs(tmp_path):
+    """The auxiliary state loss on AD's training but not on ED's (which shares the model and
+    its read-out) stops before the directory is made, not after AD has trained."""
+    t = watermaze.tiny()
+    cfg = dataclasses.replace(t, model=dataclasses.replace(t.model, state_head=4),
+                              train_ad=dataclasses.replace(t.train_ad, state_loss=1.0))
+    with pytest.raises(ValueError, match="needs both"):
+        run_experiment(cfg, tmp_path / "out", preset="tiny", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -39,6 +39,7 @@ from adjax.report.tables import TRAINED_METHODS, rl2_line
 from adjax.report.trajectories import summary_figures as trajectory_figures
 from adjax.stats import mean_ci, normalised_score, seed_curves, step_bin, tenth
 from adjax.train import TrainConfig, with_defaults
+from adjax.train.config import check_state_loss
 
 # Config fields that may change between invocations on one directory: more training seeds add
 # runs; other evaluation settings redo the evaluations (training and data are reused); RL² is a
@@ -188,6 +189,9 @@ def train_only(cfg: ExperimentConfig, out, progress: bool = True,
 @contextlib.contextmanager
 def _opened(cfg: ExperimentConfig, out, progress: bool, data_dir: Path | None):
     """The experiment directory out, locked (process 0) and checked against cfg, as a `Run`."""
+    for train in (cfg.train_ad, cfg.train_ed):  # ED's training too, before AD's hours
+        if train is not None:
+            check_state_loss(cfg.model, train)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = (DirLock(out / ".lock", "experiment directory") if distributed.is_main()

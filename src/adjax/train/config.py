@@ -87,6 +87,15 @@ def with_defaults(config_cls, stored: dict) -> dict:
     return json.loads(json.dumps(config_cls.from_dict(stored).to_dict()))
 
 
+def check_state_loss(model_cfg, train_cfg: TrainConfig) -> None:
+    """ValueError unless the auxiliary state loss is on in both configs or in neither: the loss
+    trains the model's read-out (`ModelConfig.state_head`), which nothing else trains."""
+    if bool(train_cfg.state_loss) != bool(model_cfg.state_head):
+        raise ValueError(f"TrainConfig.state_loss {train_cfg.state_loss} and ModelConfig."
+                         f"state_head {model_cfg.state_head}: the auxiliary state loss needs "
+                         "both (or neither)")
+
+
 def paper_train(**overrides) -> TrainConfig:
     """The paper's optimiser settings (batch 128, 2e-6 -> 3e-4 warm-up, cosine decay)."""
     return TrainConfig(**overrides)

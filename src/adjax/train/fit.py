@@ -23,7 +23,13 @@ from adjax.checkpoints import (
 )
 from adjax.lock import run_lock
 from adjax.model import ModelConfig
-from adjax.train.config import RESUMABLE_FIELDS, TrainConfig, schedule, with_defaults
+from adjax.train.config import (
+    RESUMABLE_FIELDS,
+    TrainConfig,
+    check_state_loss,
+    schedule,
+    with_defaults,
+)
 from adjax.train.step import (
     TrainState,
     cached_train_chunk,
@@ -74,10 +80,10 @@ def check_data(arrays: Arrays, model_cfg: ModelConfig, train_cfg: TrainConfig,
     if arrays.num_actions is not None and arrays.num_actions != model_cfg.num_actions:
         raise RunConfigError(f"dataset has {arrays.num_actions} actions, model "
                              f"{model_cfg.num_actions}")
-    if bool(train_cfg.state_loss) != bool(model_cfg.state_head):
-        raise RunConfigError(f"TrainConfig.state_loss {train_cfg.state_loss} and ModelConfig."
-                             f"state_head {model_cfg.state_head}: the auxiliary state loss needs "
-                             "both (or neither)")
+    try:
+        check_state_loss(model_cfg, train_cfg)
+    except ValueError as e:
+        raise RunConfigError(str(e)) from None
     if train_cfg.state_loss and (arrays.render is None
                                  or arrays.render.num_features != model_cfg.state_head):
         raise RunConfigError(
