@@ -257,14 +257,16 @@ def test_ablation_reuses_the_base_run(toy_run, tmp_path):
     assert point["interval_over"] == "evaluation" and point["x"] == p and res["paper"] == {}
     assert (tmp_path / "runs" / "masking" / "figures" / "masking.png").exists()
     pub = tmp_path / "pub"
-    (pub / "shards" / "seed1").mkdir(parents=True)  # written beside the results, not by the run
+    (pub / "shards" / "seed1").mkdir(parents=True)  # an earlier result's shards
+    (pub / "sweeps").mkdir()  # written beside the results, not by the run
     for name, text in (("NOTES.md", "notes"), ("probe.py", "x = 1"), ("summary.md", "old"),
-                       ("shards/seed1/results.json", "{}")):
+                       ("shards/seed1/results.json", "{}"), ("sweeps/lr.json", "{}")):
         (pub / name).write_text(text)
     publish(tmp_path / "runs" / "masking", pub, names=("results.json", "summary.md"))
     assert (pub / "figures" / "masking.png").exists()
-    assert [(pub / n).read_text() for n in ("NOTES.md", "probe.py", "shards/seed1/results.json")
+    assert [(pub / n).read_text() for n in ("NOTES.md", "probe.py", "sweeps/lr.json")
             ] == ["notes", "x = 1", "{}"]
+    assert not (pub / "shards").exists()  # replaced by the run's results
     assert (pub / "summary.md").read_text() == (tmp_path / "runs" / "masking" / "summary.md"
                                                 ).read_text()
     # The paths figure: one row per value, its record the value's own run's drawn episodes,

@@ -290,14 +290,16 @@ PUBLISHED = ("results.json", "summary.md", "experiment.json", "timings.json")
 def publish(run_dir: Path, dest: Path, names: tuple[str, ...] = PUBLISHED) -> None:
     """Copy a run's small artefacts (`names`, the figures; no datasets, no checkpoints) to
     dest, replacing the old ones; everything else in dest (NOTES.md, probe scripts and their
-    JSON, shards/: written beside the results, not by the run) is kept."""
+    JSON, sweeps/: written beside the results, not by the run) is kept, except shards/: the
+    shards an earlier result was merged from (`adjax.experiments.shards`), which this run's
+    results replace (a later `shards merge` would otherwise rebuild the old ones)."""
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "figures").mkdir(parents=True)
     for name in names:
         shutil.copyfile(run_dir / name, tmp / name)
     for old in sorted(dest.iterdir()) if dest.is_dir() else ():
-        if old.name in (*names, "figures"):
+        if old.name in (*names, "figures", "shards"):
             continue
         if old.is_dir():
             shutil.copytree(old, tmp / old.name)
